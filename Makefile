@@ -1,0 +1,56 @@
+# Two commands: `make run` serves the demo, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+BABEL_KEYWORDS := -k _l -k N_ -k Invalid -k Conflict -k NotFound -k PermissionDenied -k TooManyAttempts -k DomainError
+
+.PHONY: run test bench translations messages venv test-deps clean help
+
+help:
+	@echo "make run    - set up and serve the demo on http://$(HOST):$(PORT) (SQLite under instance/)"
+	@echo "make test   - set up and run the whole test suite (SQLite, then PostgreSQL when available)"
+	@echo "make bench  - run the benchmarks under bench/ (one JSON object per line)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.test: requirements-test.txt requirements.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	@touch $@
+
+venv: $(VENV)/.runtime
+
+# Compiled catalogues (.mo) are built, not committed.
+translations: $(VENV)/.runtime
+	@$(BIN)/pybabel compile --use-fuzzy --statistics -d civic/translations
+
+# Extract messages and merge them into the catalogues (contributors; see docs/contributing.md).
+messages: $(VENV)/.runtime
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) -o civic/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i civic/translations/messages.pot -d civic/translations --no-fuzzy-matching --ignore-obsolete
+
+run: venv translations
+	@mkdir -p instance
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	@echo "Serving on http://$(HOST):$(PORT)  (worker runs beside it; Ctrl-C stops both)"
+	@bash scripts/serve.sh "$(BIN)" "$(HOST)" "$(PORT)"
+
+test: $(VENV)/.test translations
+	@bash scripts/ensure-chromium.sh
+	@bash scripts/run-tests.sh $(PYTEST_ARGS)
+
+bench: $(VENV)/.test translations
+	@bash scripts/run-bench.sh
+
+clean:
+	rm -rf $(VENV) instance/test*.db .pytest_cache

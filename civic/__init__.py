@@ -1,0 +1,96 @@
+"""Civic: a civic participation and volunteer platform (merit bank, patrols, deliberation, points shop)."""
+import os
+
+from flask import Flask
+
+from civic.config import BASE_DIR, CONFIGS, check_production
+
+
+def create_app(config=None):
+    """Build the application.
+
+    `config` is a config class, a name from civic.config.CONFIGS, or a dict of
+    overrides on top of the class named by CIVIC_CONFIG (default development).
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "static"),
+        instance_path=str(BASE_DIR / "instance"),
+    )
+    overrides = {}
+    if isinstance(config, dict):
+        overrides, config = config, None
+    if config is None or isinstance(config, str):
+        config = CONFIGS[config or os.environ.get("CIVIC_CONFIG", "development")]
+    app.config.from_object(config)
+    app.config.update(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    if app.config["ENV_NAME"] == "production":
+        check_production(app)
+
+    from civic import logging as civic_logging
+
+    civic_logging.init_app(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from civic import cli, errors, web
+
+    web.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _init_extensions(app):
+    from civic.extensions import api, babel, csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _tune_sqlite(app, db)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from civic.web import select_locale, select_timezone
+
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    api.init_app(app, spec_kwargs={"info": {"description": "Civic participation platform API"}})
+    _import_models()
+
+
+def _tune_sqlite(app, db):
+    """WAL and a busy timeout, so the web server and the worker can share the file."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        @event.listens_for(db.engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+
+def _import_models():
+    """Import every model module so metadata (and Alembic) sees all tables."""
+    import civic.accounts.models  # noqa: F401
+    import civic.communities.models  # noqa: F401
+    import civic.core.audit  # noqa: F401
+    import civic.notifications.models  # noqa: F401
+
+
+def _register_blueprints(app):
+    from civic.accounts.views import bp as accounts_bp
+    from civic.admin.views import bp as admin_bp
+    from civic.api import register_api
+    from civic.communities.views import bp as communities_bp
+    from civic.home.views import bp as home_bp
+    from civic.notifications.views import bp as notifications_bp
+
+    for bp in (home_bp, accounts_bp, communities_bp, notifications_bp, admin_bp):
+        app.register_blueprint(bp)
+    register_api(app)

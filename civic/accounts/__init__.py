@@ -1,0 +1,1 @@
+"""Accounts: residents, staff, managed residents, sign-in, API tokens."""

@@ -1,0 +1,44 @@
+"""Account forms (Flask-WTF: CSRF on every one)."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+
+PHONE = Regexp(r"^\s*(\+86)?[\s-]*1[3-9](\d[\s-]*){9}$", message=_l("Please enter an 11-digit mobile number."))
+
+
+class SignUpForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), PHONE])
+    display_name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=40)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=128)])
+    confirm = PasswordField(
+        _l("Password again"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))]
+    )
+
+
+class LoginForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), Length(max=20)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+    remember = BooleanField(_l("Keep me signed in"), default=True)
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8, max=128)])
+    confirm = PasswordField(
+        _l("New password again"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))]
+    )
+
+
+class PreferencesForm(FlaskForm):
+    locale = SelectField(_l("Language"), choices=[("zh_CN", "中文"), ("en", "English")])
+    elder_mode = BooleanField(_l("Elder mode (larger text and buttons)"))
+
+
+class LanguageForm(FlaskForm):
+    locale = SelectField(choices=[("zh_CN", "中文"), ("en", "English")])
+
+
+class ManagedResidentForm(FlaskForm):
+    display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=120)])

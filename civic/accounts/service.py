@@ -1,0 +1,202 @@
+"""Account rules: sign-up, sign-in with throttling, passwords, managed residents, API tokens."""
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from civic.accounts.models import ApiToken, LoginFailure, User
+from civic.core import audit
+from civic.core.clock import resolve
+from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied, TooManyAttempts
+from civic.core.permissions import require
+from civic.extensions import db
+
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+MIN_PASSWORD = 8
+
+
+def normalize_phone(phone):
+    """Strip spaces, dashes and a +86 prefix from a mainland mobile number."""
+    phone = re.sub(r"[\s-]", "", phone or "")
+    if phone.startswith("+86"):
+        phone = phone[3:]
+    return phone
+
+
+def check_new_password(password):
+    """Raise Invalid when a password is too weak to protect points."""
+    if len(password or "") < MIN_PASSWORD:
+        raise Invalid("The password must be at least %(n)s characters.", n=MIN_PASSWORD)
+    if password.isdigit() and len(set(password)) <= 2:
+        raise Invalid("That password is too easy to guess.")
+
+
+def sign_up(phone, display_name, password, *, now=None):
+    """Create an account for a resident with their own phone."""
+    phone = normalize_phone(phone)
+    if not PHONE_RE.match(phone):
+        raise Invalid("Please enter an 11-digit mobile number.")
+    display_name = (display_name or "").strip()
+    if not display_name:
+        raise Invalid("Please enter your name.")
+    check_new_password(password)
+    if db.session.scalar(select(User.id).where(User.phone == phone)):
+        raise Conflict("This mobile number is already registered. Please sign in.")
+    user = User(phone=phone, display_name=display_name, created_at=resolve(now))
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("account.sign_up", actor=user, subject=user, now=now)
+    return user
+
+
+def _recent_failures(kind, key, since):
+    return db.session.scalar(
+        select(func.count()).select_from(LoginFailure).where(
+            LoginFailure.kind == kind, LoginFailure.key == key, LoginFailure.at >= since
+        )
+    )
+
+
+def authenticate(phone, password, *, address, config, now=None):
+    """Return the user for a correct phone and password, or raise.
+
+    Failures are counted per number and per address over a sliding window;
+    past the limit, sign-in is refused even with the right password.
+    """
+    now = resolve(now)
+    phone = normalize_phone(phone)
+    since = now - timedelta(seconds=config["LOGIN_WINDOW_SECONDS"])
+    minutes = config["LOGIN_WINDOW_SECONDS"] // 60
+    if (
+        _recent_failures("phone", phone, since) >= config["LOGIN_MAX_FAILURES_PER_PHONE"]
+        or _recent_failures("address", address, since) >= config["LOGIN_MAX_FAILURES_PER_ADDRESS"]
+    ):
+        audit.record("account.sign_in_throttled", address=address, detail={"phone": phone}, now=now)
+        raise TooManyAttempts(
+            "Too many failed sign-ins. Please wait %(minutes)s minutes and try again.", minutes=minutes
+        )
+    user = db.session.scalar(select(User).where(User.phone == phone)) if phone else None
+    if user is None or not user.check_password(password) or not user.is_active:
+        db.session.add_all(
+            [LoginFailure(kind="phone", key=phone[:64], at=now), LoginFailure(kind="address", key=address[:64], at=now)]
+        )
+        audit.record(
+            "account.sign_in_failed", subject=user, address=address, detail={"phone": phone}, now=now
+        )
+        raise PermissionDenied("Wrong mobile number or password.", reason="bad_credentials")
+    db.session.execute(delete(LoginFailure).where(LoginFailure.kind == "phone", LoginFailure.key == phone))
+    user.last_login_at = now
+    audit.record("account.sign_in", actor=user, subject=user, address=address, now=now)
+    return user
+
+
+def change_password(user, current, new, *, now=None):
+    """Change a password after checking the current one; other sessions end."""
+    if not user.check_password(current):
+        raise Invalid("The current password is wrong.")
+    check_new_password(new)
+    user.set_password(new)
+    audit.record("account.password_changed", actor=user, subject=user, now=now)
+    return user
+
+
+def update_preferences(user, *, locale=None, elder_mode=None):
+    """Save a person's language and elder-mode choice."""
+    if locale is not None:
+        user.locale = locale
+    if elder_mode is not None:
+        user.elder_mode = bool(elder_mode)
+    db.session.flush()
+    return user
+
+
+def create_managed_resident(actor, community_id, display_name, *, address="", household_id=None, now=None):
+    """A committee member registers a resident without a phone, who joins at once."""
+    from civic.communities.models import Membership
+
+    require(actor, "resident.manage", community_id)
+    display_name = (display_name or "").strip()
+    if not display_name:
+        raise Invalid("Please enter the resident's name.")
+    now = resolve(now)
+    user = User(display_name=display_name, is_managed=True, managed_by_community_id=community_id, created_at=now)
+    db.session.add(user)
+    db.session.flush()
+    db.session.add(
+        Membership(
+            community_id=community_id, user_id=user.id, status="active", address=address or "",
+            household_id=household_id, requested_at=now, decided_at=now, decided_by_id=actor.id,
+        )
+    )
+    db.session.flush()
+    audit.record("resident.managed_created", actor=actor, subject=user, community_id=community_id, now=now)
+    return user
+
+
+def start_acting_for(actor, resident_id, *, address=None, now=None):
+    """Check that `actor` may act on behalf of a managed resident, and record it."""
+    resident = db.session.get(User, resident_id)
+    if resident is None or not resident.is_managed:
+        raise NotFound("No such managed resident.")
+    require(actor, "resident.act_for", resident.managed_by_community_id)
+    audit.record(
+        "resident.act_for_started", actor=actor, subject=resident,
+        community_id=resident.managed_by_community_id, address=address, now=now,
+    )
+    return resident
+
+
+def _hash_token(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_api_token(user, *, days, name="", now=None):
+    """Create a bearer token; returns (token_row, secret). Only the hash is stored."""
+    now = resolve(now)
+    secret = secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id, token_hash=_hash_token(secret), name=name[:60], created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    db.session.add(row)
+    db.session.flush()
+    audit.record("api.token_issued", actor=user, subject=user, detail={"token_id": row.id}, now=now)
+    return row, secret
+
+
+def user_for_token(secret, *, now=None):
+    """The user behind a live bearer token, or None."""
+    now = resolve(now)
+    if not secret:
+        return None
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(secret)))
+    if row is None or row.revoked_at is not None or row.expires_at <= now or not row.user.is_active:
+        return None
+    row.last_used_at = now
+    return row.user
+
+
+def revoke_api_token(user, secret, *, now=None):
+    """Revoke one of the user's tokens."""
+    now = resolve(now)
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(secret)))
+    if row is None or row.user_id != user.id:
+        raise NotFound("No such token.")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        audit.record("api.token_revoked", actor=user, subject=user, detail={"token_id": row.id}, now=now)
+    return row
+
+
+def create_admin(phone, display_name, password, *, now=None):
+    """Create a site administrator, or promote an existing account."""
+    phone = normalize_phone(phone)
+    user = db.session.scalar(select(User).where(User.phone == phone))
+    if user is None:
+        user = sign_up(phone, display_name, password, now=now)
+    user.is_admin = True
+    audit.record("account.made_admin", subject=user, now=now)
+    return user

@@ -1,0 +1,147 @@
+"""Sign-up, sign-in, sign-out, password, preferences, and acting for a managed resident."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from civic.accounts import service
+from civic.accounts.forms import LanguageForm, LoginForm, PasswordForm, PreferencesForm, SignUpForm
+from civic.core import audit
+from civic.core.errors import DomainError
+from civic.extensions import db
+from civic.web import client_address
+
+bp = Blueprint("accounts", __name__)
+
+
+def _safe_next(default):
+    target = request.args.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
+        return target
+    return default
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    """Create an account with a mobile number, a name and a password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = SignUpForm()
+    if form.validate_on_submit():
+        try:
+            user = service.sign_up(form.phone.data, form.display_name.data, form.password.data)
+            if session.get("locale"):
+                user.locale = session["locale"]
+            user.elder_mode = bool(session.get("elder_mode"))
+            db.session.commit()
+        except DomainError as error:
+            db.session.rollback()
+            form.phone.errors.append(error.message)
+        else:
+            login_user(user, remember=True)
+            flash(_("Welcome! Next, ask to join your community."), "success")
+            return redirect(url_for("communities.browse"))
+    return render_template("accounts/signup.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with a mobile number and password (throttled)."""
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = service.authenticate(
+                form.phone.data, form.password.data, address=client_address(), config=current_app.config
+            )
+        except DomainError as error:
+            db.session.commit()  # keep the failure count and audit entry
+            flash(error.message, "error")
+            status = error.status
+        else:
+            db.session.commit()
+            session.pop("acting_for", None)
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(url_for("home.index")))
+    return render_template("accounts/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """Sign out."""
+    session.pop("acting_for", None)
+    session.pop("community_id", None)
+    logout_user()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("home.index"))
+
+
+@bp.route("/me/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """Change your password; other devices are signed out."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.change_password(current_user, form.current.data, form.password.data)
+            db.session.commit()
+        except DomainError as error:
+            db.session.rollback()
+            form.current.errors.append(error.message)
+        else:
+            login_user(current_user._get_current_object(), remember=True)  # refresh this session with the new auth version
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("home.me"))
+    return render_template("accounts/password.html", form=form)
+
+
+@bp.route("/me/preferences", methods=["POST"])
+def preferences():
+    """Save language and elder mode (also before signing in, in the session)."""
+    form = PreferencesForm()
+    if form.validate_on_submit():
+        if current_user.is_authenticated:
+            service.update_preferences(current_user, locale=form.locale.data, elder_mode=form.elder_mode.data)
+            db.session.commit()
+        session["locale"] = form.locale.data
+        session["elder_mode"] = form.elder_mode.data
+    return redirect(_safe_next(url_for("home.me")))
+
+
+@bp.route("/language", methods=["POST"])
+def language():
+    """Switch the language only."""
+    form = LanguageForm()
+    if form.validate_on_submit():
+        session["locale"] = form.locale.data
+        if current_user.is_authenticated:
+            service.update_preferences(current_user, locale=form.locale.data)
+            db.session.commit()
+    return redirect(_safe_next(url_for("home.index")))
+
+
+@bp.route("/act-for/<int:resident_id>", methods=["POST"])
+@login_required
+def act_for(resident_id):
+    """A committee member starts acting on behalf of a managed resident."""
+    resident = service.start_acting_for(current_user, resident_id, address=client_address())
+    db.session.commit()
+    session["acting_for"] = resident.id
+    session["community_id"] = resident.managed_by_community_id
+    flash(_("You are now acting for %(name)s. Everything you do is recorded.", name=resident.display_name), "info")
+    return redirect(url_for("home.index"))
+
+
+@bp.route("/act-for/stop", methods=["POST"])
+@login_required
+def stop_acting():
+    """Stop acting for a managed resident."""
+    resident_id = session.pop("acting_for", None)
+    if resident_id:
+        audit.record("resident.act_for_stopped", actor=current_user, subject=resident_id, address=client_address())
+        db.session.commit()
+    return redirect(url_for("home.me"))

@@ -1,0 +1,1 @@
+"""Site administration: setting up communities and appointing their first committee."""

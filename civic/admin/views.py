@@ -1,0 +1,71 @@
+"""Administrator pages (街道/区)."""
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from civic.accounts.models import User
+from civic.accounts.service import normalize_phone
+from civic.communities import service
+from civic.communities.forms import AppointForm, CommunityForm
+from civic.communities.models import Community, Membership
+from civic.core.clock import utcnow
+from civic.core.errors import Invalid
+from civic.extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.route("/", methods=["GET", "POST"])
+@admin_required
+def index():
+    """Communities of the site, and a form to add one."""
+    form = CommunityForm()
+    if form.validate_on_submit():
+        district = service.get_or_create_district(current_user, form.district.data)
+        street = service.get_or_create_street(current_user, district, form.street.data)
+        service.create_community(current_user, street, form.name.data, form.kind.data)
+        db.session.commit()
+        flash(_("Community created."), "success")
+        return redirect(url_for("admin.index"))
+    communities = db.session.scalars(select(Community).order_by(Community.id)).all()
+    return render_template("admin/index.html", form=form, communities=communities, appoint_form=AppointForm())
+
+
+@bp.route("/communities/<int:community_id>/appoint", methods=["POST"])
+@admin_required
+def appoint(community_id):
+    """Make a registered person a resident and committee member of a community."""
+    form = AppointForm()
+    if not form.validate_on_submit():
+        raise Invalid()
+    user = db.session.scalar(select(User).where(User.phone == normalize_phone(form.phone.data)))
+    if user is None:
+        raise Invalid("Nobody has registered with that mobile number.")
+    membership = db.session.scalar(
+        select(Membership).where(Membership.community_id == community_id, Membership.user_id == user.id)
+    )
+    if membership is None:
+        membership = Membership(community_id=community_id, user_id=user.id)
+        db.session.add(membership)
+    membership.status = "active"
+    membership.decided_at = utcnow()
+    membership.decided_by_id = current_user.id
+    db.session.flush()
+    service.grant_role(current_user, community_id, user.id, "committee")
+    db.session.commit()
+    flash(_("%(name)s is now a committee member.", name=user.display_name), "success")
+    return redirect(url_for("admin.index"))

@@ -1,0 +1,61 @@
+"""The JSON API under /api/v1 (flask-smorest), with its OpenAPI document and docs page."""
+from functools import wraps
+
+from flask import Blueprint, render_template, url_for
+from flask_login import current_user
+from flask_smorest import abort
+
+from civic.core.permissions import get_community_or_404, require
+from civic.extensions import api, csrf
+
+docs_bp = Blueprint("api_docs", __name__)
+
+
+@docs_bp.route("/api/docs")
+def docs():
+    """Interactive API documentation, served from local assets."""
+    return render_template("api/docs.html", spec_url=url_for("api-docs.openapi_json"))
+
+
+def auth_required(view):
+    """Require a signed-in user (bearer token or session cookie) on an API view."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            abort(401, message="Sign in first: send 'Authorization: Bearer <token>'.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def community_access(action):
+    """Check sign-in and the permission for `community_id` before the body is even parsed,
+    so nobody learns anything about another community's routes (not even validation rules)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                abort(401, message="Sign in first: send 'Authorization: Bearer <token>'.")
+            get_community_or_404(kwargs["community_id"])
+            require(current_user, action, kwargs["community_id"])
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def register_api(app):
+    """Register every API blueprint; they are CSRF-exempt (see civic.web for cookie callers)."""
+    from civic.accounts.api import blp as accounts_blp
+    from civic.communities.api import blp as communities_blp
+    from civic.notifications.api import blp as notifications_blp
+
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    for blp in (accounts_blp, communities_blp, notifications_blp):
+        csrf.exempt(blp)
+        api.register_blueprint(blp)
+    app.register_blueprint(docs_bp)

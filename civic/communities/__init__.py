@@ -1,0 +1,1 @@
+"""Communities: districts, streets, communities/villages, grids, households, memberships and roles."""

@@ -1,0 +1,112 @@
+"""Configuration classes. Pick one with CIVIC_CONFIG (development, testing, production)."""
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def _database_url(default):
+    url = os.environ.get("DATABASE_URL", default)
+    # psycopg 3 is the driver we ship; accept the common short forms.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'civic.db'}")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 60 * 60 * 24 * 30
+
+    WTF_CSRF_TIME_LIMIT = None  # tie the token to the session, not to a clock
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "civic" / "translations")
+    LANGUAGES = {"zh_CN": "中文", "en": "English"}
+
+    API_TITLE = "Civic API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    # Sign-in throttling: failures allowed within the window before refusing.
+    LOGIN_WINDOW_SECONDS = 15 * 60
+    LOGIN_MAX_FAILURES_PER_PHONE = 5
+    LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+
+    API_TOKEN_DAYS = 90
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "0") == "1"
+    MAIL_FROM = os.environ.get("MAIL_FROM", "noreply@civic.local")
+
+    LOG_JSON = os.environ.get("LOG_JSON", "1") == "1"
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
+
+class DevelopmentConfig(Config):
+    """`make run`: the demo on an embedded SQLite database."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-not-secret"
+    LOG_JSON = os.environ.get("LOG_JSON", "0") == "1"
+
+
+class TestingConfig(Config):
+    """The test suite; TEST_DATABASE_URL picks the database."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'test.db'}"
+    LOG_JSON = False
+    LOG_LEVEL = "WARNING"
+
+
+class ProductionConfig(Config):
+    """Behind gunicorn; refuses to start with unsafe settings."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def check_production(app):
+    """Refuse to serve in production with settings that would put residents at risk."""
+    problems = []
+    key = app.config.get("SECRET_KEY")
+    if not key or len(key) < 32 or key in {"dev-only-not-secret", "test-secret"}:
+        problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+    if app.debug:
+        problems.append("debug mode must be off")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and os.environ.get("CIVIC_ALLOW_SQLITE") != "1":
+        problems.append("production needs PostgreSQL (set DATABASE_URL), or CIVIC_ALLOW_SQLITE=1 for a single small site")
+    if problems:
+        raise RuntimeError("Refusing to start in production: " + "; ".join(problems))

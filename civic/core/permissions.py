@@ -1,0 +1,70 @@
+"""Every permission check goes through here.
+
+A person holds roles per community: being an active member makes them a
+"resident" there; MemberRole rows add committee, coordinator and shopkeeper.
+Site administrators may do everything. Each action names the roles that may
+take it; other parts add their actions to ACTIONS.
+"""
+from sqlalchemy import select
+
+from civic.core.errors import NotFound, PermissionDenied
+from civic.extensions import db
+
+RESIDENT = "resident"
+COMMITTEE = "committee"
+COORDINATOR = "coordinator"
+SHOPKEEPER = "shopkeeper"
+
+ACTIONS = {
+    # communities and accounts
+    "community.view": {RESIDENT},
+    "membership.review": {COMMITTEE},
+    "role.grant": {COMMITTEE},
+    "resident.manage": {COMMITTEE},
+    "resident.act_for": {COMMITTEE},
+    "community.configure": {COMMITTEE},
+}
+
+
+def roles_in(user, community_id):
+    """The set of roles `user` holds in the community (empty when not an active member)."""
+    from civic.communities.models import MemberRole, Membership
+
+    if user is None or not getattr(user, "id", None):
+        return frozenset()
+    status = db.session.scalar(
+        select(Membership.status).where(Membership.community_id == community_id, Membership.user_id == user.id)
+    )
+    if status != "active":
+        return frozenset()
+    roles = db.session.scalars(
+        select(MemberRole.role).where(MemberRole.community_id == community_id, MemberRole.user_id == user.id)
+    ).all()
+    return frozenset([RESIDENT, *roles])
+
+
+def can(user, action, community_id):
+    """True when `user` may take `action` in the community."""
+    if action not in ACTIONS:
+        raise KeyError(f"unknown action {action!r}")
+    if user is None or not getattr(user, "id", None):
+        return False
+    if getattr(user, "is_admin", False):
+        return True
+    return bool(ACTIONS[action] & roles_in(user, community_id))
+
+
+def require(user, action, community_id):
+    """Raise PermissionDenied unless `user` may take `action` in the community."""
+    if not can(user, action, community_id):
+        raise PermissionDenied()
+
+
+def get_community_or_404(community_id):
+    """Load a community or raise NotFound."""
+    from civic.communities.models import Community
+
+    community = db.session.get(Community, community_id)
+    if community is None:
+        raise NotFound("No such community.")
+    return community

@@ -1,0 +1,41 @@
+"""Extension objects, bound to the app in create_app()."""
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_migrate import Migrate
+import marshmallow as ma
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy import MetaData
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+migrate = Migrate()
+login_manager = LoginManager()
+
+
+class ErrorSchema(ma.Schema):
+    """The one shape of every API error."""
+
+    code = ma.fields.Integer(metadata={"description": "HTTP status code"})
+    status = ma.fields.String(metadata={"description": "HTTP status phrase"})
+    message = ma.fields.String(metadata={"description": "What went wrong, in the caller's language"})
+    errors = ma.fields.Dict(metadata={"description": "Field errors, by location then field name"})
+    reason = ma.fields.String(metadata={"description": "Stable machine-readable reason for domain errors"})
+
+
+class CivicApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+
+api = CivicApi()
+babel = Babel()
+csrf = CSRFProtect()

@@ -1,0 +1,87 @@
+"""Home (首页), me (我的), health check, manifest."""
+from flask import Blueprint, jsonify, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import text
+
+from civic.accounts.forms import LanguageForm, PreferencesForm
+from civic.communities.service import memberships_of
+from civic.extensions import db
+from civic.web import acting_user, current_community_id
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+def index():
+    """The home page: a welcome for visitors, the community's front page for members."""
+    if not current_user.is_authenticated:
+        return render_template("home/welcome.html", language_form=LanguageForm())
+    community_id = current_community_id()
+    memberships = memberships_of(acting_user())
+    community = next((m.community for m in memberships if m.community_id == community_id), None)
+    pending = [m for m in memberships if m.status == "pending"]
+    return render_template("home/index.html", community=community, pending=pending)
+
+
+@bp.route("/me")
+@login_required
+def me():
+    """My page: profile, communities, settings."""
+    from civic.core.permissions import roles_in
+
+    memberships = memberships_of(acting_user())
+    roles = {m.community_id: roles_in(current_user, m.community_id) for m in memberships}
+    form = PreferencesForm(locale=current_user.locale or "zh_CN", elder_mode=current_user.elder_mode)
+    return render_template("home/me.html", memberships=memberships, roles=roles, form=form)
+
+
+@bp.route("/section/<name>")
+@login_required
+def section(name):
+    """Landing pages for parts of the product that a community has not opened yet."""
+    titles = {"patrols": _("Patrols"), "deliberation": _("Deliberation")}
+    if name not in titles:
+        return redirect(url_for("home.index"))
+    return render_template("home/section.html", title=titles[name], name=name)
+
+
+@bp.route("/c/<int:community_id>/switch", methods=["POST"])
+@login_required
+def switch_community(community_id):
+    """Look at another of my communities."""
+    if community_id in {m.community_id for m in memberships_of(acting_user(), status="active")} or current_user.is_admin:
+        session["community_id"] = community_id
+    return redirect(url_for("home.index"))
+
+
+@bp.route("/healthz")
+def healthz():
+    """Liveness and database check for the load balancer."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means unhealthy
+        db.session.rollback()
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")
+
+
+@bp.route("/manifest.webmanifest")
+def manifest():
+    """Web app manifest, so residents can add the site to their home screen."""
+    data = {
+        "name": _("Civic Home"),
+        "short_name": _("Civic"),
+        "start_url": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#c0392b",
+        "lang": "zh-CN",
+        "icons": [
+            {"src": url_for("static", filename="img/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": url_for("static", filename="img/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+        ],
+    }
+    response = jsonify(data)
+    response.mimetype = "application/manifest+json"
+    return response

@@ -1,0 +1,63 @@
+"""Structured logs: one JSON object per line, with a request id."""
+import json
+import logging
+import sys
+import time
+import uuid
+
+from flask import g, request
+
+
+class JsonFormatter(logging.Formatter):
+    """Format records as JSON lines."""
+
+    def format(self, record):
+        data = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("request_id", "method", "path", "status", "duration_ms", "user_id"):
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def init_app(app):
+    """Configure the 'civic' logger and log each request once."""
+    logger = logging.getLogger("civic")
+    logger.setLevel(app.config["LOG_LEVEL"])
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter() if app.config["LOG_JSON"] else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+    @app.before_request
+    def _start_timer():
+        g.request_started = time.perf_counter()
+        g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+
+    @app.after_request
+    def _log_request(response):
+        from flask_login import current_user
+
+        started = g.get("request_started")
+        if started is not None and not request.path.startswith("/static/"):
+            logger.info(
+                "request",
+                extra={
+                    "request_id": g.request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "user_id": getattr(current_user, "id", None),
+                },
+            )
+        if g.get("request_id"):
+            response.headers["X-Request-ID"] = g.request_id
+        return response

@@ -1,0 +1,1 @@
+"""The in-app notification inbox (and e-mail when SMTP is configured)."""

@@ -1,0 +1,40 @@
+"""The inbox page."""
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+
+from civic.extensions import db
+from civic.notifications import service
+from civic.notifications.models import Notification
+
+bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+
+
+@bp.route("/")
+@login_required
+def inbox():
+    """My notifications, newest first."""
+    notes = service.inbox(current_user)
+    return render_template(
+        "notifications/inbox.html", notes=[(n, *service.render(n)) for n in notes], form=FlaskForm()
+    )
+
+
+@bp.route("/<int:notification_id>", methods=["POST"])
+@login_required
+def open_one(notification_id):
+    """Mark one read and go where it points."""
+    service.mark_read(current_user, notification_id)
+    db.session.commit()
+    note = db.session.get(Notification, notification_id)
+    link = note.link if note.link and note.link.startswith("/") and not note.link.startswith("//") else None
+    return redirect(link or url_for("notifications.inbox"))
+
+
+@bp.route("/read-all", methods=["POST"])
+@login_required
+def read_all():
+    """Mark everything read."""
+    service.mark_read(current_user)
+    db.session.commit()
+    return redirect(url_for("notifications.inbox"))

@@ -1,0 +1,185 @@
+"""Request plumbing shared by the HTML pages and the API: who is signed in, in which
+language, in which community, acting for whom; plus small view helpers."""
+from functools import wraps
+
+from flask import abort, current_app, g, has_request_context, request, session
+from flask_login import current_user, login_required
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
+
+from civic.accounts.models import User
+from civic.core.permissions import get_community_or_404, require, roles_in
+from civic.extensions import db, login_manager
+
+
+def client_address():
+    """The client's address (the proxy must set X-Forwarded-For; see docs/operations.md)."""
+    return (request.access_route[0] if request.access_route else request.remote_addr) or "unknown"
+
+
+@login_manager.user_loader
+def _load_user(session_id):
+    user_id, _, version = session_id.partition(".")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or str(user.auth_version) != version or not user.is_active:
+        return None
+    return user
+
+
+@login_manager.request_loader
+def _load_user_from_token(req):
+    header = req.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    from civic.accounts.service import user_for_token
+
+    user = user_for_token(header[7:].strip())
+    if user is not None:
+        g.token_auth = True
+    return user
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    from flask import flash, redirect, url_for
+    from flask_babel import gettext
+
+    if request.path.startswith("/api/"):
+        abort(401)
+    flash(gettext("Please sign in first."), "info")
+    return redirect(url_for("accounts.login", next=request.full_path if request.query_string else request.path))
+
+
+def select_locale():
+    """The person's saved language, else the session's, else Chinese."""
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if getattr(current_user, "is_authenticated", False) and current_user.locale in languages:
+        return current_user.locale
+    if session.get("locale") in languages:
+        return session["locale"]
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def select_timezone():
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def elder_mode():
+    """Elder mode (长辈模式): larger text and buttons, fewer items."""
+    if getattr(current_user, "is_authenticated", False):
+        return current_user.elder_mode
+    return bool(session.get("elder_mode"))
+
+
+def acting_user():
+    """The person a page acts as: a managed resident while a committee member acts for them."""
+    return g.get("acting_for") or current_user
+
+
+def current_community_id():
+    """The community the person is looking at: chosen in the session, else their first."""
+    from civic.communities.service import memberships_of
+
+    if not getattr(current_user, "is_authenticated", False):
+        return None
+    active = [m.community_id for m in memberships_of(acting_user(), status="active")]
+    chosen = session.get("community_id")
+    if chosen in active or (chosen and current_user.is_admin):
+        return chosen
+    return active[0] if active else None
+
+
+def community_view(action):
+    """Decorate a view taking `community_id`: sign-in, the community exists, permission."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(community_id, *args, **kwargs):
+            community = get_community_or_404(community_id)
+            require(current_user, action, community_id)
+            g.community = community
+            return view(community, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def init_app(app):
+    """Register the request hooks and template helpers."""
+
+    @app.before_request
+    def _resolve_acting_for():
+        resident_id = session.get("acting_for")
+        g.acting_for = None
+        if not resident_id or not getattr(current_user, "is_authenticated", False):
+            return
+        resident = db.session.get(User, resident_id)
+        from civic.core.permissions import can
+
+        if resident is None or not resident.is_managed or not can(
+            current_user, "resident.act_for", resident.managed_by_community_id
+        ):
+            session.pop("acting_for", None)
+            return
+        g.acting_for = resident
+        if request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint != "accounts.stop_acting":
+            from civic.core import audit
+
+            # Recorded in the view's own transaction: kept when the action is.
+            audit.record(
+                "resident.acted_for", actor=current_user, subject=resident,
+                community_id=resident.managed_by_community_id, address=client_address(),
+                detail={"endpoint": request.endpoint, "path": request.path, "method": request.method},
+            )
+
+    @app.before_request
+    def _api_csrf_for_cookies():
+        # The API is CSRF-exempt for bearer tokens; a browser using its session cookie
+        # must send the CSRF token in X-CSRFToken for anything that changes state.
+        if not request.path.startswith("/api/") or request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        if request.headers.get("Authorization", "").lower().startswith("bearer "):
+            return
+        if "_user_id" not in session or not current_app.config.get("WTF_CSRF_ENABLED", True):
+            return
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken"))
+        except ValidationError:
+            abort(400, "CSRF token missing or invalid.")
+
+    @app.after_request
+    def _security_headers(response):
+        csp = current_app.config.get("CONTENT_SECURITY_POLICY") or (
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob: " + current_app.config.get("MAP_TILE_ORIGIN", "") + "; "
+            "connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'"
+        )
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.context_processor
+    def _template_globals():
+        from civic.notifications.service import unread_count
+
+        authenticated = getattr(current_user, "is_authenticated", False)
+        community_id = current_community_id() if authenticated else None
+        return {
+            "elder_mode": elder_mode(),
+            "current_locale": select_locale(),
+            "languages": current_app.config["LANGUAGES"],
+            "unread_count": unread_count(current_user) if authenticated else 0,
+            "acting_for": g.get("acting_for"),
+            "current_community_id": community_id,
+            "my_roles": roles_in(current_user, community_id) if community_id else frozenset(),
+            "nav_active": request.blueprint,
+        }

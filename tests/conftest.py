@@ -1,0 +1,163 @@
+"""Shared fixtures: an app on a real database built by the migrations, clean tables
+after every test, an HTTP client with an `auth` helper, a live server and a browser.
+
+The database is SQLite (instance/test.db) unless TEST_DATABASE_URL points at PostgreSQL.
+"""
+import os
+import threading
+
+import pytest
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from civic import create_app
+from civic.config import TestingConfig
+from civic.extensions import db
+from tests import factories
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def _reset_database(app):
+    """Drop everything, then build the schema with the Alembic migrations."""
+    from flask_migrate import upgrade
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with app.app_context():
+        if url.startswith("sqlite"):
+            db.engine.dispose()
+            path = db.engine.url.database
+            for suffix in ("", "-wal", "-shm"):
+                if path and os.path.exists(path + suffix):
+                    os.remove(path + suffix)
+        else:
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app():
+    """The application, on a freshly migrated test database."""
+    app = create_app(TestingConfig)
+    app.config.update(WTF_CSRF_ENABLED=False)
+    _reset_database(app)
+    return app
+
+
+@pytest.fixture(scope="session")
+def is_postgres(app):
+    return app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request):
+    """Every test starts from empty tables (real commits happen, so no rollback trick)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "alembic_version"]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def app_ctx(app):
+    """An application context whose session the test uses directly."""
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Sign in and out through the real forms."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, phone=factories.DEFAULT_PHONE, password=factories.DEFAULT_PASSWORD):
+        return self._client.post("/login", data={"phone": phone, "password": password})
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def world(app):
+    """Two communities with a committee member, a coordinator, a shopkeeper and residents each; committed.
+
+    Built in its own app context and returned detached (attributes loaded), so HTTP requests in a
+    test get their own session as in production, never the test's.
+    """
+    with app.app_context():
+        session = db.session()
+        session.expire_on_commit = False
+        w = factories.make_world()
+        db.session.commit()
+        db.session.expunge_all()
+        db.session.remove()
+    return w
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served on a real port in a background thread (for the browser)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run 'make test', which installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone_page(browser, live_server, app):
+    """A page in a fresh context sized like a phone (390×844), CSRF on as in production."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server,
+                                  locale="zh-CN", is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+    app.config["WTF_CSRF_ENABLED"] = False
