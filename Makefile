@@ -40,7 +40,7 @@ messages: $(VENV)/.runtime
 
 run: venv translations
 	@mkdir -p instance
-	$(FLASK) db upgrade
+	$(FLASK) db upgrade heads
 	$(FLASK) seed-demo
 	@echo "Serving on http://$(HOST):$(PORT)  (worker runs beside it; Ctrl-C stops both)"
 	@bash scripts/serve.sh "$(BIN)" "$(HOST)" "$(PORT)"

@@ -36,6 +36,25 @@ def init_app(app):
             raise click.ClickException(error.message) from error
         click.echo(f"Administrator {user.display_name} ({user.phone}) is ready.")
 
+    ledger = click.Group("ledger", help="Merit bank ledger tools.")
+    app.cli.add_command(ledger)
+
+    @ledger.command("verify")
+    def ledger_verify_command():
+        """Check that every transaction balances and every cached balance equals its postings."""
+        from civic.ledger.service import verify
+
+        report = verify()
+        checked = report["checked"]
+        click.echo("Checked {transactions} transactions, {postings} postings, {accounts} accounts, "
+                   "{tallies} tallies.".format(**checked))
+        if report["breaches"]:
+            click.echo(f"{len(report['breaches'])} BREACHES:", err=True)
+            for line in report["breaches"]:
+                click.echo(f"  {line}", err=True)
+            raise SystemExit(1)
+        click.echo("Ledger OK: every transaction sums to zero; every cached balance equals its postings.")
+
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="Run every job once now and exit.")
     def worker_command(once):

@@ -53,6 +53,9 @@ class Config:
 
     API_TOKEN_DAYS = 90
 
+    # Merit bank: a community's issuance budget for a year until its committee sets one.
+    LEDGER_DEFAULT_YEARLY_BUDGET = int(os.environ.get("LEDGER_DEFAULT_YEARLY_BUDGET", "1000000"))
+
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")

@@ -12,6 +12,21 @@ from civic.core.permissions import get_community_or_404, require, roles_in
 from civic.extensions import db, login_manager
 
 
+# The page each bottom-bar section opens; an area registers a blueprint with that endpoint.
+SECTION_ENDPOINTS = {
+    "points": "ledger.passbook",
+    "patrols": "patrols.index",
+    "deliberation": "deliberation.index",
+}
+
+
+# Which bottom-bar section a blueprint's pages belong to.
+BLUEPRINT_SECTIONS = {
+    "home": "home", "ledger": "points", "merit": "points", "shop": "points",
+    "patrols": "patrols", "deliberation": "deliberation", "notifications": "home",
+}
+
+
 def client_address():
     """The client's address (the proxy must set X-Forwarded-For; see docs/operations.md)."""
     return (request.access_route[0] if request.access_route else request.remote_addr) or "unknown"
@@ -167,6 +182,16 @@ def init_app(app):
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    @app.template_global()
+    def section_url(section):
+        """Where a bottom-bar section lives: its area's index page once that area exists."""
+        from flask import url_for
+
+        endpoint = SECTION_ENDPOINTS[section]
+        if endpoint in current_app.view_functions:
+            return url_for(endpoint)
+        return url_for("home.section", name=section)
+
     @app.context_processor
     def _template_globals():
         from civic.notifications.service import unread_count
@@ -181,5 +206,5 @@ def init_app(app):
             "acting_for": g.get("acting_for"),
             "current_community_id": community_id,
             "my_roles": roles_in(current_user, community_id) if community_id else frozenset(),
-            "nav_active": request.blueprint,
+            "nav_active": BLUEPRINT_SECTIONS.get(request.blueprint, request.blueprint),
         }

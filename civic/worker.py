@@ -19,6 +19,19 @@ log = logging.getLogger("civic.worker")
 # name -> (function, trigger, trigger arguments)
 JOBS = {}
 
+# Each area keeps its jobs in its own module, registered with @job when imported.
+JOB_MODULES = [
+    "civic.ledger.jobs",
+]
+
+
+def load_jobs():
+    """Import every area's job module so its @job decorators run."""
+    import importlib
+
+    for name in JOB_MODULES:
+        importlib.import_module(name)
+
 
 def job(name, trigger="interval", **trigger_args):
     """Register a function as a scheduled job."""
@@ -40,6 +53,7 @@ def deliver_email(app, now):
 
 def run_job(app, name, now=None):
     """Run one job in its own transaction; returns its result (errors are logged, not raised)."""
+    load_jobs()
     func = JOBS[name][0]
     with app.app_context():
         try:
@@ -56,11 +70,13 @@ def run_job(app, name, now=None):
 
 def run_all_once(app, now=None):
     """Run every job once (used by `worker --once` and tests)."""
+    load_jobs()
     return [(name, run_job(app, name, now)) for name in sorted(JOBS)]
 
 
 def build_scheduler(app):
     """A scheduler with every registered job."""
+    load_jobs()
     scheduler = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     for name, (_func, trigger, args) in JOBS.items():
         scheduler.add_job(run_job, trigger, args=[app, name], id=name, **args)

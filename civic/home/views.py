@@ -40,7 +40,7 @@ def me():
 @login_required
 def section(name):
     """Landing pages for parts of the product that a community has not opened yet."""
-    titles = {"patrols": _("Patrols"), "deliberation": _("Deliberation")}
+    titles = {"points": _("Merit points"), "patrols": _("Patrols"), "deliberation": _("Deliberation")}
     if name not in titles:
         return redirect(url_for("home.index"))
     return render_template("home/section.html", title=titles[name], name=name)

@@ -1,0 +1,1 @@
+"""Scheduled jobs of the merit bank (registered with the worker when imported)."""
