@@ -89,9 +89,10 @@ def _register_blueprints(app):
     from civic.admin.views import bp as admin_bp
     from civic.api import register_api
     from civic.communities.views import bp as communities_bp
+    from civic.core.uploads import bp as uploads_bp
     from civic.home.views import bp as home_bp
     from civic.notifications.views import bp as notifications_bp
 
-    for bp in (home_bp, accounts_bp, communities_bp, notifications_bp, admin_bp):
+    for bp in (home_bp, accounts_bp, communities_bp, notifications_bp, admin_bp, uploads_bp):
         app.register_blueprint(bp)
     register_api(app)
