@@ -63,6 +63,10 @@ class Config:
     MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "0") == "1"
     MAIL_FROM = os.environ.get("MAIL_FROM", "noreply@civic.local")
 
+    # Map tiles for patrol maps, e.g. "https://tiles.example.org/{z}/{x}/{y}.png"; empty: plain background.
+    MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "")
+    MAP_TILE_ORIGIN = "/".join(MAP_TILE_URL.split("/")[:3]) if MAP_TILE_URL.startswith("http") else ""
+
     LOG_JSON = os.environ.get("LOG_JSON", "1") == "1"
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
