@@ -1,0 +1,1 @@
+"""Patrols: walking patrols and their recorded GPS tracks."""
