@@ -1,0 +1,22 @@
+"""gunicorn settings for production: `CIVIC_CONFIG=production gunicorn wsgi:app` (this file is read by default).
+
+Every value can be overridden by an environment variable of the same purpose.
+"""
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Threads share a process's database pool; 2 workers per core is a good start for this I/O-bound app.
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+max_requests = 5000          # recycle workers now and then
+max_requests_jitter = 500
+# Only trust X-Forwarded-For from the reverse proxy (sign-in throttling counts per client address).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = None             # the app logs each request once, as JSON, with a request id
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
