@@ -128,7 +128,6 @@ class Tally(db.Model):
     __tablename__ = "ledger_tally"
     __table_args__ = (
         UniqueConstraint("community_id", "user_id", "period", "category"),
-        Index("ix_ledger_tally_board", "community_id", "period", "category", "points", "reached_at", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -138,3 +137,9 @@ class Tally(db.Model):
     category: Mapped[str] = mapped_column(String(40))
     points: Mapped[int] = mapped_column(default=0)
     reached_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the current score was reached (tie-break)
+
+
+# Leaderboards read this index in their exact order (points desc, then reached_at, then user id), so a
+# top-N is a short index walk with no sort, however many residents tie (migration 0003_gamification).
+Index("ix_ledger_tally_board", Tally.community_id, Tally.period, Tally.category, Tally.points.desc(),
+      Tally.reached_at, Tally.user_id)

@@ -221,8 +221,17 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
         _charge_budget(community_id, legs, now)
     if counts_as_merit:
         _update_tallies(community_id, legs, category, now)
+        _after_tallies(community_id, legs, now)
     db.session.flush()
     return txn
+
+
+def _after_tallies(community_id, legs, now):
+    """Hook after tallies change: award the badges they reached (civic.ledger.gamification; idempotent)."""
+    from civic.ledger.gamification import check_badges
+
+    for user_id in sorted({account.owner_id for account, _amount in legs if account.kind == "resident"}):
+        check_badges(community_id, user_id, now=now)
 
 
 def _original_kind(reverses):
@@ -274,24 +283,33 @@ def set_budget(community_id, year, amount):
 
 
 def _update_tallies(community_id, legs, category, now):
+    """Add each resident's merit delta to their tallies in one upsert (one round trip, row-locked by the database)."""
     by_user = {}
     for account, amount in legs:
         if account.kind == "resident":
             by_user[account.owner_id] = by_user.get(account.owner_id, 0) + amount
     categories = ("*", category) if category else ("*",)
-    for user_id, delta in by_user.items():
-        if delta == 0:
-            continue
-        for period in _periods(now):
-            for cat in categories:
-                tally = db.session.scalar(select(Tally).where(
-                    Tally.community_id == community_id, Tally.user_id == user_id,
-                    Tally.period == period, Tally.category == cat).with_for_update())
-                if tally is None:
-                    tally = Tally(community_id=community_id, user_id=user_id, period=period, category=cat, points=0)
-                    db.session.add(tally)
-                tally.points = (tally.points or 0) + delta
-                tally.reached_at = now
+    rows = [
+        {"community_id": community_id, "user_id": user_id, "period": period, "category": cat, "points": delta,
+         "reached_at": now}
+        for user_id, delta in sorted(by_user.items()) if delta != 0
+        for period in _periods(now) for cat in categories
+    ]
+    if not rows:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(Tally).values(rows)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["community_id", "user_id", "period", "category"],
+        set_={"points": Tally.points + statement.excluded.points, "reached_at": statement.excluded.reached_at},
+    ))
+    # Tally rows already loaded in this session are now stale.
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Tally) and obj.community_id == community_id and obj.user_id in by_user:
+            db.session.expire(obj)
 
 
 # --- the operations other parts call ------------------------------------------------------------

@@ -1,0 +1,65 @@
+"""API of the passbook: balance and star level, passbook pages, leaderboards, badges."""
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint
+
+from civic.api import community_access
+from civic.extensions import db
+from civic.ledger import gamification, passbook
+from civic.ledger.schemas import (
+    BadgeSchema, BalanceSchema, BoardQuerySchema, BoardSchema, PassbookPageSchema, PassbookQuerySchema,
+    PersonQuerySchema,
+)
+
+blp = Blueprint("api_ledger", __name__, url_prefix="/api/v1/communities",
+                description="Merit bank: passbook, star levels, badges and leaderboards")
+
+
+@blp.route("/<int:community_id>/points")
+class Balance(MethodView):
+    @community_access("passbook.view")
+    @blp.arguments(PersonQuerySchema, location="query")
+    @blp.response(200, BalanceSchema)
+    def get(self, args, community_id):
+        """Balance, lifetime merit and star level (mine, or a resident's for the committee)."""
+        return passbook.summary(current_user, community_id, args["user_id"] or current_user.id)
+
+
+@blp.route("/<int:community_id>/points/passbook")
+class Passbook(MethodView):
+    @community_access("passbook.view")
+    @blp.arguments(PassbookQuerySchema, location="query")
+    @blp.response(200, PassbookPageSchema)
+    def get(self, args, community_id):
+        """One page of the passbook, newest first; pass next_cursor as cursor for the next page."""
+        page = passbook.entries(current_user, community_id, args["user_id"] or current_user.id,
+                                category=args["category"], before=args["cursor"], limit=args["limit"])
+        db.session.commit()  # the default categories, when this read created them
+        return page
+
+
+@blp.route("/<int:community_id>/points/leaderboard")
+class Leaderboard(MethodView):
+    @community_access("leaderboard.view")
+    @blp.arguments(BoardQuerySchema, location="query")
+    @blp.response(200, BoardSchema)
+    def get(self, args, community_id):
+        """Leaderboard for this month, this year or all time, overall or for one category."""
+        rows = gamification.leaderboard(current_user, community_id, args["period"], args["category"],
+                                        limit=args["limit"])
+        db.session.commit()
+        return {"period": args["period"], "category": args["category"], "rows": rows}
+
+
+@blp.route("/<int:community_id>/people/<int:user_id>/badges")
+class Badges(MethodView):
+    @community_access("leaderboard.view")
+    @blp.response(200, BadgeSchema(many=True))
+    def get(self, community_id, user_id):
+        """A resident's badges: every badge of the community, earned ones first."""
+        rows = gamification.person_badges(current_user, community_id, user_id)
+        result = [{"code": b.code, "name": b.name, "kind": b.kind, "threshold": b.threshold, "category": b.category,
+                   "earned": award is not None, "awarded_at": award.awarded_at if award else None}
+                  for b, award in rows]
+        db.session.commit()  # the default badges, when this read created them
+        return result

@@ -1,0 +1,241 @@
+"""The passbook (存折): a resident's entries, newest first, with the running balance; households (户).
+
+Read-only views of the ledger. Pages are cut with a keyset on the posting id (the index
+ix_ledger_posting_account_id_id), never OFFSET, so the cost of a page does not grow with
+the ledger or with a person's history; a cursor stays valid while new entries arrive.
+"""
+import csv
+import io
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, func, select
+
+from civic.core.errors import Invalid, NotFound
+from civic.core.i18n import N_
+from civic.core.permissions import require
+from civic.extensions import db
+from civic.ledger.models import Account, Posting, Tally, Transaction
+from civic.ledger.service import LOCAL_TZ
+
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+# How each kind of transaction reads in a passbook.
+KIND_LABELS = {
+    "award": N_("Points awarded"),
+    "deduction": N_("Points deducted"),
+    "hold": N_("Exchanged in the points shop"),
+    "release": N_("Exchange cancelled, points returned"),
+    "settle": N_("Exchange collected"),
+    "reversal": N_("Correction"),
+    "transfer": N_("Transfer"),
+}
+
+
+def require_passbook(actor, community_id, user_id):
+    """A resident sees their own passbook; the committee sees any resident's. The person must belong here."""
+    from civic.communities.models import Membership
+
+    if getattr(actor, "id", None) == user_id:
+        require(actor, "passbook.view", community_id)
+    else:
+        require(actor, "passbook.inspect", community_id)
+    if db.session.scalar(select(Membership.id).where(
+            Membership.community_id == community_id, Membership.user_id == user_id)) is None:
+        raise NotFound(N_("This person is not a resident of this community."))
+
+
+def account_id_of(community_id, user_id):
+    """The id of a resident's account, or None before their first entry."""
+    return db.session.scalar(select(Account.id).where(
+        Account.community_id == community_id, Account.key == f"resident:{user_id}"))
+
+
+def summary(actor, community_id, user_id):
+    """Balance, lifetime merit and star level of a resident."""
+    from civic.ledger.gamification import level_for, lifetime_merit
+    from civic.ledger.service import balance_of
+
+    require_passbook(actor, community_id, user_id)
+    lifetime = lifetime_merit(community_id, user_id)
+    return {"community_id": community_id, "user_id": user_id, "balance": balance_of(community_id, user_id),
+            "lifetime": lifetime, "level": level_for(lifetime)}
+
+
+def _entries_query(community_id, account_id, category):
+    query = (
+        select(Posting.id, Posting.amount, Posting.balance_after, Posting.created_at, Posting.transaction_id,
+               Transaction.kind, Transaction.category, Transaction.memo, Transaction.reverses_id)
+        .join(Transaction, and_(Transaction.community_id == Posting.community_id,
+                                Transaction.id == Posting.transaction_id))
+        .where(Posting.community_id == community_id, Posting.account_id == account_id)
+    )
+    if category:
+        query = query.where(Transaction.category == category)
+    return query
+
+
+def _entry(row):
+    return {"id": row.id, "amount": row.amount, "balance_after": row.balance_after, "created_at": row.created_at,
+            "transaction_id": row.transaction_id, "kind": row.kind, "category": row.category, "memo": row.memo,
+            "reverses_id": row.reverses_id}
+
+
+def check_category(community_id, category):
+    """None for all categories, else a known category code of the community."""
+    from civic.ledger.service import category_names
+
+    if not category:
+        return None
+    if category not in category_names(community_id):
+        raise Invalid(N_("There is no such category."))
+    return category
+
+
+def entries(actor, community_id, user_id, *, category=None, before=None, limit=PAGE_SIZE):
+    """One page of a passbook, newest first: {"entries": [...], "next_cursor": id or None}.
+
+    `before` is the cursor of the previous page (a posting id); entries older than it follow.
+    """
+    require_passbook(actor, community_id, user_id)
+    category = check_category(community_id, category)
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise Invalid(N_("A page holds 1 to %(n)s entries."), n=MAX_PAGE_SIZE)
+    account_id = account_id_of(community_id, user_id)
+    if account_id is None:
+        return {"entries": [], "next_cursor": None}
+    query = _entries_query(community_id, account_id, category)
+    if before is not None:
+        query = query.where(Posting.id < before)
+    rows = db.session.execute(query.order_by(Posting.id.desc()).limit(limit + 1)).all()
+    page = [_entry(r) for r in rows[:limit]]
+    return {"entries": page, "next_cursor": page[-1]["id"] if len(rows) > limit else None}
+
+
+def iter_entries(actor, community_id, user_id, *, category=None, since=None, until=None, batch=500):
+    """Every entry of a passbook, newest first, fetched in keyset batches (for CSV and print)."""
+    require_passbook(actor, community_id, user_id)
+    category = check_category(community_id, category)
+    account_id = account_id_of(community_id, user_id)
+    if account_id is None:
+        return
+    before = None
+    while True:
+        query = _entries_query(community_id, account_id, category)
+        if before is not None:
+            query = query.where(Posting.id < before)
+        if since is not None:
+            query = query.where(Posting.created_at >= since)
+        if until is not None:
+            query = query.where(Posting.created_at < until)
+        rows = db.session.execute(query.order_by(Posting.id.desc()).limit(batch)).all()
+        for row in rows:
+            yield _entry(row)
+        if len(rows) < batch:
+            return
+        before = rows[-1].id
+
+
+def local_time(moment):
+    """A stored naive-UTC datetime in China time."""
+    return moment.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ)
+
+
+def by_month(items):
+    """Group entries (newest first) into [((year, month), [entries])] by China-time month."""
+    groups = []
+    for item in items:
+        local = local_time(item["created_at"])
+        key = (local.year, local.month)
+        if not groups or groups[-1][0] != key:
+            groups.append((key, []))
+        groups[-1][1].append(item)
+    return groups
+
+
+def year_bounds(year):
+    """[start, end) of a China-time year as naive UTC datetimes."""
+    if not 2000 <= year <= 2100:
+        raise Invalid(N_("Please choose a year between 2000 and 2100."))
+
+    def utc(y):
+        return datetime(y, 1, 1, tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+    return utc(year), utc(year + 1)
+
+
+def _safe_cell(value):
+    """Keep spreadsheet programs from running a cell as a formula."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_rows(actor, community_id, user_id, *, category=None, translate=lambda s: s):
+    """The passbook as CSV text lines (header first), newest first; `translate` renders msgids."""
+    from civic.ledger.service import category_names
+
+    require_passbook(actor, community_id, user_id)
+    category = check_category(community_id, category)
+    names = category_names(community_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([translate(h) for h in (N_("Date"), N_("Entry"), N_("Category"), N_("Note"),
+                                            N_("Points"), N_("Balance"))])
+    yield out.getvalue()
+    for item in iter_entries(actor, community_id, user_id, category=category):
+        out.seek(0)
+        out.truncate()
+        writer.writerow([
+            local_time(item["created_at"]).strftime("%Y-%m-%d %H:%M"),
+            translate(KIND_LABELS.get(item["kind"], item["kind"])),
+            names.get(item["category"], item["category"] or ""),
+            _safe_cell(item["memo"] or ""),
+            item["amount"],
+            item["balance_after"],
+        ])
+        yield out.getvalue()
+
+
+# --- households ---------------------------------------------------------------------------------
+
+def household_of(community_id, user_id):
+    """The household id of a resident in a community (None when not set)."""
+    from civic.communities.models import Membership
+
+    return db.session.scalar(select(Membership.household_id).where(
+        Membership.community_id == community_id, Membership.user_id == user_id))
+
+
+def household(actor, community_id, household_id):
+    """A household (户): its members with their balances and lifetime merit, and the totals.
+
+    Members see their own household; the committee sees any household of the community.
+    """
+    from civic.accounts.models import User
+    from civic.communities.models import Household, Membership
+    from civic.core.permissions import can
+    from civic.ledger.gamification import level_for
+
+    home = db.session.scalar(select(Household).where(
+        Household.community_id == community_id, Household.id == household_id))
+    if home is None:
+        raise NotFound(N_("No such household."))
+    if household_of(community_id, getattr(actor, "id", None)) == household_id:
+        require(actor, "passbook.view", community_id)
+    elif not can(actor, "passbook.inspect", community_id):
+        raise NotFound(N_("No such household."))
+    rows = db.session.execute(
+        select(User.id, User.display_name, func.coalesce(Account.balance, 0), func.coalesce(Tally.points, 0))
+        .join(Membership, Membership.user_id == User.id)
+        .outerjoin(Account, and_(Account.community_id == Membership.community_id,
+                                 Account.owner_id == User.id, Account.kind == "resident"))
+        .outerjoin(Tally, and_(Tally.community_id == Membership.community_id, Tally.user_id == User.id,
+                               Tally.period == "all", Tally.category == "*"))
+        .where(Membership.community_id == community_id, Membership.household_id == household_id,
+               Membership.status == "active")
+        .order_by(User.display_name, User.id)
+    ).all()
+    members = [{"user_id": r[0], "display_name": r[1], "balance": r[2], "lifetime": r[3],
+                "level": level_for(r[3])} for r in rows]
+    return {"household": home, "members": members,
+            "balance": sum(m["balance"] for m in members), "lifetime": sum(m["lifetime"] for m in members)}

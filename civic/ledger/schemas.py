@@ -1,0 +1,88 @@
+"""Marshmallow schemas of the passbook, levels, badges and leaderboards API."""
+import marshmallow as ma
+from flask_babel import gettext
+
+
+class Translated(ma.fields.String):
+    """A stored msgid, shown in the caller's language."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else gettext(value)
+
+
+class LevelSchema(ma.Schema):
+    stars = ma.fields.Integer(metadata={"description": "0 to max_stars"})
+    max_stars = ma.fields.Integer()
+    name = Translated()
+    lifetime = ma.fields.Integer(metadata={"description": "lifetime merit: awards minus deductions"})
+    next_at = ma.fields.Integer(allow_none=True, metadata={"description": "lifetime merit of the next star"})
+    to_next = ma.fields.Integer()
+    progress = ma.fields.Integer(metadata={"description": "percent of the way to the next star"})
+
+
+class BalanceSchema(ma.Schema):
+    community_id = ma.fields.Integer()
+    user_id = ma.fields.Integer()
+    balance = ma.fields.Integer(metadata={"description": "points that can be used now"})
+    lifetime = ma.fields.Integer()
+    level = ma.fields.Nested(LevelSchema)
+
+
+class PersonQuerySchema(ma.Schema):
+    user_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1),
+                                metadata={"description": "another resident (committee only); default: me"})
+
+
+class PassbookQuerySchema(PersonQuerySchema):
+    cursor = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1),
+                               metadata={"description": "next_cursor of the previous page"})
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
+    category = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40))
+
+
+class EntrySchema(ma.Schema):
+    id = ma.fields.Integer(metadata={"description": "posting id (also the cursor)"})
+    transaction_id = ma.fields.Integer()
+    created_at = ma.fields.DateTime()
+    kind = ma.fields.String()
+    category = ma.fields.String(allow_none=True)
+    memo = ma.fields.String()
+    amount = ma.fields.Integer()
+    balance_after = ma.fields.Integer(metadata={"description": "running balance after this entry"})
+    reverses_id = ma.fields.Integer(allow_none=True)
+
+
+class PassbookPageSchema(ma.Schema):
+    entries = ma.fields.List(ma.fields.Nested(EntrySchema))
+    next_cursor = ma.fields.Integer(allow_none=True, metadata={"description": "null on the last page"})
+
+
+class BoardQuerySchema(ma.Schema):
+    period = ma.fields.String(load_default="month", validate=ma.validate.OneOf(["month", "year", "all"]))
+    category = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40),
+                                metadata={"description": "a category code; default: all categories"})
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+
+
+class BoardRowSchema(ma.Schema):
+    rank = ma.fields.Integer()
+    user_id = ma.fields.Integer()
+    display_name = ma.fields.String()
+    points = ma.fields.Integer()
+    reached_at = ma.fields.DateTime(metadata={"description": "when the score was reached (earlier wins a tie)"})
+
+
+class BoardSchema(ma.Schema):
+    period = ma.fields.String()
+    category = ma.fields.String(allow_none=True)
+    rows = ma.fields.List(ma.fields.Nested(BoardRowSchema))
+
+
+class BadgeSchema(ma.Schema):
+    code = ma.fields.String()
+    name = Translated()
+    kind = ma.fields.String()
+    threshold = ma.fields.Integer()
+    category = ma.fields.String(allow_none=True)
+    earned = ma.fields.Boolean()
+    awarded_at = ma.fields.DateTime(allow_none=True)
