@@ -1,0 +1,60 @@
+"""The points shop in a real headless Chromium: a resident orders on a phone, the shopkeeper redeems."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests import factories
+
+pytestmark = pytest.mark.browser
+
+
+def _sign_in(page, phone):
+    page.goto("/login")
+    page.get_by_label("手机号").fill(phone)
+    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("[data-nav=me]")).to_be_visible()
+
+
+def test_resident_orders_on_a_phone_and_the_shopkeeper_redeems_by_code(phone_page, browser, live_server, world, shop):
+    """At 390×844 a resident exchanges points for goods and gets a voucher; in another browser the
+    shopkeeper types its code at the counter, sees who and what, and hands the goods over."""
+    page = phone_page
+    _sign_in(page, world.resident.phone)
+    page.goto("/shop")
+    expect(page.get_by_test_id("balance")).to_have_text("100")
+    page.get_by_test_id("item").first.click()
+    expect(page.get_by_role("heading", name="洗衣粉")).to_be_visible()
+    button = page.get_by_test_id("order")
+    assert button.bounding_box()["height"] >= 48
+    button.dblclick()  # an impatient double tap still makes one order
+    expect(page.get_by_test_id("voucher")).to_be_visible()
+    expect(page.get_by_test_id("status")).to_have_text("待领取")
+    code = page.get_by_test_id("code").inner_text().strip()
+    assert re.fullmatch(r"[A-Z0-9]{4} [A-Z0-9]{4}", code)
+    assert page.evaluate("document.querySelector('.shop-qr').naturalWidth") > 100
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto("/shop")
+    expect(page.get_by_test_id("balance")).to_have_text("70")
+
+    keeper_context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server,
+                                         locale="zh-CN", is_mobile=True, has_touch=True)
+    try:
+        counter = keeper_context.new_page()
+        counter.set_default_timeout(10_000)
+        _sign_in(counter, world.shopkeeper.phone)
+        counter.goto(f"/c/{world.a.id}/shop/shops/{shop.shop_id}/counter")
+        counter.get_by_label("券码").fill(code.lower())
+        counter.get_by_test_id("check").click()
+        found = counter.get_by_test_id("found")
+        expect(found).to_contain_text("刘阿姨")
+        expect(found).to_contain_text("洗衣粉 × 1")
+        counter.get_by_test_id("confirm").click()
+        expect(counter.locator(".flash-success")).to_contain_text("刘阿姨")
+        assert counter.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        keeper_context.close()
+
+    page.goto("/shop/orders")
+    expect(page.locator(".pill").first).to_have_text("已领取")
