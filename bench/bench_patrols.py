@@ -1,0 +1,169 @@
+"""Benchmark: GPS track points ingested through the API, against the raw insert ceiling; engine throughput.
+
+* patrol_ingest_api      points/s through POST /api/v1/communities/<c>/patrols/<p>/points in batches of 50
+                         (Flask test client with a bearer token: auth, validation, the idempotent insert,
+                         the patrol counter, one commit per batch)
+* patrol_ingest_raw      points/s of plain INSERTs of the same rows in batches of 50, one commit per batch
+                         (psycopg executemany on the same database): the ceiling
+* patrol_ingest_ratio    api / raw
+* patrol_resend_api      points/s when every batch is a resend (all duplicates: nothing is written)
+* patrol_engine          points/s through civic.patrols.track.summarize() on a two-hour walk
+
+Runs against a dedicated PostgreSQL database civic_bench_patrols (created when missing, rebuilt by the
+migrations each run).   .venv/bin/python bench/bench_patrols.py [--batches 200]
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+DB_NAME = "civic_bench_patrols"
+SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+BATCH = 50
+
+
+def emit(bench, value, unit, **extra):
+    print(json.dumps({"bench": bench, "value": value, "unit": unit, **extra}), flush=True)
+
+
+def ensure_database():
+    """Create the benchmark database when it is missing."""
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def build_app():
+    from civic import create_app
+
+    url = SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{DB_NAME}"
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING", "LOG_JSON": False})
+
+
+def reset_schema(app):
+    """Drop everything and rebuild with the Alembic migrations (all heads)."""
+    from flask_migrate import upgrade
+
+    from civic.extensions import db
+
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        upgrade(revision="heads")
+        db.engine.dispose()
+
+
+def seed(app):
+    """A community with one volunteer; returns (community_id, phone, password)."""
+    from civic.extensions import db
+    from tests import factories
+
+    with app.app_context():
+        community = factories.make_community("基准社区")
+        user = factories.make_member(community, name="基准志愿者")
+        db.session.commit()
+        return community.id, user.phone, factories.DEFAULT_PASSWORD
+
+
+def walk_points(n, start, prefix, dt=2.0):
+    """n fixes of a walk at 1.3 m/s with a little wobble."""
+    lat0, lon0 = 36.6683, 117.0204
+    out = []
+    for i in range(n):
+        d = 1.3 * dt * i
+        out.append({"id": f"{prefix}{i}", "t": start + i * dt,
+                    "lat": lat0 + d * 0.7 / 111_320 + 2e-6 * math.sin(i / 7),
+                    "lon": lon0 + d * 0.7 / 89_000 + 2e-6 * math.cos(i / 5), "accuracy": 6.0})
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=200)
+    args = parser.parse_args(argv)
+    n = args.batches * BATCH
+    try:
+        ensure_database()
+    except psycopg.OperationalError as exc:
+        emit("patrol_ingest_api", None, "points/s", error=f"PostgreSQL not reachable: {exc}")
+        return 1
+    app = build_app()
+    reset_schema(app)
+    community_id, phone, password = seed(app)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"phone": phone, "password": password}).json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"/api/v1/communities/{community_id}/patrols"
+
+    # --- through the API ---
+    patrol_id = client.post(base, json={}, headers=headers).json["id"]
+    now = time.time()
+    points = walk_points(n, now - 3000, "a", dt=3000 / n)  # inside the patrol's time window
+    url = f"{base}/{patrol_id}/points"
+    per_batch = []
+    start = time.perf_counter()
+    for i in range(0, n, BATCH):
+        t0 = time.perf_counter()
+        response = client.post(url, json={"points": points[i:i + BATCH]}, headers=headers)
+        per_batch.append(time.perf_counter() - t0)
+        assert response.status_code == 200 and response.json["accepted"] == BATCH, response.json
+    api_seconds = time.perf_counter() - start
+    api_rate = n / api_seconds
+    emit("patrol_ingest_api", round(api_rate, 1), "points/s", points=n, batch=BATCH,
+         batch_ms_median=round(statistics.median(per_batch) * 1000, 2),
+         batch_ms_p95=round(sorted(per_batch)[int(len(per_batch) * 0.95)] * 1000, 2), database="postgresql")
+
+    # --- resending everything: nothing new is written ---
+    start = time.perf_counter()
+    for i in range(0, min(n, 50 * BATCH), BATCH):
+        response = client.post(url, json={"points": points[i:i + BATCH]}, headers=headers)
+        assert response.json["accepted"] == 0
+    resent = min(n, 50 * BATCH)
+    emit("patrol_resend_api", round(resent / (time.perf_counter() - start), 1), "points/s", points=resent,
+         batch=BATCH)
+
+    # --- the raw insert ceiling, same table, same database ---
+    client.post(f"{base}/{patrol_id}/end", headers=headers)
+    patrol2 = client.post(base, json={}, headers=headers).json["id"]
+    rows = [(community_id, patrol2, p["id"], datetime.fromtimestamp(p["t"], timezone.utc).replace(tzinfo=None),
+             p["lat"], p["lon"], p["accuracy"]) for p in walk_points(n, now - 3000, "b", dt=3000 / n)]
+    with psycopg.connect(f"{SERVER}/{DB_NAME}") as conn:
+        start = time.perf_counter()
+        for i in range(0, n, BATCH):
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO patrol_track_point (community_id, patrol_id, client_id, t, lat, lon, accuracy) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)", rows[i:i + BATCH])
+            conn.commit()
+        raw_seconds = time.perf_counter() - start
+    raw_rate = n / raw_seconds
+    emit("patrol_ingest_raw", round(raw_rate, 1), "points/s", points=n, batch=BATCH, database="postgresql")
+    emit("patrol_ingest_ratio", round(api_rate / raw_rate, 3), "api/raw")
+
+    # --- the engine ---
+    from civic.patrols.track import summarize
+
+    walk = walk_points(3600, now, "e")
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        summary = summarize(walk)
+        times.append(time.perf_counter() - t0)
+    emit("patrol_engine", round(len(walk) / min(times), 1), "points/s", points=len(walk), stat="best of 3",
+         distance_m=round(summary.distance_m, 1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Track and photo helpers for the patrol tests."""
+import io
+import math
+
+from PIL import Image
+
+BASE = (36.6683, 117.0204)  # Jinan, Quancheng Road
+
+
+def walk(start_unix, *, seconds=1200, dt=2.0, speed=1.3, bearing_deg=60.0, prefix="p", accuracy=5.0):
+    """Fixes of a straight walk: [{id, t, lat, lon, accuracy}, ...]."""
+    points = []
+    lat0, lon0 = BASE
+    b = math.radians(bearing_deg)
+    for i in range(int(seconds / dt) + 1):
+        d = speed * dt * i
+        lat = lat0 + d * math.cos(b) / 111_320
+        lon = lon0 + d * math.sin(b) / (111_320 * math.cos(math.radians(lat0)))
+        points.append({"id": f"{prefix}{i}", "t": start_unix + i * dt, "lat": lat, "lon": lon, "accuracy": accuracy})
+    return points
+
+
+def drive(start_unix, *, seconds=600, dt=2.0, speed=15.0, prefix="v"):
+    """A car at 54 km/h: the engine flags it as a vehicle."""
+    return walk(start_unix, seconds=seconds, dt=dt, speed=speed, prefix=prefix)
+
+
+def png_bytes():
+    """A tiny real PNG photo."""
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 80, 60)).save(out, "PNG")
+    return out.getvalue()
