@@ -1,0 +1,1 @@
+"""Neighbourhood deliberation (议事): topics, sessions, QR check-in, votes, veto, implementation."""

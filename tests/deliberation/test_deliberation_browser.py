@@ -1,0 +1,76 @@
+"""Deliberation in a real headless Chromium: the organiser's check-in screen and a resident's phone."""
+import io
+import re
+from datetime import timedelta
+
+import pytest
+import zxingcpp
+from PIL import Image
+from playwright.sync_api import expect
+
+from civic.core.clock import utcnow
+from civic.deliberation import service
+from civic.extensions import db
+from tests import factories
+
+pytestmark = pytest.mark.browser
+
+
+def _login(page, phone):
+    page.goto("/login")
+    page.get_by_label("手机号").fill(phone)
+    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("nav.bottom-nav")).to_be_visible()
+
+
+def test_resident_scans_the_organisers_screen_and_the_count_goes_up(app, browser, live_server, phone_page, world):
+    """The organiser's screen shows a QR code; its image decodes to a check-in link; a resident's phone
+    (a second browser) opens it and checks in; the organiser's 实到 count updates without a reload."""
+    with app.app_context():
+        meeting = service.create_meeting(
+            world.committee, world.a.id, title="六月民主议事会", kind="council", place="活动室",
+            starts_at=utcnow() - timedelta(minutes=1), ends_at=utcnow() + timedelta(hours=1), quorum_percent=0)
+        db.session.commit()
+        meeting_id = meeting.id
+
+    organiser = phone_page
+    _login(organiser, world.committee.phone)
+    organiser.locator("[data-nav=deliberation]").click()
+    expect(organiser.get_by_text("六月民主议事会")).to_be_visible()
+    organiser.get_by_text("六月民主议事会").click()
+    organiser.get_by_test_id("open-screen").click()
+    expect(organiser.get_by_test_id("expected")).to_have_text("6")
+    expect(organiser.get_by_test_id("present")).to_have_text("0")
+    image = Image.open(io.BytesIO(organiser.locator("#delib-qr").screenshot()))
+    decoded = zxingcpp.read_barcodes(image)
+    assert len(decoded) == 1
+    url = decoded[0].text
+    assert re.match(rf"{re.escape(live_server)}/checkin\?t=", url)
+
+    phone = browser.new_context(viewport={"width": 360, "height": 740}, base_url=live_server, locale="zh-CN",
+                                is_mobile=True, has_touch=True)
+    try:
+        resident = phone.new_page()
+        resident.set_default_timeout(10_000)
+        _login(resident, world.resident.phone)
+        resident.goto(url)
+        expect(resident.get_by_role("heading", name="六月民主议事会")).to_be_visible()
+        button = resident.get_by_test_id("confirm-checkin")
+        assert button.bounding_box()["height"] >= 48
+        button.click()
+        expect(resident.get_by_text("签到成功，欢迎您！")).to_be_visible()
+        expect(resident.get_by_text("您已签到")).to_be_visible()
+        assert resident.evaluate("document.documentElement.scrollWidth") <= 360
+        # The same photo of the code, sent again: one attendance, "already".
+        resident.goto(url)
+        resident.get_by_test_id("confirm-checkin").click()
+        expect(resident.get_by_text("您已经签到过了。")).to_be_visible()
+    finally:
+        phone.close()
+
+    expect(organiser.get_by_test_id("present")).to_have_text("1", timeout=10_000)
+    expect(organiser.locator("#delib-recent")).to_contain_text("刘阿姨")
+    assert organiser.evaluate("document.documentElement.scrollWidth") <= 390
+    with app.app_context():
+        assert service.attendance_counts(service.get_meeting(world.a.id, meeting_id)) == (6, 1)
