@@ -81,7 +81,12 @@ def _import_models():
     import civic.communities.models  # noqa: F401
     import civic.core.audit  # noqa: F401
     import civic.ledger.models  # noqa: F401
+    import civic.merit.models  # noqa: F401
+    import civic.ledger.gamification  # noqa: F401
     import civic.notifications.models  # noqa: F401
+    import civic.deliberation.models  # noqa: F401
+    import civic.shop.models  # noqa: F401
+    import civic.patrols.models  # noqa: F401
 
 
 def _register_blueprints(app):
@@ -95,4 +100,19 @@ def _register_blueprints(app):
 
     for bp in (home_bp, accounts_bp, communities_bp, notifications_bp, admin_bp, uploads_bp):
         app.register_blueprint(bp)
+    from civic.deliberation.views import bp as deliberation_bp
+
+    app.register_blueprint(deliberation_bp)
+    from civic.ledger.views import bp as ledger_bp
+
+    app.register_blueprint(ledger_bp)
+    from civic.shop.views import bp as shop_bp
+
+    app.register_blueprint(shop_bp)
+    from civic.merit.views import bp as merit_bp
+
+    app.register_blueprint(merit_bp)
+    from civic.patrols.views import bp as patrols_bp
+
+    app.register_blueprint(patrols_bp)
     register_api(app)

@@ -64,4 +64,176 @@ def seed_demo():
         create_managed_resident(committee, places[0].id, MANAGED[0], address=MANAGED[1])
     lines.append(("-", MANAGED[0], places[0].name, "managed resident (no phone)"))
     db.session.flush()
+    seed_shop(admin, places[0])
+    seed_patrols(admin, places[0])
+    seed_merit(places[0])
+    seed_deliberation(places[0])
+    seed_passbook(places[0])
     return lines
+
+
+# Points shop (积分超市): one village shop run by the demo shopkeeper, with everyday goods.
+DEMO_SHOP = ("芙蓉积分超市", "芙蓉街 1 号居委会旁")
+DEMO_GOODS = [  # (name, description, price, stock, monthly limit)
+    ("洗衣粉 1 公斤", "家用洗衣粉一袋", 30, 20, 2),
+    ("食用油 1.8 升", "花生油一桶", 80, 10, 1),
+    ("毛巾", "纯棉毛巾一条", 20, 30, None),
+    ("鸡蛋 10 枚", "新鲜鸡蛋一盒", 25, 5, 2),
+]
+
+
+def seed_shop(admin, community):
+    """The demo shop, its shopkeeper and goods (idempotent)."""
+    from civic.shop import service as shop_service
+    from civic.shop.models import Item, Shop
+
+    shop = db.session.scalar(select(Shop).where(Shop.community_id == community.id, Shop.name == DEMO_SHOP[0]))
+    if shop is None:
+        shop = shop_service.create_shop(admin, community.id, *DEMO_SHOP)
+    keeper = db.session.scalar(select(User).where(User.phone == "13800000004"))
+    if keeper is not None:
+        shop_service.assign_keeper(admin, community.id, shop.id, keeper.id)
+    for name, description, price, stock, limit in DEMO_GOODS:
+        if not db.session.scalar(select(Item.id).where(Item.community_id == community.id, Item.name == name)):
+            shop_service.add_item(admin, community.id, shop.id, name=name, description=description, price=price,
+                                  stock=stock, monthly_limit=limit)
+    return shop
+
+
+# Volunteer patrols: a loop round the community and Tuesday/Friday evening shifts for four weeks.
+DEMO_ROUTE = ("芙蓉街夜巡环线", [[36.6683, 117.0204], [36.6695, 117.0204], [36.6695, 117.0228],
+                                  [36.6683, 117.0228], [36.6683, 117.0204]])
+DEMO_SHIFT_TITLE = "周二周五晚间巡逻"
+
+
+def seed_patrols(admin, community):
+    """The demo patrol route, weekly shifts and report categories (idempotent)."""
+    from datetime import date, time, timedelta
+
+    from civic.patrols import service as patrols
+    from civic.patrols.models import PatrolRoute, Shift
+
+    route = db.session.scalar(select(PatrolRoute).where(
+        PatrolRoute.community_id == community.id, PatrolRoute.name == DEMO_ROUTE[0]))
+    if route is None:
+        route = patrols.create_route(admin, community.id, name=DEMO_ROUTE[0], waypoints=DEMO_ROUTE[1],
+                                     description="从居委会出发，沿芙蓉街走一圈", is_area=False)
+    if not db.session.scalar(select(Shift.id).where(Shift.community_id == community.id,
+                                                    Shift.title == DEMO_SHIFT_TITLE)):
+        today = date.today()
+        patrols.create_weekly_shifts(admin, community.id, title=DEMO_SHIFT_TITLE, weekdays=[1, 4],
+                                     local_start=time(19, 0), minutes=120, first_date=today + timedelta(days=1),
+                                     last_date=today + timedelta(days=28), capacity=8, route_id=route.id,
+                                     meeting_point="居委会门口", notes="请穿红马甲，带手电筒")
+    patrols.report_categories(community.id)
+    patrols.settings_for(community.id)
+    return route
+
+
+# Merit claims: a catalogue with the seed's categories and a negative list; one item on notice, one pending.
+DEMO_RULES = [  # (category code, kind, name, points_min, points_max, cap (period, times), photo needed)
+    ("moral", "award", "拾金不昧", 5, 20, None, False),
+    ("moral", "award", "见义勇为", 30, 100, None, False),
+    ("poverty", "award", "帮扶困难户", 5, 10, ("month", 4), False),
+    ("filial", "award", "孝敬老人", 5, 5, ("month", 1), False),
+    ("filial", "award", "邻里互助", 2, 5, ("month", 4), False),
+    ("labour", "award", "参加义务劳动", 3, 3, ("month", 8), True),
+    ("environment", "award", "庭院整洁", 2, 2, ("month", 1), False),
+    ("environment", "deduction", "乱扔垃圾", 5, 5, None, False),
+    ("environment", "deduction", "乱堆乱放", 10, 10, None, False),
+    ("filial", "deduction", "不赡养老人", 20, 20, None, False),
+]
+
+
+def seed_merit(community):
+    """The demo catalogue, one claim on the notice board and one waiting for review (idempotent)."""
+    from civic.merit import service as merit
+    from civic.merit.models import Claim, MeritRule
+
+    committee = db.session.scalar(select(User).where(User.phone == "13800000001"))
+    resident = db.session.scalar(select(User).where(User.phone == "13800000005"))
+    neighbour = db.session.scalar(select(User).where(User.phone == "13800000006"))
+    if committee is None or resident is None or neighbour is None:
+        return
+    if not db.session.scalar(select(MeritRule.id).where(MeritRule.community_id == community.id)):
+        codes = {c.code: c.id for c in merit.categories(community.id)}
+        for code, kind, name, low, high, cap, photo in DEMO_RULES:
+            merit.create_rule(committee, community.id, {
+                "category_id": codes[code], "kind": kind, "name": name, "points_min": low, "points_max": high,
+                "cap_period": cap[0] if cap else "none", "cap_times": cap[1] if cap else None,
+                "evidence_required": photo})
+    if not db.session.scalar(select(Claim.id).where(Claim.community_id == community.id)):
+        rules = {r.name: r.id for r in db.session.scalars(select(MeritRule).where(MeritRule.community_id == community.id))}
+        shown = merit.submit_claim(resident, community.id, rules["孝敬老人"], description="每天给隔壁孙奶奶送饭，陪她聊天")
+        merit.approve_claim(committee, community.id, shown.id)
+        merit.submit_claim(neighbour, community.id, rules["邻里互助"], description="帮三号楼的邻居修好了自行车")
+    db.session.flush()
+
+
+# Deliberation (议事): a topic collecting support, one with the committee, and a session tomorrow evening.
+DEMO_MEETING = "芙蓉社区民主议事会"
+
+
+def seed_deliberation(community):
+    """Demo topics and a planned session with the committee's topic on its agenda (idempotent)."""
+    from datetime import datetime, time, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from civic.deliberation import service as deliberation
+    from civic.deliberation.models import Meeting, Topic
+
+    committee = db.session.scalar(select(User).where(User.phone == "13800000001"))
+    resident = db.session.scalar(select(User).where(User.phone == "13800000005"))
+    neighbour = db.session.scalar(select(User).where(User.phone == "13800000006"))
+    if committee is None or resident is None or neighbour is None:
+        return
+    if db.session.scalar(select(Topic.id).where(Topic.community_id == community.id)):
+        return
+    tomorrow = datetime.combine(datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1), time(19, 30),
+                                tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc).replace(tzinfo=None)
+    meeting = db.session.scalar(select(Meeting).where(Meeting.community_id == community.id,
+                                                      Meeting.title == DEMO_MEETING))
+    if meeting is None:
+        meeting = deliberation.create_meeting(committee, community.id, title=DEMO_MEETING, kind="council",
+                                              place="芙蓉街居委会二楼会议室", starts_at=tomorrow,
+                                              ends_at=tomorrow + timedelta(hours=2), quorum_count=3,
+                                              quorum_percent=50, majority="simple")
+    topic = deliberation.propose_topic(resident, community.id, "3号楼楼道灯不亮",
+                                       "二单元楼道灯坏了一个多月，老人晚上上下楼不安全，建议换成声控灯。")
+    deliberation.support_topic(neighbour, community.id, topic.id)
+    parking = deliberation.propose_topic(committee, community.id, "电动车集中充电棚选址",
+                                         "楼道里充电有火灾隐患，拟在小区东侧空地建充电棚，请居民议一议。")
+    deliberation.schedule_topic(committee, community.id, parking.id, meeting.id, is_major=True)
+    db.session.flush()
+
+
+def seed_passbook(community):
+    """A household of two demo residents and a few awards, so the passbook and honour roll have content.
+    Idempotent: fixed request keys, and the household is looked up by its label."""
+    from datetime import timedelta
+
+    from civic.communities.models import Household
+    from civic.core.clock import utcnow
+    from civic.ledger import service as ledger
+
+    aunt = db.session.scalar(select(User).where(User.phone == "13800000005"))
+    uncle = db.session.scalar(select(User).where(User.phone == "13800000006"))
+    home = db.session.scalar(select(Household).where(Household.community_id == community.id,
+                                                     Household.label == "芙蓉街 8 号"))
+    if home is None:
+        home = Household(community_id=community.id, label="芙蓉街 8 号")
+        db.session.add(home)
+        db.session.flush()
+    for user in (aunt, uncle):
+        membership = db.session.scalar(select(Membership).where(
+            Membership.community_id == community.id, Membership.user_id == user.id))
+        if membership.household_id is None:
+            membership.household_id = home.id
+    now = utcnow()
+    for n, (user, points, category, memo, days) in enumerate([
+        (aunt, 10, "labour", "清扫楼道", 40), (aunt, 5, "moral", "拾金不昧", 20), (aunt, 8, "environment", "垃圾分类示范", 2),
+        (uncle, 6, "filial", "照顾邻居老人", 15), (uncle, 12, "labour", "义务巡逻", 1),
+    ]):
+        ledger.award(community.id, user.id, points, idempotency_key=f"demo:passbook:{n}", category=category,
+                     memo=memo, now=now - timedelta(days=days))
+    db.session.flush()

@@ -22,6 +22,10 @@ JOBS = {}
 # Each area keeps its jobs in its own module, registered with @job when imported.
 JOB_MODULES = [
     "civic.ledger.jobs",
+    "civic.merit.jobs",
+    "civic.shop.jobs",
+    "civic.patrols.jobs",
+    "civic.deliberation.jobs",
 ]
 
 

@@ -52,10 +52,15 @@ def register_api(app):
     from civic.accounts.api import blp as accounts_blp
     from civic.communities.api import blp as communities_blp
     from civic.notifications.api import blp as notifications_blp
+    from civic.patrols.api import blp as patrols_blp
+    from civic.deliberation.api import blp as deliberation_blp
+    from civic.ledger.api import blp as ledger_blp
+    from civic.shop.api import blp as shop_blp
+    from civic.merit.api import blp as merit_blp
 
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for blp in (accounts_blp, communities_blp, notifications_blp):
+    for blp in (accounts_blp, communities_blp, notifications_blp, deliberation_blp, patrols_blp, ledger_blp, shop_blp, merit_blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.register_blueprint(docs_bp)

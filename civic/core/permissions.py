@@ -23,6 +23,33 @@ ACTIONS = {
     "resident.manage": {COMMITTEE},
     "resident.act_for": {COMMITTEE},
     "community.configure": {COMMITTEE},
+    # volunteer patrols and problem reports (civic.patrols)
+    "patrol.join": {RESIDENT},
+    "patrol.coordinate": {COORDINATOR, COMMITTEE},
+    "patrol.configure": {COMMITTEE},
+    "report.handle": {COORDINATOR, COMMITTEE},
+    # merit claims, review and the public notice (civic.merit)
+    "merit.view": {RESIDENT},
+    "merit.claim": {RESIDENT},
+    "merit.object": {RESIDENT},
+    "merit.record": {COMMITTEE, COORDINATOR},
+    "merit.review": {COMMITTEE},
+    "merit.configure": {COMMITTEE},
+    # neighbourhood deliberation (civic.deliberation)
+    "deliberation.view": {RESIDENT},
+    "deliberation.participate": {RESIDENT},
+    "deliberation.manage": {COMMITTEE},
+    # passbook, leaderboards, honour roll (civic.ledger)
+    "passbook.view": {RESIDENT},
+    "passbook.inspect": {COMMITTEE},
+    "leaderboard.view": {RESIDENT},
+    "honour_roll.show": {COMMITTEE},
+    # points shop
+    "shop.browse": {RESIDENT},
+    "shop.stock": {COMMITTEE, SHOPKEEPER},
+    "shop.redeem": {COMMITTEE, SHOPKEEPER},
+    "shop.manage": {COMMITTEE},
+    "shop.economy": {COMMITTEE},
 }
 
 

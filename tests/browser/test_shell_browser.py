@@ -56,3 +56,30 @@ def test_switch_to_english_and_elder_mode(phone_page, world):
     page.locator("[data-nav=home]").click()
     expect(page.locator("nav.bottom-nav a")).to_have_text(["Home", "Points", "Patrol", "Meetings", "Me"])
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_committee_confirms_a_join_request_and_grants_a_role(phone_page, world, app):
+    """A newcomer asks to join; the committee confirms in the browser and makes them a coordinator."""
+    from civic.communities import service
+    from civic.core.permissions import roles_in
+    from civic.extensions import db
+
+    with app.app_context():
+        service.request_to_join(db.session.merge(world.outsider), world.a.id, address="7号楼")
+        db.session.commit()
+    page = phone_page
+    page.goto("/login")
+    page.get_by_label("手机号").fill(world.committee.phone)
+    page.get_by_label("密码").fill("correct-horse-1")
+    page.get_by_role("button", name="登录").click()
+    page.goto(f"/c/{world.a.id}/members")
+    expect(page.get_by_text("7号楼")).to_be_visible()
+    page.get_by_role("button", name="确认").click()
+    expect(page.get_by_text("已确认。")).to_be_visible()
+    newcomer = page.locator("li.list-item", has_text="路人")
+    newcomer.locator("summary").click()
+    newcomer.get_by_label("角色").select_option("coordinator")
+    newcomer.get_by_role("button", name="授予").click()
+    expect(page.get_by_text("角色已更新。")).to_be_visible()
+    with app.app_context():
+        assert roles_in(world.outsider, world.a.id) == {"resident", "coordinator"}
