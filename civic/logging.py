@@ -26,13 +26,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class PlainFormatter(logging.Formatter):
+    """Readable lines for development: `INFO civic request GET / 200 3.1ms`."""
+
+    def format(self, record):
+        line = super().format(record)
+        if hasattr(record, "status"):
+            line += f" {record.method} {record.path} {record.status} {record.duration_ms}ms"
+        return line
+
+
 def init_app(app):
     """Configure the 'civic' logger and log each request once."""
     logger = logging.getLogger("civic")
     logger.setLevel(app.config["LOG_LEVEL"])
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter() if app.config["LOG_JSON"] else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(JsonFormatter() if app.config["LOG_JSON"] else PlainFormatter("%(levelname)s %(name)s %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False
 

@@ -29,8 +29,9 @@ from civic.communities.models import Grid, Membership
 from civic.communities.service import committee_of
 from civic.core import audit, qr
 from civic.core.clock import resolve
-from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from civic.core.errors import Conflict, Invalid, PermissionDenied
 from civic.core.i18n import N_
+from civic.core.lookup import get_in_community
 from civic.core.permissions import can, require
 from civic.deliberation.models import (
     CHOICES, MAJORITIES, MEETING_KINDS, SCOPES, AgendaItem, Attendance, DeliberationSettings, Invitee,
@@ -119,11 +120,7 @@ def _notify_many(user_ids, kind, title, body, *, params, community_id, link, now
 
 def get_topic(community_id, topic_id, *, lock=False):
     """A topic of the community, or NotFound."""
-    query = select(Topic).where(Topic.community_id == community_id, Topic.id == topic_id)
-    topic = db.session.scalar(query.with_for_update() if lock else query)
-    if topic is None:
-        raise NotFound(N_("No such topic."))
-    return topic
+    return get_in_community(Topic, community_id, topic_id, lock=lock, missing=N_("No such topic."))
 
 
 def list_topics(community_id, statuses=None):
@@ -255,11 +252,7 @@ def decline_topic(actor, community_id, topic_id, reason, *, now=None):
 
 def get_meeting(community_id, meeting_id, *, lock=False):
     """A session of the community, or NotFound."""
-    query = select(Meeting).where(Meeting.community_id == community_id, Meeting.id == meeting_id)
-    meeting = db.session.scalar(query.with_for_update() if lock else query)
-    if meeting is None:
-        raise NotFound(N_("No such meeting."))
-    return meeting
+    return get_in_community(Meeting, community_id, meeting_id, lock=lock, missing=N_("No such meeting."))
 
 
 def list_meetings(community_id, *, upcoming=None, now=None):
@@ -582,11 +575,7 @@ def veto_needed(veto_percent, residents):
 
 def get_item(community_id, item_id, *, lock=False):
     """An agenda item of the community, or NotFound."""
-    query = select(AgendaItem).where(AgendaItem.community_id == community_id, AgendaItem.id == item_id)
-    item = db.session.scalar(query.with_for_update() if lock else query)
-    if item is None:
-        raise NotFound(N_("No such agenda item."))
-    return item
+    return get_in_community(AgendaItem, community_id, item_id, lock=lock, missing=N_("No such agenda item."))
 
 
 def open_vote(actor, community_id, item_id, *, now=None):

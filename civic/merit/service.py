@@ -37,6 +37,7 @@ from civic.core.clock import resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can, require, roles_in
+from civic.core.lookup import get_in_community
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Account, Category
@@ -296,13 +297,7 @@ def _replay_claim(existing, digest):
 
 
 def _claim(community_id, claim_id, *, lock=False):
-    query = select(Claim).where(Claim.community_id == community_id, Claim.id == claim_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    claim = db.session.scalar(query)
-    if claim is None:
-        raise NotFound(N_("No such claim."))
-    return claim
+    return get_in_community(Claim, community_id, claim_id, lock=lock, missing=N_("No such claim."))
 
 
 def get_claim(actor, community_id, claim_id):

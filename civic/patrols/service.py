@@ -20,6 +20,7 @@ from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
+from civic.core.lookup import get_in_community
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.notifications import service as notices
@@ -276,13 +277,7 @@ def create_weekly_shifts(actor, community_id, *, title, weekdays, local_start, m
 
 def get_shift(community_id, shift_id, *, lock=False):
     """A shift of this community (optionally locked for update), or NotFound."""
-    query = select(Shift).where(Shift.community_id == community_id, Shift.id == shift_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    shift = db.session.scalar(query)
-    if shift is None:
-        raise NotFound(N_("No such shift."))
-    return shift
+    return get_in_community(Shift, community_id, shift_id, lock=lock, missing=N_("No such shift."))
 
 
 def upcoming_shifts(community_id, *, now=None, limit=50):
@@ -497,13 +492,7 @@ def record_no_shows(*, now=None):
 
 def get_patrol(community_id, patrol_id, *, lock=False):
     """A patrol of this community, or NotFound."""
-    query = select(Patrol).where(Patrol.community_id == community_id, Patrol.id == patrol_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    patrol = db.session.scalar(query)
-    if patrol is None:
-        raise NotFound(N_("No such patrol."))
-    return patrol
+    return get_in_community(Patrol, community_id, patrol_id, lock=lock, missing=N_("No such patrol."))
 
 
 def visible_patrol(user, community_id, patrol_id):
@@ -862,13 +851,7 @@ def submit_report(user, community_id, *, category_id, description, photo=None, l
 
 def get_report(community_id, report_id, *, lock=False):
     """A report of this community, or NotFound."""
-    query = select(Report).where(Report.community_id == community_id, Report.id == report_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    report = db.session.scalar(query)
-    if report is None:
-        raise NotFound(N_("No such report."))
-    return report
+    return get_in_community(Report, community_id, report_id, lock=lock, missing=N_("No such report."))
 
 
 def visible_report(user, community_id, report_id):

@@ -24,6 +24,7 @@ from civic.core.clock import resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
+from civic.core.lookup import get_in_community
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Account, Posting, Transaction
@@ -236,13 +237,7 @@ def add_item(actor, community_id, shop_id, *, stock=0, **data):
 
 def get_item(community_id, item_id, *, lock=False):
     """Goods of this community, or NotFound."""
-    query = select(Item).where(Item.community_id == community_id, Item.id == item_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    item = db.session.scalar(query)
-    if item is None:
-        raise NotFound(N_("No such goods."))
-    return item
+    return get_in_community(Item, community_id, item_id, lock=lock, missing=N_("No such goods."))
 
 
 def update_item(actor, community_id, item_id, **data):
@@ -407,13 +402,7 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
 
 def get_order(community_id, order_id, *, lock=False):
     """An order of this community, or NotFound."""
-    query = select(Order).where(Order.community_id == community_id, Order.id == order_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    order = db.session.scalar(query)
-    if order is None:
-        raise NotFound(N_("No such voucher."))
-    return order
+    return get_in_community(Order, community_id, order_id, lock=lock, missing=N_("No such voucher."))
 
 
 def my_order(user, community_id, order_id):

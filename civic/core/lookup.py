@@ -1,0 +1,20 @@
+"""Loading one community-owned row: the lookup every service uses for ids coming from a URL."""
+from sqlalchemy import select
+
+from civic.core.errors import NotFound
+from civic.core.i18n import N_
+from civic.extensions import db
+
+
+def get_in_community(model, community_id, object_id, *, lock=False, missing=N_("Not found.")):
+    """The row of `model` with this id in this community (locked for update when asked), else NotFound.
+
+    Looking up within the community is what keeps one community's ids useless in another's URLs.
+    """
+    query = select(model).where(model.community_id == community_id, model.id == object_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    row = db.session.scalar(query)
+    if row is None:
+        raise NotFound(missing)
+    return row
