@@ -276,7 +276,8 @@ def test_twenty_threads_awarding_and_spending(app):
         else:
             fn = (lambda i=i: ledger.hold(community_id, a_id, 15, idempotency_key=f"hold-{i}"))
         threads.append(_in_thread(app, fn, results, errors))
-    barrier_start = [t.start() for t in threads]  # noqa: F841
+    for t in threads:
+        t.start()
     for t in threads:
         t.join()
     assert all(isinstance(e, ledger.InsufficientPoints) for e in errors), errors
