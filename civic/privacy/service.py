@@ -1,0 +1,400 @@
+"""Privacy rules: GPS point retention, a resident's data download, account closure, community export.
+
+- Raw patrol GPS points are kept for the days the community sets (default 180), then deleted in
+  batches by a scheduled job; each patrol keeps its measured summary (distance, time, flags, point count).
+- A resident downloads everything held about them as one JSON document.
+- A resident closes their account: pending vouchers are refunded through the shop, upcoming shift
+  sign-ups withdrawn, memberships left, roles removed, tokens revoked and the person anonymised.
+  The ledger keeps every posting (append-only) pointing at the same account, so balances and
+  `verify()` are unchanged.
+- A community's own rows (every table carrying community_id) are exported as JSON.
+"""
+import json
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, delete, exists, or_, select, update
+
+from civic.core import audit
+from civic.core.clock import resolve
+from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from civic.core.i18n import N_
+from civic.core.permissions import COMMITTEE, require
+from civic.extensions import db
+from civic.privacy.models import (
+    DEFAULT_GPS_RETENTION_DAYS, MAX_GPS_RETENTION_DAYS, MIN_GPS_RETENTION_DAYS, PrivacySettings,
+)
+
+EXPORT_FORMAT = "civic-user-data/1"
+COMMUNITY_EXPORT_FORMAT = "civic-community-export/1"
+CLOSED_NAME = "已注销居民 #%s"
+PURGE_BATCH = 100  # patrols per batch
+
+# Columns that say "this row is about this person" (not "this person handled it").
+OWNER_COLUMNS = ("user_id", "owner_id", "resident_id", "proposer_id", "reporter_id", "author_id", "subject_id")
+EXTRA_OWNER_COLUMNS = {"audit_entry": ("actor_id",)}
+# Never part of a download or an export.
+SECRET_COLUMNS = {"password_hash", "token_hash"}
+SKIP_TABLES = {"user", "alembic_version", "login_failure"}
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+def settings_for(community_id):
+    """The community's privacy settings (an unsaved default row when never set)."""
+    row = db.session.scalar(select(PrivacySettings).where(PrivacySettings.community_id == community_id))
+    return row or PrivacySettings(community_id=community_id, gps_retention_days=DEFAULT_GPS_RETENTION_DAYS)
+
+
+def update_settings(actor, community_id, *, gps_retention_days, now=None):
+    """The committee sets how many days raw GPS points of finished patrols are kept."""
+    require(actor, "privacy.configure", community_id)
+    now = resolve(now)
+    try:
+        days = int(gps_retention_days)
+    except (TypeError, ValueError):
+        raise Invalid(N_("Please enter a number of days.")) from None
+    if not MIN_GPS_RETENTION_DAYS <= days <= MAX_GPS_RETENTION_DAYS:
+        raise Invalid(N_("Keep GPS points between %(low)s and %(high)s days."),
+                      low=MIN_GPS_RETENTION_DAYS, high=MAX_GPS_RETENTION_DAYS)
+    row = db.session.scalar(select(PrivacySettings).where(PrivacySettings.community_id == community_id)
+                            .with_for_update())
+    if row is None:
+        row = PrivacySettings(community_id=community_id)
+        db.session.add(row)
+    before = row.gps_retention_days
+    row.gps_retention_days, row.updated_by_id, row.updated_at = days, actor.id, now
+    db.session.flush()
+    audit.record("privacy.retention_changed", actor=actor, community_id=community_id,
+                 detail={"from": before, "to": days}, now=now)
+    return row
+
+
+# --- GPS retention --------------------------------------------------------------------------------
+
+def _retention_groups():
+    """[(days, community ids or None for "every community without its own setting")]."""
+    configured = db.session.execute(select(PrivacySettings.community_id, PrivacySettings.gps_retention_days)).all()
+    by_days = {}
+    for community_id, days in configured:
+        by_days.setdefault(days, []).append(community_id)
+    groups = [(days, ids) for days, ids in sorted(by_days.items())]
+    groups.append((DEFAULT_GPS_RETENTION_DAYS, None))
+    return groups, [c for c, _ in configured]
+
+
+def _due_patrols(days, community_ids, configured, now, limit):
+    """Finished patrols past the retention period that still have raw points (locked, skipping locked rows)."""
+    from civic.patrols.models import Patrol, TrackPoint
+
+    query = (
+        select(Patrol.community_id, Patrol.id)
+        .where(Patrol.status != "active", Patrol.ended_at.is_not(None), Patrol.ended_at < now - timedelta(days=days),
+               exists().where(TrackPoint.community_id == Patrol.community_id, TrackPoint.patrol_id == Patrol.id))
+        .order_by(Patrol.id).limit(limit)
+    )
+    if community_ids is not None:
+        query = query.where(Patrol.community_id.in_(community_ids))
+    elif configured:
+        query = query.where(Patrol.community_id.not_in(configured))
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Two workers take different patrols; a patrol being reviewed right now waits for the next run.
+        query = query.with_for_update(of=Patrol, skip_locked=True)
+    return db.session.execute(query).all()
+
+
+def purge_batch(*, now=None, limit=None):
+    """Delete the raw GPS points of up to `limit` patrols past their community's retention period.
+
+    The patrol row keeps its summary (distance, moving time, flags, point count) and is marked with
+    `track_deleted_at` in its summary, so it is never measured again. Returns (patrols, points) deleted.
+    """
+    from civic.patrols.models import Patrol, TrackPoint
+
+    now = resolve(now)
+    limit = limit or PURGE_BATCH
+    groups, configured = _retention_groups()
+    patrols = points = 0
+    for days, community_ids in groups:
+        if patrols >= limit:
+            break
+        for community_id, patrol_id in _due_patrols(days, community_ids, configured, now, limit - patrols):
+            patrol = db.session.get(Patrol, patrol_id)
+            if not (patrol.summary or {}).get("track_deleted_at"):
+                patrol.summary = dict(patrol.summary or {}, track_deleted_at=now.isoformat(timespec="seconds"),
+                                      track_points=patrol.point_count)
+            result = db.session.execute(delete(TrackPoint).where(
+                TrackPoint.community_id == community_id, TrackPoint.patrol_id == patrol_id))
+            points += result.rowcount or 0
+            patrols += 1
+    db.session.flush()
+    return patrols, points
+
+
+def track_deleted(patrol):
+    """True when the patrol's raw points were deleted under the retention rule."""
+    return bool((patrol.summary or {}).get("track_deleted_at"))
+
+
+# --- serialising rows -----------------------------------------------------------------------------
+
+def _value(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def row_dict(table, row):
+    """One database row as a JSON-ready dict, without secrets."""
+    return {key: _value(value) for key, value in row._mapping.items() if key not in SECRET_COLUMNS}
+
+
+def _rows(table, condition):
+    order = [c for c in table.primary_key.columns] or list(table.columns)[:1]
+    return [row_dict(table, r) for r in db.session.execute(select(table).where(condition).order_by(*order))]
+
+
+# --- a resident's data download -------------------------------------------------------------------
+
+def user_data(user, *, now=None):
+    """Everything held about `user`, as one JSON-ready dict.
+
+    Tables are walked from the metadata: every row whose owner column (user_id, resident_id,
+    reporter_id …) names the person, then rows that hang off those rows (ledger postings of their
+    accounts, GPS points of their patrols, the timeline of their reports) and the ledger
+    transactions behind their postings.
+    """
+    from civic.accounts.models import User
+
+    now = resolve(now)
+    metadata = db.metadata
+    tables = {}
+    owned_ids = {}
+    for table in metadata.sorted_tables:
+        if table.name in SKIP_TABLES:
+            continue
+        columns = [c for c in (*OWNER_COLUMNS, *EXTRA_OWNER_COLUMNS.get(table.name, ())) if c in table.c]
+        if not columns:
+            continue
+        rows = _rows(table, or_(*[table.c[c] == user.id for c in columns]))
+        if rows:
+            tables[table.name] = rows
+            if "id" in table.c:
+                owned_ids[table.name] = {r["id"] for r in rows}
+    # Rows that belong to rows of theirs (only tables without an owner column of their own).
+    for table in metadata.sorted_tables:
+        if table.name in tables or table.name in SKIP_TABLES or any(c in table.c for c in OWNER_COLUMNS):
+            continue
+        for fk in table.foreign_key_constraints:
+            target = fk.referred_table.name
+            if target not in owned_ids or not owned_ids[target]:
+                continue
+            local = [c for c, el in zip(fk.column_keys, fk.elements) if el.column.name == "id"]
+            if len(local) != 1:
+                continue
+            rows = _rows(table, table.c[local[0]].in_(sorted(owned_ids[target])))
+            if rows:
+                tables.setdefault(table.name, []).extend(rows)
+    # The transactions behind their postings (memo, kind, when).
+    postings = tables.get("ledger_posting", [])
+    if postings:
+        transaction = metadata.tables["ledger_transaction"]
+        tables["ledger_transaction"] = _rows(transaction, transaction.c.id.in_(
+            sorted({p["transaction_id"] for p in postings})))
+    profile_table = User.__table__
+    profile = row_dict(profile_table, db.session.execute(
+        select(profile_table).where(profile_table.c.id == user.id)).one())
+    return {
+        "format": EXPORT_FORMAT,
+        "generated_at": now.isoformat(timespec="seconds"),
+        "profile": profile,
+        "tables": {name: tables[name] for name in sorted(tables)},
+    }
+
+
+def user_data_json(user, *, now=None):
+    """The download as a JSON text (UTF-8, Chinese kept readable)."""
+    return json.dumps(user_data(user, now=now), ensure_ascii=False, indent=1, default=str)
+
+
+# --- closing an account ---------------------------------------------------------------------------
+
+def _committee_blocks(user):
+    """Communities where the user is the last active committee member."""
+    from civic.communities.models import Community, MemberRole, Membership
+
+    mine = db.session.scalars(
+        select(MemberRole.community_id).join(Membership, and_(
+            Membership.community_id == MemberRole.community_id, Membership.user_id == MemberRole.user_id))
+        .where(MemberRole.user_id == user.id, MemberRole.role == COMMITTEE, Membership.status == "active")
+    ).all()
+    blocked = []
+    for community_id in mine:
+        others = db.session.scalar(
+            select(MemberRole.id).join(Membership, and_(
+                Membership.community_id == MemberRole.community_id, Membership.user_id == MemberRole.user_id))
+            .where(MemberRole.community_id == community_id, MemberRole.role == COMMITTEE,
+                   MemberRole.user_id != user.id, Membership.status == "active").limit(1))
+        if others is None:
+            blocked.append(db.session.get(Community, community_id))
+    return blocked
+
+
+def closure_blockers(user):
+    """Names of the communities where the user is the last committee member (empty when closing is allowed)."""
+    return [c.name for c in _committee_blocks(user)]
+
+
+def _cancel_pending_orders(user, now):
+    """Cancel every held voucher of the user with a refund (through the shop). Returns how many."""
+    from civic.core.permissions import can
+    from civic.shop import service as shop
+    from civic.shop.models import Order
+
+    orders = db.session.execute(select(Order.community_id, Order.id).where(
+        Order.user_id == user.id, Order.status == "held").order_by(Order.id)).all()
+    count = 0
+    for community_id, order_id in orders:
+        if can(user, "shop.browse", community_id):
+            shop.cancel_order(user, community_id, order_id, now=now)
+        else:  # no longer a resident there: the same refund under the same locks
+            shop._lock_resident(community_id, user.id)
+            order = shop.get_order(community_id, order_id, lock=True)
+            if order.status != "held":
+                continue
+            shop._close_with_refund(order, "cancelled", user, now)
+        count += 1
+    return count
+
+
+def _withdraw_signups(user, now):
+    """Give back the user's places on shifts that have not started. Returns how many."""
+    from civic.patrols import service as patrols
+    from civic.patrols.models import Shift, Signup
+
+    rows = db.session.execute(
+        select(Signup.community_id, Signup.shift_id)
+        .join(Shift, and_(Shift.id == Signup.shift_id, Shift.community_id == Signup.community_id))
+        .where(Signup.user_id == user.id, Signup.status == "signed_up", Shift.starts_at > now)
+        .order_by(Signup.id)).all()
+    for community_id, shift_id in rows:
+        patrols.withdraw(user, community_id, shift_id, now=now)
+    return len(rows)
+
+
+def _end_active_patrols(user, now):
+    from civic.patrols import service as patrols
+    from civic.patrols.models import Patrol
+
+    rows = db.session.execute(select(Patrol.community_id, Patrol.id).where(
+        Patrol.user_id == user.id, Patrol.status == "active")).all()
+    for community_id, patrol_id in rows:
+        patrols.end_patrol(user, community_id, patrol_id, now=now)
+    return len(rows)
+
+
+def close_account(user, password, *, address=None, now=None):
+    """The resident closes their own account after confirming with their password.
+
+    Points history stays in the ledger: postings are append-only and keep pointing at the same
+    account, so balances and the ledger's verify() are unchanged. Returns a summary dict.
+    """
+    from civic.accounts.models import ApiToken, User
+    from civic.communities.models import MemberRole, Membership
+
+    now = resolve(now)
+    if user is None or not getattr(user, "id", None):
+        raise PermissionDenied()
+    user = db.session.get(User, user.id, with_for_update=True, populate_existing=True)
+    if user is None or not user.active:
+        raise NotFound(N_("This account has already been closed."))
+    if user.is_managed:
+        raise PermissionDenied(N_("This account is looked after by the committee and cannot be closed here."))
+    if not password or not user.check_password(password):
+        raise Invalid(N_("That password is not right."), reason="wrong_password")
+    blocked = _committee_blocks(user)
+    if blocked:
+        raise Conflict(
+            N_("You are the last committee member of %(names)s. Ask the street office to appoint another "
+               "committee member before you close your account."),
+            reason="last_committee_member", names="、".join(c.name for c in blocked))
+
+    orders = _cancel_pending_orders(user, now)
+    signups = _withdraw_signups(user, now)
+    patrols_ended = _end_active_patrols(user, now)
+
+    communities = db.session.scalars(select(Membership.community_id).where(
+        Membership.user_id == user.id, Membership.status.in_(("active", "pending")))).all()
+    roles = db.session.execute(delete(MemberRole).where(MemberRole.user_id == user.id)).rowcount or 0
+    try:
+        from civic.shop.models import ShopKeeper
+    except ImportError:  # pragma: no cover - the shop is part of the product
+        ShopKeeper = None
+    if ShopKeeper is not None:
+        roles += db.session.execute(delete(ShopKeeper).where(ShopKeeper.user_id == user.id)).rowcount or 0
+    db.session.execute(
+        update(Membership).where(Membership.user_id == user.id)
+        .values(status="left", address="", note="", household_id=None, decided_at=now))
+    tokens = db.session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)).rowcount or 0
+
+    user.display_name = CLOSED_NAME % user.id
+    user.phone = f"closed-{user.id}"  # the schema needs a unique value; it is not a phone number
+    user.email = None
+    user.password_hash = None
+    user.locale = None
+    user.active = False
+    user.auth_version = (user.auth_version or 0) + 1  # every session ends
+    db.session.flush()
+    summary = {"communities": sorted(communities), "orders_cancelled": orders, "signups_withdrawn": signups,
+               "patrols_ended": patrols_ended, "roles_removed": roles, "tokens_revoked": tokens}
+    audit.record("account.closed", actor=user, subject=user, address=address, detail=summary, now=now)
+    return summary
+
+
+# --- one community's export -----------------------------------------------------------------------
+
+def community_tables():
+    """Every table that belongs to a community (it carries community_id), in dependency order."""
+    return [t for t in db.metadata.sorted_tables if "community_id" in t.c]
+
+
+def write_community_export(community_id, out, *, now=None, chunk=2000):
+    """Write one community's rows of every community-owned table to the text stream `out` as JSON.
+
+    Rows are streamed table by table, so a community with millions of GPS points fits in memory.
+    Returns {table: row count}.
+    """
+    from civic.communities.models import Community
+
+    now = resolve(now)
+    community = db.session.get(Community, community_id)
+    if community is None:
+        raise NotFound(N_("No such community."))
+    community_table = Community.__table__
+    head = row_dict(community_table, db.session.execute(
+        select(community_table).where(community_table.c.id == community_id)).one())
+    out.write('{"format": %s, "generated_at": %s, "community": %s, "tables": {' % (
+        json.dumps(COMMUNITY_EXPORT_FORMAT), json.dumps(now.isoformat(timespec="seconds")),
+        json.dumps(head, ensure_ascii=False, default=str)))
+    counts = {}
+    for n, table in enumerate(community_tables()):
+        out.write("%s\n%s: [" % ("," if n else "", json.dumps(table.name)))
+        order = list(table.primary_key.columns) or list(table.columns)[:1]
+        result = db.session.execute(
+            select(table).where(table.c.community_id == community_id).order_by(*order)
+            .execution_options(yield_per=chunk))
+        count = 0
+        for row in result:
+            out.write(("," if count else "") + "\n  " + json.dumps(row_dict(table, row), ensure_ascii=False,
+                                                                     default=str))
+            count += 1
+        out.write("]")
+        counts[table.name] = count
+    out.write("\n}}\n")
+    return counts

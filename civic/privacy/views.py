@@ -1,0 +1,92 @@
+"""Pages: my data and closing my account (我的), the committee's GPS retention setting;
+the `export-community` command."""
+import os
+
+import click
+from flask import Blueprint, Response, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, logout_user
+
+from civic.core.errors import DomainError
+from civic.extensions import db
+from civic.privacy import service
+from civic.privacy.forms import CloseAccountForm, RetentionForm
+from civic.web import client_address, community_view
+
+bp = Blueprint("privacy", __name__, cli_group=None)  # commands at the top level: flask export-community
+
+
+@bp.route("/me/privacy", methods=["GET", "POST"])
+@login_required
+def my_privacy():
+    """My data: download it all, or close my account after confirming with my password."""
+    form = CloseAccountForm()
+    blockers = service.closure_blockers(current_user)
+    if form.validate_on_submit():
+        try:
+            service.close_account(current_user, form.password.data, address=client_address())
+        except DomainError as error:
+            db.session.rollback()
+            if error.reason == "wrong_password":
+                form.password.errors.append(error.message)
+            else:
+                flash(error.message, "error")
+            return render_template("privacy/me.html", form=form, blockers=blockers), 422
+        db.session.commit()
+        session.clear()
+        logout_user()
+        flash(_("Your account has been closed. Your points history is kept without your name."), "info")
+        return redirect(url_for("accounts.login"))
+    status = 422 if form.errors else 200
+    return render_template("privacy/me.html", form=form, blockers=blockers), status
+
+
+@bp.route("/me/privacy/download")
+@login_required
+def download():
+    """Download everything held about me as one JSON file."""
+    text = service.user_data_json(current_user)
+    return Response(text, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="my-data-{current_user.id}.json"',
+        "Cache-Control": "no-store",
+    })
+
+
+@bp.route("/c/<int:community_id>/privacy", methods=["GET", "POST"])
+@community_view("privacy.configure")
+def settings(community):
+    """The committee sets how long raw patrol GPS points are kept."""
+    current = service.settings_for(community.id)
+    form = RetentionForm(gps_retention_days=current.gps_retention_days)
+    if form.validate_on_submit():
+        service.update_settings(current_user, community.id, gps_retention_days=form.gps_retention_days.data)
+        db.session.commit()
+        flash(_("Saved."), "success")
+        return redirect(url_for("privacy.settings", community_id=community.id))
+    status = 422 if form.errors else 200
+    return render_template("privacy/settings.html", community=community, form=form, current=current), status
+
+
+@bp.cli.command("export-community")
+@click.argument("community_id", type=int)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="The JSON file to write ('-' for standard output).")
+def export_community_command(community_id, out_path):
+    """Write every community-owned table's rows of one community to a JSON file."""
+    from civic.core.errors import NotFound
+
+    try:
+        if out_path == "-":
+            counts = service.write_community_export(community_id, click.get_text_stream("stdout"))
+        else:
+            tmp = out_path + ".part"
+            with open(tmp, "w", encoding="utf-8") as out:
+                counts = service.write_community_export(community_id, out)
+            os.replace(tmp, out_path)
+    except NotFound as error:
+        raise click.ClickException(f"No community with id {community_id}.") from error
+    finally:
+        db.session.rollback()
+    total = sum(counts.values())
+    click.echo(f"Exported {total} rows from {sum(1 for n in counts.values() if n)} tables of community "
+               f"{community_id} to {out_path}.", err=out_path == "-")
