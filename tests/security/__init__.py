@@ -1,0 +1,1 @@
+"""Hostile input: API fuzzing, oversized and malformed input, escaping, tokens, headers."""
