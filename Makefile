@@ -7,12 +7,13 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 BABEL_KEYWORDS := -k _l -k N_ -k Invalid -k Conflict -k NotFound -k PermissionDenied -k TooManyAttempts -k DomainError
 
-.PHONY: run test bench translations messages venv test-deps clean help
+.PHONY: run test bench load translations messages venv test-deps clean help
 
 help:
 	@echo "make run    - set up and serve the demo on http://$(HOST):$(PORT) (SQLite under instance/)"
 	@echo "make test   - set up and run the whole test suite (SQLite, then PostgreSQL when available)"
 	@echo "make bench  - run the benchmarks under bench/ (one JSON object per line)"
+	@echo "make load   - about 90 s: mixed resident load on gunicorn + PostgreSQL (database civic_load), then ledger verify"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -51,6 +52,10 @@ test: $(VENV)/.test translations
 
 bench: $(VENV)/.test translations
 	@bash scripts/run-bench.sh
+
+# Load test (docs/load-testing.md): locust on 127.0.0.1 only, bounded in time; LOAD_ARGS="--users 20 ..."
+load: $(VENV)/.test translations
+	$(BIN)/python load/run_load.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/test*.db .pytest_cache

@@ -23,6 +23,9 @@ def create_app(config=None):
         overrides, config = config, None
     if config is None or isinstance(config, str):
         config = CONFIGS[config or os.environ.get("CIVIC_CONFIG", "development")]
+    from civic.web import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.from_object(config)
     app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
@@ -87,6 +90,7 @@ def _import_models():
     import civic.deliberation.models  # noqa: F401
     import civic.shop.models  # noqa: F401
     import civic.patrols.models  # noqa: F401
+    import civic.privacy.models  # noqa: F401
 
 
 def _register_blueprints(app):
@@ -115,4 +119,7 @@ def _register_blueprints(app):
     from civic.patrols.views import bp as patrols_bp
 
     app.register_blueprint(patrols_bp)
+    from civic.privacy.views import bp as privacy_bp
+
+    app.register_blueprint(privacy_bp)
     register_api(app)

@@ -3,6 +3,7 @@ import logging
 
 from flask import flash, jsonify, redirect, render_template, request
 from flask_babel import gettext
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from civic.core.errors import DomainError
@@ -61,6 +62,35 @@ def init_app(app):
         }
         message = messages.get(error.code, error.name)
         return render_template("error.html", status=error.code, message=message), error.code
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error):
+        # The connection was lost (a database restart, a failover) or the database aborted the transaction
+        # (deadlock, serialization): a passing condition, so 503 with Retry-After rather than 500. Every
+        # write is idempotent (request keys, point ids), so a client that retries cannot post twice.
+        db.session.rollback()
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    type(getattr(error, "orig", error)).__name__)
+        if wants_json():
+            body, status = json_error(503, "The database is briefly unavailable; please try again.",
+                                      reason="database_unavailable")
+        else:
+            body, status = render_template("error.html", status=503,
+                                           message=gettext("Something went wrong. Please try again.")), 503
+        return body, status, {"Retry-After": "1"}
+
+    @app.teardown_appcontext
+    def _end_session_after_lost_connection(exc):
+        # Registered after Flask-SQLAlchemy's teardown, so it runs first. That one ends the session with
+        # a ROLLBACK, which raises when the connection died after the response was made: the finished
+        # (perhaps committed) request would become a 500. Here a dead connection is dropped instead.
+        try:
+            db.session.remove()
+        except OperationalError as error:
+            log.warning("database connection lost at the end of a request: %s",
+                        type(getattr(error, "orig", error)).__name__)
+            db.session().invalidate()
+            db.session.remove()
 
     @app.errorhandler(Exception)
     def _unexpected(error):

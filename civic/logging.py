@@ -53,8 +53,6 @@ def init_app(app):
 
     @app.after_request
     def _log_request(response):
-        from flask_login import current_user
-
         started = g.get("request_started")
         if started is not None and not request.path.startswith("/static/"):
             logger.info(
@@ -65,9 +63,20 @@ def init_app(app):
                     "path": request.path,
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "user_id": getattr(current_user, "id", None),
+                    "user_id": _logged_in_user_id(),
                 },
             )
         if g.get("request_id"):
             response.headers["X-Request-ID"] = g.request_id
         return response
+
+
+def _logged_in_user_id():
+    """The signed-in user's id, read without touching the database: after the view's commit the user's
+    attributes are expired, and reloading them here (with the connection lost, say) would turn a
+    request that succeeded into a 500."""
+    from sqlalchemy import inspect
+
+    user = g.get("_login_user")  # loaded by Flask-Login during this request, if at all
+    state = inspect(user, raiseerr=False) if user is not None else None
+    return state.identity[0] if state is not None and state.identity else None

@@ -5,9 +5,11 @@ from functools import wraps
 from flask import abort, current_app, g, has_request_context, request, session
 from flask_login import current_user, login_required
 from flask_wtf.csrf import validate_csrf
+from werkzeug.routing import IntegerConverter
 from wtforms import ValidationError
 
 from civic.accounts.models import User
+from civic.core.lookup import MAX_ID
 from civic.core.permissions import get_community_or_404, require, roles_in
 from civic.extensions import db, login_manager
 
@@ -25,6 +27,14 @@ BLUEPRINT_SECTIONS = {
     "home": "home", "ledger": "points", "merit": "points", "shop": "points",
     "patrols": "patrols", "deliberation": "deliberation", "notifications": "home",
 }
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every URL: a database id, so at most a 32-bit signed integer. A larger number
+    is simply no such page (404); it never reaches the database, which would refuse it with an error."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def client_address():
@@ -154,6 +164,28 @@ def init_app(app):
             )
 
     @app.before_request
+    def _refuse_nul_characters():
+        # No text a person types contains NUL, and PostgreSQL cannot store it (an error, not a refusal):
+        # refuse it in query strings, form fields and JSON bodies before any view sees it.
+        def has_nul(value):
+            if isinstance(value, str):
+                return "\x00" in value
+            if isinstance(value, dict):
+                return any(has_nul(k) or has_nul(v) for k, v in value.items())
+            if isinstance(value, list):
+                return any(has_nul(v) for v in value)
+            return False
+
+        values = [dict(request.args.lists())]
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            if request.is_json:
+                values.append(request.get_json(silent=True))
+            else:
+                values.append(dict(request.form.lists()))
+        if any(has_nul(v) for v in values):
+            abort(400)
+
+    @app.before_request
     def _api_csrf_for_cookies():
         # The API is CSRF-exempt for bearer tokens; a browser using its session cookie
         # must send the CSRF token in X-CSRFToken for anything that changes state.
@@ -181,6 +213,15 @@ def init_app(app):
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
+
+    @app.template_filter("translated")
+    def _translated(msgid):
+        """`{{ name|translated }}`: a msgid stored as data (category, level, badge names) in the reader's
+        language. Never `{{ _(name) }}` for data: Jinja marks what `_()` returns as safe HTML, and a
+        committee can type a category name, so that would put their text into the page unescaped."""
+        from flask_babel import gettext
+
+        return str(gettext(msgid)) if msgid else msgid
 
     @app.template_global()
     def section_url(section):

@@ -26,6 +26,7 @@ JOB_MODULES = [
     "civic.shop.jobs",
     "civic.patrols.jobs",
     "civic.deliberation.jobs",
+    "civic.privacy.jobs",
 ]
 
 

@@ -18,6 +18,10 @@ bp = Blueprint("accounts", __name__)
 def _safe_next(default):
     target = request.args.get("next") or ""
     parts = urlsplit(target)
+    # Browsers read a backslash as a slash and drop tabs and newlines, so "/", "\\", "evil.example"
+    # or "/", TAB, "/evil.example" would leave the site: refuse backslashes and control characters.
+    if any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in target):
+        return default
     if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
         return target
     return default

@@ -1,6 +1,7 @@
 """The JSON API under /api/v1 (flask-smorest), with its OpenAPI document and docs page."""
 from functools import wraps
 
+import marshmallow as ma
 from flask import Blueprint, render_template, url_for
 from flask_login import current_user
 from flask_smorest import abort
@@ -9,6 +10,20 @@ from civic.core.permissions import get_community_or_404, require
 from civic.extensions import api, csrf
 
 docs_bp = Blueprint("api_docs", __name__)
+
+
+def _utc_isoformat(value):
+    """Stored datetimes are naive UTC: say so on the wire ("...Z"), as the documented
+    `date-time` format (RFC 3339) requires an offset; aware values keep theirs."""
+    if value.tzinfo is None:
+        return value.isoformat() + "Z"
+    return value.isoformat()
+
+
+# Every marshmallow DateTime field of the API (format "iso", the default) serializes this way.
+ma.fields.DateTime.SERIALIZATION_FUNCS = {
+    **ma.fields.DateTime.SERIALIZATION_FUNCS, "iso": _utc_isoformat, "iso8601": _utc_isoformat,
+}
 
 
 @docs_bp.route("/api/docs")
@@ -57,10 +72,11 @@ def register_api(app):
     from civic.ledger.api import blp as ledger_blp
     from civic.shop.api import blp as shop_blp
     from civic.merit.api import blp as merit_blp
+    from civic.privacy.api import blp as privacy_blp
 
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for blp in (accounts_blp, communities_blp, notifications_blp, deliberation_blp, patrols_blp, ledger_blp, shop_blp, merit_blp):
+    for blp in (accounts_blp, communities_blp, notifications_blp, deliberation_blp, patrols_blp, ledger_blp, shop_blp, merit_blp, privacy_blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.register_blueprint(docs_bp)

@@ -2,7 +2,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from civic.core.lookup import MAX_ID
 
 
 class JoinForm(FlaskForm):
@@ -12,11 +14,11 @@ class JoinForm(FlaskForm):
 
 class ReviewForm(FlaskForm):
     decision = HiddenField(validators=[DataRequired()])
-    grid_id = SelectField(_l("Grid"), coerce=int, validators=[Optional()], validate_choice=False)
+    grid_id = SelectField(_l("Grid"), coerce=int, validators=[Optional(), NumberRange(0, MAX_ID)], validate_choice=False)
 
 
 class RoleForm(FlaskForm):
-    user_id = IntegerField(validators=[DataRequired()])
+    user_id = IntegerField(validators=[DataRequired(), NumberRange(0, MAX_ID)])
     role = SelectField(
         _l("Role"),
         choices=[("committee", _l("Committee member")), ("coordinator", _l("Coordinator")), ("shopkeeper", _l("Shopkeeper"))],

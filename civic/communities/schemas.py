@@ -1,6 +1,10 @@
 """Marshmallow schemas for communities."""
 import marshmallow as ma
 
+from civic.core.lookup import MAX_ID
+
+ID_RANGE = ma.validate.Range(min=0, max=MAX_ID)  # ids are 32-bit in the database
+
 
 class CommunitySchema(ma.Schema):
     id = ma.fields.Integer()
@@ -24,4 +28,4 @@ class MembershipStatusSchema(ma.Schema):
 
 class ReviewSchema(ma.Schema):
     approve = ma.fields.Boolean(required=True)
-    grid_id = ma.fields.Integer(load_default=None, allow_none=True)
+    grid_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)

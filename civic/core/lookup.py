@@ -5,6 +5,10 @@ from civic.core.errors import NotFound
 from civic.core.i18n import N_
 from civic.extensions import db
 
+# Ids are 32-bit signed integers in the database: a larger number is no row (and the database
+# would refuse to compare with it), so check ids from forms against this before looking them up.
+MAX_ID = 2**31 - 1
+
 
 def get_in_community(model, community_id, object_id, *, lock=False, missing=N_("Not found.")):
     """The row of `model` with this id in this community (locked for update when asked), else NotFound.

@@ -50,6 +50,8 @@ ACTIONS = {
     "shop.redeem": {COMMITTEE, SHOPKEEPER},
     "shop.manage": {COMMITTEE},
     "shop.economy": {COMMITTEE},
+    # privacy: how long raw patrol GPS points are kept (civic.privacy)
+    "privacy.configure": {COMMITTEE},
 }
 
 

@@ -39,6 +39,9 @@ def save_photo(file_storage):
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse the whole band.
+            if probe.width * probe.height > Image.MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError("too many pixels")
             probe.verify()
         if kind not in FORMATS:
             raise Invalid(N_("Only JPEG, PNG or WebP photos are accepted."))

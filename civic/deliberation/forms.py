@@ -8,7 +8,16 @@ from wtforms import (
     BooleanField, DateTimeLocalField, HiddenField, IntegerField, MultipleFileField, SelectField,
     SelectMultipleField, StringField, TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from civic.core.lookup import MAX_ID
+
+
+def _ids_in_range(_form, field):
+    """Every id of a multiple choice fits the database (a larger one is no row, and an error there)."""
+    if any(not 0 <= value <= MAX_ID for value in field.data or []):
+        raise ValidationError(field.gettext("Not a valid choice."))
+
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -36,9 +45,10 @@ class TopicForm(FlaskForm):
 
 class ReviewForm(FlaskForm):
     action = HiddenField(validators=[DataRequired()])
-    meeting_id = SelectField(_l("Meeting"), coerce=int, validate_choice=False, validators=[Optional()])
+    meeting_id = SelectField(_l("Meeting"), coerce=int, validate_choice=False, validators=[Optional(), NumberRange(0, MAX_ID)])
     is_major = BooleanField(_l("Major matter (residents may veto it)"))
-    into_topic_id = SelectField(_l("Merge into"), coerce=int, validate_choice=False, validators=[Optional()])
+    into_topic_id = SelectField(_l("Merge into"), coerce=int, validate_choice=False,
+                                validators=[Optional(), NumberRange(0, MAX_ID)])
     reason = TextAreaField(_l("Reason for declining (published)"), validators=[Optional(), Length(max=500)])
 
 
@@ -53,8 +63,9 @@ class MeetingForm(FlaskForm):
     ends_at = DateTimeLocalField(_l("Ends at"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
     scope = SelectField(_l("Who is expected"), choices=[
         ("community", _l("All residents")), ("grid", _l("Residents of one grid")), ("invited", _l("Invited people"))])
-    grid_id = SelectField(_l("Grid"), coerce=int, validate_choice=False, validators=[Optional()])
-    invitees = SelectMultipleField(_l("Invited people"), coerce=int, validate_choice=False, validators=[Optional()])
+    grid_id = SelectField(_l("Grid"), coerce=int, validate_choice=False, validators=[Optional(), NumberRange(0, MAX_ID)])
+    invitees = SelectMultipleField(_l("Invited people"), coerce=int, validate_choice=False,
+                                   validators=[Optional(), _ids_in_range])
     quorum_count = IntegerField(_l("At least this many present"), default=0,
                                 validators=[InputRequired(), NumberRange(min=0, max=100000)])
     quorum_percent = IntegerField(_l("And at least this percentage of those expected"), default=50,
@@ -82,7 +93,7 @@ class CheckinForm(FlaskForm):
 
 
 class NameCheckinForm(FlaskForm):
-    user_id = IntegerField(validators=[DataRequired()])
+    user_id = IntegerField(validators=[DataRequired(), NumberRange(0, MAX_ID)])
 
 
 class CardForm(FlaskForm):
@@ -94,7 +105,8 @@ class ObjectionForm(FlaskForm):
 
 
 class ResponsibleForm(FlaskForm):
-    user_id = SelectField(_l("Responsible person"), coerce=int, validate_choice=False, validators=[DataRequired()])
+    user_id = SelectField(_l("Responsible person"), coerce=int, validate_choice=False,
+                          validators=[DataRequired(), NumberRange(0, MAX_ID)])
 
 
 class ProgressForm(FlaskForm):

@@ -4,7 +4,10 @@ from datetime import timezone
 import marshmallow as ma
 from marshmallow import validate
 
+from civic.core.lookup import MAX_ID
 from civic.deliberation.models import CHOICES, MAJORITIES, MEETING_KINDS, SCOPES
+
+ID_RANGE = ma.validate.Range(min=0, max=MAX_ID)  # ids are 32-bit in the database
 
 
 def _utc(value):
@@ -31,9 +34,9 @@ class DelibTopicSchema(ma.Schema):
 
 class DelibReviewSchema(ma.Schema):
     action = ma.fields.String(required=True, validate=validate.OneOf(["agenda", "merge", "decline"]))
-    meeting_id = ma.fields.Integer(load_default=None, allow_none=True)
+    meeting_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
     is_major = ma.fields.Boolean(load_default=False)
-    into_topic_id = ma.fields.Integer(load_default=None, allow_none=True)
+    into_topic_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
     reason = ma.fields.String(load_default="", validate=validate.Length(max=500))
 
     @ma.validates_schema
@@ -52,8 +55,8 @@ class DelibMeetingInSchema(ma.Schema):
     starts_at = ma.fields.DateTime(required=True)
     ends_at = ma.fields.DateTime(required=True)
     scope = ma.fields.String(load_default="community", validate=validate.OneOf(SCOPES))
-    grid_id = ma.fields.Integer(load_default=None, allow_none=True)
-    invitee_ids = ma.fields.List(ma.fields.Integer(), load_default=list, validate=validate.Length(max=2000))
+    grid_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
+    invitee_ids = ma.fields.List(ma.fields.Integer(validate=ID_RANGE), load_default=list, validate=validate.Length(max=2000))
     quorum_count = ma.fields.Integer(load_default=0, validate=validate.Range(min=0, max=100000))
     quorum_percent = ma.fields.Integer(load_default=50, validate=validate.Range(min=0, max=100))
     majority = ma.fields.String(load_default="simple", validate=validate.OneOf(MAJORITIES))
@@ -134,7 +137,7 @@ class DelibCheckinSchema(ma.Schema):
 
 
 class DelibAttendanceInSchema(ma.Schema):
-    user_id = ma.fields.Integer(load_default=None, allow_none=True)
+    user_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
     card_token = ma.fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
     @ma.validates_schema
@@ -178,7 +181,7 @@ class DelibObjectionSchema(ma.Schema):
 
 
 class DelibResponsibleSchema(ma.Schema):
-    user_id = ma.fields.Integer(required=True)
+    user_id = ma.fields.Integer(validate=ID_RANGE, required=True)
 
 
 class DelibProgressInSchema(ma.Schema):

@@ -2,6 +2,8 @@
 import marshmallow as ma
 from flask_babel import gettext
 
+from civic.core.lookup import MAX_ID
+
 
 class Translated(ma.fields.String):
     """A stored msgid, shown in the caller's language."""
@@ -29,12 +31,12 @@ class BalanceSchema(ma.Schema):
 
 
 class PersonQuerySchema(ma.Schema):
-    user_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1),
+    user_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID),
                                 metadata={"description": "another resident (committee only); default: me"})
 
 
 class PassbookQuerySchema(PersonQuerySchema):
-    cursor = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1),
+    cursor = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID),
                                metadata={"description": "next_cursor of the previous page"})
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
     category = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40))

@@ -2,23 +2,26 @@
 import marshmallow as ma
 from flask_babel import gettext
 
+from civic.core.lookup import MAX_ID
 from civic.core.uploads import photo_url
 from civic.merit.models import CAP_PERIODS, RULE_KINDS
+
+ID_RANGE = ma.validate.Range(min=0, max=MAX_ID)  # ids are 32-bit in the database
 
 V = ma.validate
 
 
 class MeritRuleSchema(ma.Schema):
     id = ma.fields.Integer(dump_only=True)
-    category_id = ma.fields.Integer(required=True)
+    category_id = ma.fields.Integer(validate=ID_RANGE, required=True)
     kind = ma.fields.String(load_default="award", validate=V.OneOf(RULE_KINDS))
     name = ma.fields.String(required=True, validate=V.Length(min=1, max=80))
     description = ma.fields.String(load_default="", validate=V.Length(max=500))
     points_min = ma.fields.Integer(required=True, strict=True, validate=V.Range(min=1, max=10000))
     points_max = ma.fields.Integer(load_default=None, allow_none=True, strict=True, validate=V.Range(min=1, max=10000))
     cap_period = ma.fields.String(load_default="none", validate=V.OneOf(CAP_PERIODS))
-    cap_times = ma.fields.Integer(load_default=None, allow_none=True, strict=True, validate=V.Range(min=1))
-    cap_points = ma.fields.Integer(load_default=None, allow_none=True, strict=True, validate=V.Range(min=1))
+    cap_times = ma.fields.Integer(load_default=None, allow_none=True, strict=True, validate=V.Range(min=1, max=MAX_ID))
+    cap_points = ma.fields.Integer(load_default=None, allow_none=True, strict=True, validate=V.Range(min=1, max=MAX_ID))
     evidence_required = ma.fields.Boolean(load_default=False)
     active = ma.fields.Boolean(load_default=True)
 
@@ -36,11 +39,11 @@ class MeritSettingsSchema(ma.Schema):
 
 
 class MeritClaimCreateSchema(ma.Schema):
-    rule_id = ma.fields.Integer(required=True, strict=True)
+    rule_id = ma.fields.Integer(validate=ID_RANGE, required=True, strict=True)
     description = ma.fields.String(required=True, validate=V.Length(min=2, max=500))
     photos = ma.fields.List(ma.fields.String(validate=V.Length(max=64)), load_default=list, validate=V.Length(max=3),
                             metadata={"description": "names returned by POST .../merit/photos"})
-    resident_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
+    resident_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True, strict=True,
                                     metadata={"description": "record for this resident (committee, grid leader)"})
     idempotency_key = ma.fields.String(load_default=None, allow_none=True, validate=V.Length(min=1, max=80),
                                        metadata={"description": "or send the Idempotency-Key header"})
@@ -53,7 +56,7 @@ class MeritObjectionSchema(ma.Schema):
     reason = ma.fields.String(required=True, validate=V.Length(min=2, max=500))
     status = ma.fields.String(dump_only=True)
     created_at = ma.fields.DateTime(dump_only=True)
-    decided_at = ma.fields.DateTime(dump_only=True)
+    decided_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     decision_note = ma.fields.String(dump_only=True)
 
 
@@ -112,7 +115,7 @@ class MeritNoticeBoardSchema(ma.Schema):
 
 class MeritApprovalSchema(ma.Schema):
     approve = ma.fields.Boolean(required=True)
-    points = ma.fields.Integer(load_default=None, allow_none=True, strict=True)
+    points = ma.fields.Integer(load_default=None, allow_none=True, strict=True, validate=V.Range(min=-MAX_ID, max=MAX_ID))
     reason = ma.fields.String(load_default="", validate=V.Length(max=500))
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from civic.accounts.models import User
 from civic.communities.models import Membership
-from civic.core.errors import DomainError, Invalid
+from civic.core.errors import DomainError, Invalid, NotFound
+from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
 from civic.core.uploads import save_photo
 from civic.extensions import db
@@ -273,6 +274,8 @@ def category(community):
     if not form.validate_on_submit():
         raise Invalid("Please enter a category name of at most 60 characters.")
     if form.category_id.data and str(form.category_id.data).isdigit():
+        if int(form.category_id.data) > MAX_ID:
+            raise NotFound("No such category.")
         service.rename_category(current_user, community.id, int(form.category_id.data), form.name.data)
     else:
         service.add_category(current_user, community.id, form.name.data)

@@ -5,6 +5,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import auth_required
+from civic.core.lookup import MAX_ID
 from civic.extensions import db
 from civic.notifications import service
 
@@ -22,12 +23,12 @@ class NotificationSchema(ma.Schema):
 
 
 class InboxQuerySchema(ma.Schema):
-    before_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1))
+    before_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=100))
 
 
 class ReadSchema(ma.Schema):
-    id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1),
+    id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID),
                            metadata={"description": "Leave out to mark everything read"})
 
 

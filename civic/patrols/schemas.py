@@ -2,7 +2,10 @@
 import marshmallow as ma
 from flask_babel import gettext
 
+from civic.core.lookup import MAX_ID
 from civic.patrols.service import to_local
+
+ID_RANGE = ma.validate.Range(min=0, max=MAX_ID)  # ids are 32-bit in the database
 
 
 class LocalDateTime(ma.fields.DateTime):
@@ -35,7 +38,7 @@ class PatrolShiftCreateSchema(ma.Schema):
 
     title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=80))
     capacity = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=500))
-    route_id = ma.fields.Integer(load_default=None, allow_none=True)
+    route_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
     meeting_point = ma.fields.String(load_default="", validate=ma.validate.Length(max=120))
     notes = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
     starts_at = ma.fields.DateTime(load_default=None)
@@ -65,7 +68,7 @@ class ShiftSignupSchema(ma.Schema):
 
 
 class PatrolStartSchema(ma.Schema):
-    shift_id = ma.fields.Integer(load_default=None, allow_none=True)
+    shift_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
 
 
 class PatrolSchema(ma.Schema):
@@ -129,21 +132,21 @@ class ProblemReportSchema(ma.Schema):
 class ProblemReportCreateSchema(ma.Schema):
     """A report without a photo (photos are added through the page, which takes a file)."""
 
-    category_id = ma.fields.Integer(required=True)
+    category_id = ma.fields.Integer(validate=ID_RANGE, required=True)
     description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
     lat = ma.fields.Float(load_default=None, allow_none=True, allow_nan=False, validate=ma.validate.Range(min=-90, max=90))
     lon = ma.fields.Float(load_default=None, allow_none=True, allow_nan=False,
                           validate=ma.validate.Range(min=-180, max=180))
-    patrol_id = ma.fields.Integer(load_default=None, allow_none=True)
+    patrol_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
 
 
 class ProblemReportActionSchema(ma.Schema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(
         ["accept", "assign", "confirm", "reopen", "close", "merge"]))
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
-    assignee_id = ma.fields.Integer(load_default=None, allow_none=True)
+    assignee_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
     department = ma.fields.String(load_default="", validate=ma.validate.Length(max=80))
-    into_id = ma.fields.Integer(load_default=None, allow_none=True)
+    into_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
 
 
 class ReportCategorySchema(ma.Schema):

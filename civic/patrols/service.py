@@ -630,6 +630,8 @@ def track_of(patrol):
 
 def measure(patrol):
     """Run the track engine over the stored fixes and keep its verdict on the patrol."""
+    if (patrol.summary or {}).get("track_deleted_at"):
+        return None  # raw fixes deleted under the community's retention rule (civic.privacy): the summary stands
     points = track_of(patrol)
     summary = track.summarize(points)
     patrol.point_count = len(points)

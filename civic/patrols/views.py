@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from civic.core.errors import Invalid
+from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
 from civic.core.uploads import save_photo
 from civic.extensions import db
@@ -433,6 +434,8 @@ def categories(community):
     form = CategoryForm()
     if form.validate_on_submit():
         category_id = request.form.get("category_id", type=int)
+        if category_id is not None and not 0 <= category_id <= MAX_ID:
+            abort(404)
         if category_id:
             service.update_category(current_user, community.id, category_id, name=form.name.data,
                                     active=request.form.get("active") == "1")

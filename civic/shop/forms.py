@@ -5,6 +5,8 @@ from flask_wtf.file import FileAllowed, FileField
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from civic.core.lookup import MAX_ID
+
 
 class OrderForm(FlaskForm):
     quantity = IntegerField(_l("How many"), default=1, validators=[DataRequired(), NumberRange(min=1, max=20)])
@@ -22,7 +24,7 @@ class ShopForm(FlaskForm):
 
 
 class KeeperForm(FlaskForm):
-    user_id = SelectField(_l("Shopkeeper"), coerce=int, validate_choice=False)
+    user_id = SelectField(_l("Shopkeeper"), coerce=int, validate_choice=False, validators=[NumberRange(min=1, max=MAX_ID)])
     action = HiddenField(default="assign")
 
 

@@ -1,7 +1,10 @@
 """Marshmallow schemas for the points shop API."""
 import marshmallow as ma
 
+from civic.core.lookup import MAX_ID
 from civic.core.uploads import photo_url
+
+ID_RANGE = ma.validate.Range(min=0, max=MAX_ID)  # ids are 32-bit in the database
 
 
 class ShopItemSchema(ma.Schema):
@@ -40,7 +43,7 @@ class ShopStockChangeSchema(ma.Schema):
 
 
 class ShopOrderRequestSchema(ma.Schema):
-    item_id = ma.fields.Integer(required=True, strict=True)
+    item_id = ma.fields.Integer(validate=ID_RANGE, required=True, strict=True)
     quantity = ma.fields.Integer(load_default=1, strict=True, validate=ma.validate.Range(min=1, max=20))
 
 
