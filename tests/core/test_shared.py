@@ -1,5 +1,6 @@
 """Shared pieces: photo uploads and signed QR tokens."""
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -86,6 +87,22 @@ def test_tokens_expire_and_cannot_be_forged_or_reused_for_another_purpose(app_ct
         qr.read_token("voucher", token, now=now)
 
 
-def test_qr_svg_is_an_svg(app_ctx):
-    """The SVG form renders for pages and print."""
-    assert qr.qr_svg("hello").lstrip().startswith("<?xml")
+def _raster_svg_qr(svg, scale=8):
+    """Draw the one-unit squares of a qrcode SvgPathImage into a PIL image."""
+    from PIL import ImageDraw
+
+    size = int(re.search(r'viewBox="0 0 (\d+) (\d+)"', svg).group(1))
+    image = Image.new("L", (size * scale, size * scale), 255)
+    draw = ImageDraw.Draw(image)
+    for x, y in re.findall(r"M(\d+),(\d+)H", svg):
+        x, y = int(x), int(y)
+        draw.rectangle([x * scale, y * scale, (x + 1) * scale - 1, (y + 1) * scale - 1], fill=0)
+    return image
+
+
+def test_qr_svg_decodes_to_the_text(app_ctx):
+    """The SVG form for pages and print is a QR code that reads back as the text it was made from."""
+    svg = qr.qr_svg("https://example.org/checkin?t=abc.def")
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    results = zxingcpp.read_barcodes(_raster_svg_qr(svg))
+    assert [r.text for r in results] == ["https://example.org/checkin?t=abc.def"]

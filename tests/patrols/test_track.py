@@ -201,11 +201,20 @@ def offset(p, metres, bearing=90.0):
 @pytest.fixture(scope="module")
 def dev_cases():
     if not DEV_TRACKS.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"development tracks not found at {DEV_TRACKS}: CI must have ../shared/gps")
         pytest.skip(f"development tracks not found at {DEV_TRACKS}")
     cases = json.loads(DEV_TRACKS.read_text())["cases"]
     for c in cases:
         c["summary"] = summarize(c["points"])
     return cases
+
+
+def _of_kind(cases, kind):
+    """The development cases of one kind; there must be some, or the test proves nothing."""
+    found = [c for c in cases if c["kind"] == kind]
+    assert found, f"no {kind!r} case in {DEV_TRACKS}"
+    return found
 
 
 def test_dev_walk_distances_within_contract(dev_cases):
@@ -226,6 +235,7 @@ def test_dev_still_phone_gains_at_most_30_m(dev_cases):
 
 
 def test_dev_flags_match_expectations(dev_cases):
+    assert {"walk", "stationary", "vehicle", "teleport"} <= {c["kind"] for c in dev_cases}
     for c in dev_cases:
         flags = c["summary"].flags
         for flag, wanted in c["expect"].items():
@@ -239,7 +249,7 @@ def test_dev_flags_match_expectations(dev_cases):
 
 
 def test_dev_teleport_jump_adds_no_distance(dev_cases):
-    for c in (c for c in dev_cases if c["kind"] == "teleport"):
+    for c in _of_kind(dev_cases, "teleport"):
         s = c["summary"]
         assert s.teleports == 1
         # true_length_m is the two walked legs without the jump (several km)
@@ -252,13 +262,13 @@ def test_dev_baseline_is_bad_and_engine_is_good_on_the_same_data(dev_cases):
     engine_err = [abs(err_pct(c["summary"].distance_m, c["true_length_m"])) for c in walks]
     assert statistics.median(raw_err) >= 40.0  # the naive sum over-states walks badly ...
     assert statistics.median(engine_err) <= WALK_MEDIAN_PCT  # ... the engine does not
-    for c in (c for c in dev_cases if c["kind"] == "stationary"):
+    for c in _of_kind(dev_cases, "stationary"):
         assert raw_length(c["points"]) >= 1000.0  # the still phone "walks" 1-2 km raw
         assert c["summary"].distance_m <= STILL_MAX_M
 
 
 def test_dev_vehicles_distance_plausible(dev_cases):
-    for c in (c for c in dev_cases if c["kind"] == "vehicle"):
+    for c in _of_kind(dev_cases, "vehicle"):
         assert abs(err_pct(c["summary"].distance_m, c["true_length_m"])) <= 15.0
         assert c["summary"].max_speed_mps > 7.0
 
