@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from civic.extensions import db
 from civic.patrols.models import Patrol, TrackPoint
-from tests import factories
 from tests.patrols.helpers import BASE
 
 pytestmark = pytest.mark.browser
@@ -35,14 +34,11 @@ def _step(i):
             BASE[1] + d * math.sin(math.radians(45)) / (111_320 * math.cos(math.radians(BASE[0]))))
 
 
-def test_walk_with_an_offline_spell_loses_no_point(gps_page, app, world):
+def test_walk_with_an_offline_spell_loses_no_point(gps_page, sign_in, app, world):
     """A volunteer starts a free patrol, walks 30 GPS steps, loses the network for ten of them,
     gets it back, ends the patrol: the server has every point exactly once."""
     context, page = gps_page
-    page.goto("/login")
-    page.get_by_label("手机号").fill(world.resident.phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, world.resident)
     page.locator("[data-nav=patrols]").click()
     page.get_by_test_id("go-patrol").click()
     page.get_by_test_id("start-free").click()
