@@ -20,6 +20,13 @@ def walk(start_unix, *, seconds=1200, dt=2.0, speed=1.3, bearing_deg=60.0, prefi
     return points
 
 
+def step(i, metres=12.0):
+    """Position after i steps of `metres` heading north-east from BASE (emulated phone GPS)."""
+    d = metres * i
+    return (BASE[0] + d * math.cos(math.radians(45)) / 111_320,
+            BASE[1] + d * math.sin(math.radians(45)) / (111_320 * math.cos(math.radians(BASE[0]))))
+
+
 def drive(start_unix, *, seconds=600, dt=2.0, speed=15.0, prefix="v"):
     """A car at 54 km/h: the engine flags it as a vehicle."""
     return walk(start_unix, seconds=seconds, dt=dt, speed=speed, prefix=prefix)

@@ -1,5 +1,4 @@
 """The tracking page in a real headless Chromium: emulated GPS walking, an offline spell, nothing lost."""
-import math
 
 import pytest
 from playwright.sync_api import expect
@@ -7,7 +6,7 @@ from sqlalchemy import select
 
 from civic.extensions import db
 from civic.patrols.models import Patrol, TrackPoint
-from tests.patrols.helpers import BASE
+from tests.patrols.helpers import BASE, step
 
 pytestmark = pytest.mark.browser
 
@@ -27,13 +26,6 @@ def gps_page(browser, live_server, app):
     app.config["WTF_CSRF_ENABLED"] = False
 
 
-def _step(i):
-    """Position after i steps of about 12 m heading north-east."""
-    d = 12.0 * i
-    return (BASE[0] + d * math.cos(math.radians(45)) / 111_320,
-            BASE[1] + d * math.sin(math.radians(45)) / (111_320 * math.cos(math.radians(BASE[0]))))
-
-
 def test_walk_with_an_offline_spell_loses_no_point(gps_page, sign_in, app, world):
     """A volunteer starts a free patrol, walks 30 GPS steps, loses the network for ten of them,
     gets it back, ends the patrol: the server has every point exactly once."""
@@ -49,7 +41,7 @@ def test_walk_with_an_offline_spell_loses_no_point(gps_page, sign_in, app, world
     for i in range(1, steps):
         if i == 10:
             context.set_offline(True)
-        lat, lon = _step(i)
+        lat, lon = step(i)
         context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 5})
         expect(count).to_have_text(str(i + 1))
         if i == 19:
@@ -68,4 +60,4 @@ def test_walk_with_an_offline_spell_loses_no_point(gps_page, sign_in, app, world
         assert patrol.status == "ended" and patrol.point_count == steps
         assert len(rows) == steps and len({r.client_id for r in rows}) == steps
         for i, row in enumerate(rows):
-            assert (row.lat, row.lon) == pytest.approx(_step(i), abs=1e-7)
+            assert (row.lat, row.lon) == pytest.approx(step(i), abs=1e-7)
