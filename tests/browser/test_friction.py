@@ -14,7 +14,6 @@ from civic.merit import service as merit
 from civic.notifications.models import Notification
 from civic.notifications.service import notify
 from civic.patrols import service as patrols
-from tests.patrols.helpers import png_bytes
 
 PO = "civic/translations/zh_Hans_CN/LC_MESSAGES/messages.po"
 

@@ -2,12 +2,10 @@
 (issue 15). Each journey checks what the person sees; the `phones` fixture saves a screenshot of every
 open phone into test-artifacts/ when a journey fails. What other people do in a journey is set up
 through the services, so each journey presses only its own person's buttons."""
-import io
 import re
 from datetime import date, timedelta
 
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -22,15 +20,10 @@ from civic.merit.models import Claim
 from civic.patrols import service as patrols
 from civic.shop import service as shop
 from civic.worker import run_job
-from tests.patrols.helpers import BASE, step, walk
+from tests.browser.steps import claim_with_photo, sign_up
+from tests.patrols.helpers import BASE, gps_walk, walk
 
 pytestmark = pytest.mark.browser
-
-
-def _photo():
-    out = io.BytesIO()
-    Image.new("RGB", (120, 90), (30, 140, 60)).save(out, "JPEG")
-    return {"name": "street.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}
 
 
 def _fits(page):
@@ -77,14 +70,7 @@ def test_resident_signs_up_joins_claims_sees_the_notice_orders_and_cancels(app, 
     _setup(app, lambda merge: _shop_with(merge, world, ("洗衣粉", 30), ("电饭锅", 100)))
     page = phones.new()
 
-    page.goto("/")
-    page.get_by_role("link", name="注册").first.click()
-    page.get_by_label("手机号").fill("13912345678")
-    page.get_by_label("您的姓名").fill("赵大爷")
-    page.get_by_label("密码", exact=True).fill("my-secret-pw")
-    page.get_by_label("再次输入密码").fill("my-secret-pw")
-    page.get_by_role("button", name="注册").click()
-    expect(page.get_by_text("欢迎！")).to_be_visible()
+    sign_up(page, "13912345678", "赵大爷", "my-secret-pw")
 
     expect(page).to_have_url(re.compile("/communities$"))  # straight to the list of communities
     page.locator(".list-item", has_text=world.a.name).get_by_role("link", name="申请加入").click()
@@ -101,13 +87,7 @@ def test_resident_signs_up_joins_claims_sees_the_notice_orders_and_cancels(app, 
     me = _setup(app, confirm)
 
     page.goto("/")
-    page.locator("[data-nav=merit]").click()
-    page.locator("a.merit-item", has_text="清扫街道").click()
-    page.get_by_label("做了什么好事？").fill("清扫了三号楼前的路面")
-    page.locator("input[type=file]").set_input_files(_photo())
-    page.get_by_role("button", name="提交给村（居）委会").click()
-    expect(page.get_by_text("申报已提交")).to_be_visible()
-    expect(page.locator("[data-status=pending]")).to_have_text("等待审核")
+    claim_with_photo(page, "清扫街道", "清扫了三号楼前的路面")
 
     def approve(merge):
         claim = db.session.scalar(select(Claim).where(Claim.rule_id == rule_id))
@@ -279,7 +259,6 @@ def test_volunteer_signs_up_and_patrols_with_gps_part_of_it_offline(app, phones,
 
     page = phones.new(permissions=["geolocation"], geolocation={"latitude": BASE[0], "longitude": BASE[1],
                                                                "accuracy": 5})
-    context = page.context
     sign_in(page, world.resident)
     page.goto(f"/c/{a}/patrols/shifts/{shift_id}")
     page.get_by_role("button", name="报名").click()
@@ -287,18 +266,8 @@ def test_volunteer_signs_up_and_patrols_with_gps_part_of_it_offline(app, phones,
     page.goto(f"/c/{a}/patrols/track")
     page.get_by_test_id("start-shift").click()
     expect(page.locator("#patrol-live")).to_be_visible()
-    count, pending = page.get_by_test_id("live-count"), page.get_by_test_id("live-pending")
-    expect(count).to_have_text("1")
     steps = 14
-    for i in range(1, steps):
-        if i == 5:
-            context.set_offline(True)
-        context.set_geolocation({"latitude": step(i)[0], "longitude": step(i)[1], "accuracy": 5})
-        expect(count).to_have_text(str(i + 1))
-        if i == 9:
-            assert int(pending.inner_text()) >= 5  # kept on the phone while offline
-            context.set_offline(False)
-    expect(pending).to_have_text("0", timeout=20_000)
+    gps_walk(page, steps, offline=(5, 10))
     _fits(page)
     page.get_by_test_id("end-patrol").click()
     expect(page.get_by_test_id("patrol-status")).to_have_text("等待审核")

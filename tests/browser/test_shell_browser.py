@@ -4,21 +4,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.steps import sign_up
+
 pytestmark = pytest.mark.browser
 
 
 def test_sign_up_sign_in_and_see_the_chinese_home(phone_page, world):
     """A new resident signs up, signs out, signs in again and sees the Chinese home page with the bottom bar."""
     page = phone_page
-    page.goto("/")
-    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-    page.get_by_role("link", name="注册").first.click()
-    page.get_by_label("手机号").fill("13912345678")
-    page.get_by_label("您的姓名").fill("刘阿姨")
-    page.get_by_label("密码", exact=True).fill("my-secret-pw")
-    page.get_by_label("再次输入密码").fill("my-secret-pw")
-    page.get_by_role("button", name="注册").click()
-    expect(page.get_by_text("欢迎！")).to_be_visible()
+    sign_up(page, "13912345678", "刘阿姨", "my-secret-pw")
     page.locator("[data-nav=me]").click()
     page.get_by_role("button", name="退出登录").click()
     page.goto("/login")

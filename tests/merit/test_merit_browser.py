@@ -1,11 +1,9 @@
 """The whole claim path in a real headless Chromium at a phone's size:
 claim → approve → notice → objection → dismissed → period ends → points posted."""
-import io
 import re
 from datetime import timedelta
 
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -13,14 +11,9 @@ from civic.extensions import db
 from civic.ledger.service import balance_of
 from civic.merit.models import Claim
 from civic.worker import run_job
+from tests.browser.steps import claim_with_photo
 
 pytestmark = pytest.mark.browser
-
-
-def _photo():
-    out = io.BytesIO()
-    Image.new("RGB", (120, 90), (30, 140, 60)).save(out, "JPEG")
-    return {"name": "street.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}
 
 
 def test_claim_approve_object_dismiss_and_post(phone_page, sign_in, app, world, rules):
@@ -31,13 +24,7 @@ def test_claim_approve_object_dismiss_and_post(phone_page, sign_in, app, world, 
 
     # The resident claims "清扫街道" (2–10 points) with a photo, from the home page.
     sign_in(page, world.resident)
-    page.locator("[data-nav=merit]").click()
-    page.locator("a.merit-item", has_text="清扫街道").click()
-    page.get_by_label("做了什么好事？").fill("清扫了三号楼前的路面")
-    page.locator("input[type=file]").set_input_files(_photo())
-    page.get_by_role("button", name="提交给村（居）委会").click()
-    expect(page.get_by_text("申报已提交")).to_be_visible()
-    expect(page.locator("[data-status=pending]")).to_have_text("等待审核")
+    claim_with_photo(page, "清扫街道", "清扫了三号楼前的路面")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
     # The committee approves it with 8 points.

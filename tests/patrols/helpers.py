@@ -37,3 +37,26 @@ def png_bytes():
     out = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 80, 60)).save(out, "PNG")
     return out.getvalue()
+
+
+def gps_walk(page, steps, *, offline):
+    """On the live patrol page, move the emulated phone `steps - 1` times about 12 m each, with the network
+    off for the steps in range(*offline); check each fix is counted, that the phone keeps the offline ones,
+    and that everything is sent once the network is back."""
+    from playwright.sync_api import expect
+
+    context = page.context
+    count, pending = page.get_by_test_id("live-count"), page.get_by_test_id("live-pending")
+    expect(count).to_have_text("1")
+    first, back = offline
+    for i in range(1, steps):
+        if i == first:
+            context.set_offline(True)
+        if i == back:
+            assert int(pending.inner_text()) >= back - first  # kept on the phone while offline
+            assert page.evaluate("Object.keys(localStorage).some(k => k.startsWith('civic-patrol-queue-'))")
+            context.set_offline(False)
+        lat, lon = step(i)
+        context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 5})
+        expect(count).to_have_text(str(i + 1))
+    expect(pending).to_have_text("0", timeout=20_000)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from civic.extensions import db
 from civic.patrols.models import Patrol, TrackPoint
-from tests.patrols.helpers import BASE, step
+from tests.patrols.helpers import BASE, gps_walk, step
 
 pytestmark = pytest.mark.browser
 
@@ -35,20 +35,8 @@ def test_walk_with_an_offline_spell_loses_no_point(gps_page, sign_in, app, world
     page.get_by_test_id("go-patrol").click()
     page.get_by_test_id("start-free").click()
     expect(page.locator("#patrol-live")).to_be_visible()
-    count, pending = page.get_by_test_id("live-count"), page.get_by_test_id("live-pending")
-    expect(count).to_have_text("1")
     steps = 30
-    for i in range(1, steps):
-        if i == 10:
-            context.set_offline(True)
-        lat, lon = step(i)
-        context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 5})
-        expect(count).to_have_text(str(i + 1))
-        if i == 19:
-            assert int(pending.inner_text()) >= 10  # kept on the phone while offline
-            assert page.evaluate("Object.keys(localStorage).some(k => k.startsWith('civic-patrol-queue-'))")
-            context.set_offline(False)
-    expect(pending).to_have_text("0", timeout=20_000)
+    gps_walk(page, steps, offline=(10, 20))
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.get_by_test_id("end-patrol").click()
     expect(page.get_by_test_id("patrol-status")).to_have_text("等待审核")
