@@ -4,7 +4,9 @@ after every test, an HTTP client with an `auth` helper, a live server and a brow
 The database is SQLite (instance/test.db) unless TEST_DATABASE_URL points at PostgreSQL.
 """
 import os
+import re
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
@@ -14,6 +16,7 @@ from civic import create_app
 from civic.config import TestingConfig
 from civic.extensions import db
 from tests import factories
+from tests.formcheck import form_clashes
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,11 +45,38 @@ def _reset_database(app):
         db.engine.dispose()
 
 
+def _guard_forms(app):
+    """Check the forms of every HTML page any test renders (client or browser): a hidden input named like
+    a submit button makes a browser send the wrong value (issue 15). Failures are reported per test."""
+    from flask import request
+
+    clashes = app.extensions["form_clashes"] = []
+
+    @app.after_request
+    def check_forms(response):
+        if response.mimetype == "text/html" and not response.direct_passthrough and not response.is_streamed:
+            clashes.extend(f"{problem} (on {request.path})"
+                           for problem in form_clashes(response.get_data(as_text=True)))
+        return response
+
+
+@pytest.fixture(autouse=True)
+def _forms_send_what_the_button_says(request):
+    """Fail a test during which any page rendered a form a browser would submit wrongly."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    clashes = request.getfixturevalue("app").extensions["form_clashes"]
+    found, clashes[:] = list(clashes), []
+    assert not found, "forms a browser would submit wrongly:\n" + "\n".join(found)
+
+
 @pytest.fixture(scope="session")
 def app():
     """The application, on a freshly migrated test database."""
     app = create_app(TestingConfig)
     app.config.update(WTF_CSRF_ENABLED=False)
+    _guard_forms(app)
     _reset_database(app)
     with app.app_context():
         existing = set(inspect(db.engine).get_table_names())
@@ -156,14 +186,16 @@ def browser():
 
 
 @pytest.fixture
-def phone_page(browser, live_server, app):
-    """A page in a fresh context sized like a phone (390×844), CSRF on as in production."""
+def phone_page(browser, live_server, app, request):
+    """A page in a fresh context sized like a phone (390×844), CSRF on as in production; screenshotted into
+    test-artifacts/ when the test fails."""
     app.config["WTF_CSRF_ENABLED"] = True
     context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server,
                                   locale="zh-CN", is_mobile=True, has_touch=True)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
+    _screenshots_if_failed(request, [page])
     context.close()
     app.config["WTF_CSRF_ENABLED"] = False
 
@@ -176,3 +208,92 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+# --- signing in, API tokens and phones for the browser tests --------------------------------------
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def _phone_of(person):
+    return getattr(person, "phone", person)
+
+
+@pytest.fixture
+def sign_in():
+    """Sign a browser page in through the real login form: `sign_in(page, user_or_phone)`."""
+    from playwright.sync_api import expect
+
+    def sign_in(page, person, password=factories.DEFAULT_PASSWORD):
+        page.context.clear_cookies()  # whoever was signed in on this phone before
+        page.goto("/login")
+        page.get_by_label("手机号").fill(_phone_of(person))
+        page.get_by_label("密码").fill(password)
+        page.get_by_role("button", name="登录").click()
+        expect(page.locator("nav.bottom-nav")).to_be_visible()
+        return page
+
+    return sign_in
+
+
+@pytest.fixture
+def api_token(client):
+    """Bearer headers for a person: `api_token(user_or_phone)` → {"Authorization": "Bearer …"}."""
+
+    def api_token(person=factories.DEFAULT_PHONE, password=factories.DEFAULT_PASSWORD):
+        response = client.post("/api/v1/auth/token", json={"phone": _phone_of(person), "password": password})
+        assert response.status_code == 201, response.json
+        return {"Authorization": f"Bearer {response.json['token']}"}
+
+    return api_token
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _screenshots_if_failed(request, pages):
+    """Save a full-page screenshot of every open page into test-artifacts/ when the test failed."""
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+    for i, page in enumerate(pages):
+        if not page.is_closed():
+            try:
+                page.screenshot(path=str(ARTIFACTS / f"{stem}-{i}.png"), full_page=True)
+            except Exception as error:  # a crashed page must not hide the test's own failure
+                print(f"screenshot {i} failed: {error}")
+
+
+@pytest.fixture
+def phones(browser, live_server, app, request):
+    """Open phones: `phones.new(**context_options)` gives a page at 360×740, zh-CN, touch, CSRF on as in
+    production; every page is screenshotted into test-artifacts/ when the test fails."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    contexts, pages = [], []
+
+    class Phones:
+        @staticmethod
+        def new(**options):
+            settings = dict(viewport={"width": 360, "height": 740}, base_url=live_server, locale="zh-CN",
+                            is_mobile=True, has_touch=True)
+            settings.update(options)
+            context = browser.new_context(**settings)
+            contexts.append(context)
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            page.on("dialog", lambda dialog: dialog.accept())
+            pages.append(page)
+            return page
+
+    yield Phones
+    _screenshots_if_failed(request, pages)
+    for context in contexts:
+        context.close()
+    app.config["WTF_CSRF_ENABLED"] = False

@@ -4,13 +4,15 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
+# WTForms' own "Field must be between 8 and 128 characters long." is jargon; say it plainly (issue 15).
+PASSWORD_LENGTH = Length(min=8, max=128, message=_l("A password needs at least 8 letters, digits or signs."))
 PHONE = Regexp(r"^\s*(\+86)?[\s-]*1[3-9](\d[\s-]*){9}$", message=_l("Please enter an 11-digit mobile number."))
 
 
 class SignUpForm(FlaskForm):
     phone = StringField(_l("Mobile number"), validators=[DataRequired(), PHONE])
     display_name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=40)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=128)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), PASSWORD_LENGTH])
     confirm = PasswordField(
         _l("Password again"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))]
     )
@@ -24,7 +26,7 @@ class LoginForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired()])
-    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8, max=128)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), PASSWORD_LENGTH])
     confirm = PasswordField(
         _l("New password again"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))]
     )

@@ -28,7 +28,7 @@ def normalize_phone(phone):
 def check_new_password(password):
     """Raise Invalid when a password is too weak to protect points."""
     if len(password or "") < MIN_PASSWORD:
-        raise Invalid("The password must be at least %(n)s characters.", n=MIN_PASSWORD)
+        raise Invalid("A password needs at least %(n)s letters, digits or signs.", n=MIN_PASSWORD)
     if password.isdigit() and len(set(password)) <= 2:
         raise Invalid("That password is too easy to guess.")
 

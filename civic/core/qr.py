@@ -43,8 +43,9 @@ def make_token(purpose, payload, *, ttl_seconds=None, now=None):
     return f"{body}.{_mac(purpose, body)}"
 
 
-def read_token(purpose, token, *, now=None):
-    """Verify a token for `purpose` and return its payload; raise Invalid when forged, altered or expired."""
+def read_token(purpose, token, *, now=None, ignore_expiry=False):
+    """Verify a token for `purpose` and return its payload; raise Invalid when forged, altered or expired
+    (with `ignore_expiry`, a genuine but old token is accepted: to show the way back, never to act on)."""
     if not isinstance(token, str) or token.count(".") != 1 or len(token) > 2000:
         raise Invalid(N_("This code is not valid."), reason="bad_token")
     body, mac = token.strip().split(".")
@@ -54,7 +55,7 @@ def read_token(purpose, token, *, now=None):
         data = json.loads(_unb64(body))
     except ValueError:
         raise Invalid(N_("This code is not valid."), reason="bad_token") from None
-    if "exp" in data and unix_seconds(resolve(now)) > data["exp"]:
+    if "exp" in data and not ignore_expiry and unix_seconds(resolve(now)) > data["exp"]:
         raise Invalid(N_("This code has expired. Please scan the current one."), reason="expired_token")
     return data
 

@@ -442,6 +442,16 @@ def read_checkin_token(token, *, now=None):
     return community_id, meeting_id
 
 
+def meeting_named_by(token):
+    """(community_id, meeting_id) that a genuine check-in code names even when it is out of date, else None:
+    the way back to the meeting after a refused scan, never a way to check in."""
+    try:
+        data = qr.read_token(CHECKIN_PURPOSE, token, ignore_expiry=True)
+        return int(data["c"]), int(data["m"])
+    except (Invalid, KeyError, TypeError, ValueError):
+        return None
+
+
 def person_token(user):
     """The long-lived token on a resident's personal QR card (signed for the purpose "person")."""
     return qr.make_token(PERSON_PURPOSE, {"u": user.id})

@@ -2,6 +2,7 @@
 import base64
 import csv
 import io
+from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -45,7 +46,20 @@ def _labels():
         "delib_item_status": lambda s: _(ITEM_STATUS[s]),
         "delib_kind": kind_name,
         "delib_local": service.local_time,
+        "delib_span": meeting_span,
     }
+
+
+def meeting_span(meeting):
+    """When a session runs, as residents read it: "2026-06-01 19:00 – 21:00"; an end after midnight says
+    "the next day", a later end gives its date."""
+    start, end = service.local_time(meeting.starts_at), service.local_time(meeting.ends_at)
+    if end[:10] == start[:10]:
+        return f"{start} – {end[11:]}"
+    next_day = (datetime.strptime(start[:10], "%Y-%m-%d") + timedelta(days=1)).strftime("%Y-%m-%d")
+    if end[:10] == next_day:
+        return f"{start} – " + _("the next day %(time)s", time=end[11:])
+    return f"{start} – {end}"
 
 
 def _photos(field):
@@ -315,7 +329,21 @@ def checkin():
         meeting = service.get_meeting(community_id, meeting_id)
     except DomainError as exc:
         error = exc.message
-    return render_template("deliberation/checkin.html", meeting=meeting, error=error, form=form), (400 if error else 200)
+    return render_template("deliberation/checkin.html", meeting=meeting, error=error, form=form,
+                           way_back=_way_back(token) if error else None), (400 if error else 200)
+
+
+def _way_back(token):
+    """After a refused code: the in-app scanner and the meeting's page (or the meetings list), in a
+    community the person belongs to, so a stale or damaged code is never a dead end."""
+    named = service.meeting_named_by(token)
+    community_id = named[0] if named and can(acting_user(), "deliberation.view", named[0]) else current_community_id()
+    if community_id is None:
+        return None
+    back = (url_for("deliberation.meeting", community_id=community_id, meeting_id=named[1])
+            if named and named[0] == community_id else url_for("deliberation.home", community_id=community_id))
+    return {"scan": url_for("deliberation.scan", community_id=community_id), "back": back,
+            "to_meeting": bool(named and named[0] == community_id)}
 
 
 @bp.route("/checkin", methods=["POST"])

@@ -452,12 +452,21 @@ def approve_claim(actor, community_id, claim_id, points=None, *, now=None):
     return claim
 
 
-def _put_on_notice(claim, now):
+def _put_on_notice(claim, now, *, dismissed_reason=None):
+    """Start a full notice period; after a dismissed objection, tell the claimant so, not "on notice" again."""
     days = get_settings(claim.community_id).notice_days
     claim.status = "notice"
     claim.notice_starts_at = now
     claim.notice_ends_at = now + timedelta(days=days)
     db.session.flush()
+    if dismissed_reason is not None:
+        notify(claim.resident_id, "merit.objection_dismissed_claimant",
+               N_("The objection was dismissed: %(item)s is on notice again"),
+               N_("The committee did not accept the objection (%(reason)s). Your item is on the notice board again "
+                  "for %(days)s days from today; if nobody objects, it then goes into your passbook."),
+               params={"item": claim.rule_name, "reason": dismissed_reason, "days": days},
+               community_id=claim.community_id, link=f"/c/{claim.community_id}/merit/notice", now=now)
+        return
     notify(claim.resident_id, "merit.on_notice",
            N_("On public notice: %(item)s, %(points)s points") if claim.kind == "award"
            else N_("On public notice: deduction for %(item)s, %(points)s points"),
@@ -599,7 +608,7 @@ def decide_objection(actor, community_id, objection_id, uphold, note, *, now=Non
         still_open = db.session.scalar(select(func.count(MeritObjection.id)).where(
             MeritObjection.community_id == community_id, MeritObjection.claim_id == claim.id, MeritObjection.status == "open"))
         if not still_open:
-            _put_on_notice(claim, now)
+            _put_on_notice(claim, now, dismissed_reason=note)
     db.session.flush()
     audit.record("merit.objection_upheld" if uphold else "merit.objection_dismissed", actor=actor,
                  subject=objection.user_id, community_id=community_id, now=now,

@@ -47,10 +47,12 @@ def inbox(user, *, limit=50, before_id=None):
     return db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)).all()
 
 
-def mark_read(user, notification_id=None, *, now=None):
-    """Mark one notification (or all of them) read."""
+def mark_read(user, notification_id=None, *, ids=None, now=None):
+    """Mark one notification, those with the given ids (the ones just shown), or all of them read."""
     now = resolve(now)
     query = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if ids is not None:
+        query = query.where(Notification.id.in_(list(ids) or [0]))
     if notification_id is not None:
         note = db.session.get(Notification, notification_id)
         if note is None or note.user_id != user.id:

@@ -13,10 +13,15 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @bp.route("/")
 @login_required
 def inbox():
-    """My notifications, newest first."""
+    """My notifications, newest first. Opening the inbox reads what it shows: the new ones are marked
+    on this visit, and the 消息 badge clears."""
     notes = service.inbox(current_user)
+    fresh = {n.id for n in notes if n.read_at is None}
+    if fresh:
+        service.mark_read(current_user, ids=fresh)
+        db.session.commit()
     return render_template(
-        "notifications/inbox.html", notes=[(n, *service.render(n)) for n in notes], form=FlaskForm()
+        "notifications/inbox.html", notes=[(n, *service.render(n)) for n in notes], fresh=fresh, form=FlaskForm()
     )
 
 

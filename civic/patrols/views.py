@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from civic.core.errors import Invalid
+from civic.core.i18n import N_
 from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
 from civic.core.uploads import save_photo
@@ -382,6 +383,15 @@ def report(community, report_id):
 
 
 REPORT_ACTIONS = ("accept", "assign", "resolve", "confirm", "reopen", "close", "merge")
+REPORT_DONE = {  # what happened, said after each step (issue 15: not a bare "Saved.")
+    "accept": N_("Accepted: you are now handling this report."),
+    "assign": N_("Passed on. The person or department has been told."),
+    "resolve": N_("Marked as fixed. The person who reported it will be asked to confirm."),
+    "confirm": N_("Thank you for confirming the fix. The report is now finished."),
+    "reopen": N_("Reopened. The people handling it have been told it is still a problem."),
+    "close": N_("The report is closed."),
+    "merge": N_("Merged into the other report."),
+}
 
 
 @bp.route("/c/<int:community_id>/reports/<int:report_id>/<action>", methods=["POST"])
@@ -409,7 +419,7 @@ def report_action(community, report_id, action):
     elif action == "confirm":
         form = NoteForm()
         form.validate_on_submit() or _form_error(form)
-        service.confirm_report(user, cid, report_id)
+        report = service.confirm_report(user, cid, report_id)
     elif action == "reopen":
         form = NoteForm()
         form.validate_on_submit() or _form_error(form)
@@ -423,7 +433,10 @@ def report_action(community, report_id, action):
         form.validate_on_submit() or _form_error(form)
         service.merge_report(user, cid, report_id, into_id=form.into_id.data)
     db.session.commit()
-    flash(_("Saved."), "success")
+    message = _(REPORT_DONE[action])
+    if action == "confirm" and report.points_awarded:
+        message += " " + _("%(points)s points added.", points=report.points_awarded)
+    flash(message, "success")
     return redirect(url_for("patrols.report", community_id=cid, report_id=report_id))
 
 

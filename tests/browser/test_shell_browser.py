@@ -4,21 +4,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.steps import sign_up
+
 pytestmark = pytest.mark.browser
 
 
 def test_sign_up_sign_in_and_see_the_chinese_home(phone_page, world):
     """A new resident signs up, signs out, signs in again and sees the Chinese home page with the bottom bar."""
     page = phone_page
-    page.goto("/")
-    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-    page.get_by_role("link", name="注册").first.click()
-    page.get_by_label("手机号").fill("13912345678")
-    page.get_by_label("您的姓名").fill("刘阿姨")
-    page.get_by_label("密码", exact=True).fill("my-secret-pw")
-    page.get_by_label("再次输入密码").fill("my-secret-pw")
-    page.get_by_role("button", name="注册").click()
-    expect(page.get_by_text("欢迎！")).to_be_visible()
+    sign_up(page, "13912345678", "刘阿姨", "my-secret-pw")
     page.locator("[data-nav=me]").click()
     page.get_by_role("button", name="退出登录").click()
     page.goto("/login")
@@ -34,13 +28,10 @@ def test_sign_up_sign_in_and_see_the_chinese_home(phone_page, world):
     assert box["height"] >= 48
 
 
-def test_switch_to_english_and_elder_mode(phone_page, world):
+def test_switch_to_english_and_elder_mode(phone_page, sign_in, world):
     """A resident switches the language to English and turns on elder mode, which enlarges text and targets."""
     page = phone_page
-    page.goto("/login")
-    page.get_by_label("手机号").fill(world.resident.phone)
-    page.get_by_label("密码").fill("correct-horse-1")
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, world.resident)
     normal_size = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
     normal_nav = page.locator("[data-nav=me]").bounding_box()["height"]
     page.locator("[data-nav=me]").click()
@@ -58,7 +49,7 @@ def test_switch_to_english_and_elder_mode(phone_page, world):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
-def test_committee_confirms_a_join_request_and_grants_a_role(phone_page, world, app):
+def test_committee_confirms_a_join_request_and_grants_a_role(phone_page, sign_in, world, app):
     """A newcomer asks to join; the committee confirms in the browser and makes them a coordinator."""
     from civic.communities import service
     from civic.core.permissions import roles_in
@@ -68,10 +59,7 @@ def test_committee_confirms_a_join_request_and_grants_a_role(phone_page, world, 
         service.request_to_join(db.session.merge(world.outsider), world.a.id, address="7号楼")
         db.session.commit()
     page = phone_page
-    page.goto("/login")
-    page.get_by_label("手机号").fill(world.committee.phone)
-    page.get_by_label("密码").fill("correct-horse-1")
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, world.committee)
     page.goto(f"/c/{world.a.id}/members")
     expect(page.get_by_text("7号楼")).to_be_visible()
     page.get_by_role("button", name="确认").click()

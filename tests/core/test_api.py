@@ -4,26 +4,18 @@ import pytest
 from tests import factories
 
 
-def _token(client, phone=factories.DEFAULT_PHONE, password=factories.DEFAULT_PASSWORD):
-    response = client.post("/api/v1/auth/token", json={"phone": phone, "password": password})
-    assert response.status_code == 201, response.json
-    return response.json["token"]
-
-
-def test_token_then_me(client, world):
+def test_token_then_me(api_token, client, world):
     """A mobile number and password give a bearer token that identifies the person."""
-    token = _token(client)
-    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    response = client.get("/api/v1/me", headers=api_token())
     assert response.status_code == 200
     body = response.json
     assert body["display_name"] == "王主任"
     assert body["memberships"][0]["roles"] == ["committee", "resident"]
 
 
-def test_revoked_token_stops_working(client, world):
+def test_revoked_token_stops_working(api_token, client, world):
     """A revoked token is refused afterwards."""
-    token = _token(client)
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = api_token()
     assert client.delete("/api/v1/auth/token", headers=headers).status_code == 204
     response = client.get("/api/v1/me", headers=headers)
     assert response.status_code == 401
@@ -76,19 +68,19 @@ def test_throttling_applies_to_the_api(client, world):
     assert response.status_code == 429 and response.json["reason"] == "too_many_attempts"
 
 
-def test_join_and_review_through_the_api(client, world):
+def test_join_and_review_through_the_api(api_token, client, world):
     """A person asks to join and the committee confirms, through the API."""
-    outsider = _token(client, phone=world.outsider.phone)
+    outsider = api_token(world.outsider)
     response = client.post(f"/api/v1/communities/{world.a.id}/join", json={"address": "6号楼"},
-                           headers={"Authorization": f"Bearer {outsider}"})
+                           headers=outsider)
     assert response.status_code == 201
     membership_id = response.json["id"]
-    committee = _token(client)
+    committee = api_token()
     response = client.post(f"/api/v1/communities/{world.a.id}/requests/{membership_id}", json={"approve": True},
-                           headers={"Authorization": f"Bearer {committee}"})
+                           headers=committee)
     assert response.status_code == 200 and response.json["status"] == "active"
-    other = _token(client, phone=world.b_committee.phone)
-    response = client.get(f"/api/v1/communities/{world.a.id}/requests", headers={"Authorization": f"Bearer {other}"})
+    other = api_token(world.b_committee)
+    response = client.get(f"/api/v1/communities/{world.a.id}/requests", headers=other)
     assert response.status_code == 403 and response.json["reason"] == "forbidden"
 
 
@@ -113,7 +105,7 @@ def test_openapi_document_and_docs_page(client):
     assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
 
 
-def test_notifications_api(client, app, world):
+def test_notifications_api(api_token, client, app, world):
     """The inbox lists notifications in the caller's language and marks them read."""
     from civic.extensions import db
     from civic.notifications.service import notify
@@ -122,7 +114,7 @@ def test_notifications_api(client, app, world):
     with app.app_context():
         notify(world.committee.id, "test", N_("Welcome to %(community)s"), params={"community": "芙蓉社区"})
         db.session.commit()
-    headers = {"Authorization": f"Bearer {_token(client)}"}
+    headers = api_token()
     items = client.get("/api/v1/notifications", headers=headers).json
     assert items[0]["title"] == "欢迎加入芙蓉社区" and items[0]["read"] is False
     assert client.post("/api/v1/notifications/read", json={}, headers=headers).status_code == 204

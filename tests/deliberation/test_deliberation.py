@@ -470,16 +470,10 @@ def test_worker_runs_the_deliberation_jobs(app, world):
 
 # --- the whole process through the API ------------------------------------------------------------
 
-def _token(client, phone):
-    response = client.post("/api/v1/auth/token", json={"phone": phone, "password": factories.DEFAULT_PASSWORD})
-    assert response.status_code == 201, response.json
-    return {"Authorization": f"Bearer {response.json['token']}"}
-
-
-def test_five_steps_through_the_api(app, client, world):
+def test_five_steps_through_the_api(api_token, app, client, world):
     """Propose → support → agenda → session with check-in and vote → evaluation → implementation, all by API."""
     base = f"/api/v1/deliberation/communities/{world.a.id}"
-    committee, resident, resident2 = (_token(client, p) for p in (world.committee.phone, world.resident.phone,
+    committee, resident, resident2 = (api_token(p) for p in (world.committee.phone, world.resident.phone,
                                                                     world.resident2.phone))
     assert client.put(f"{base}/settings", json={"support_threshold": 1, "points_per_attendance": 5, "veto_percent": 50,
                                                 "evaluation_days": 3}, headers=committee).status_code == 200
@@ -535,11 +529,11 @@ def test_five_steps_through_the_api(app, client, world):
         assert balance_of(world.a.id, world.resident.id) == 5 and balance_of(world.a.id, world.resident2.id) == 5
 
 
-def test_api_refuses_other_communities_and_garbage(client, world):
+def test_api_refuses_other_communities_and_garbage(api_token, client, world):
     """Another community's committee gets 403; bad bodies get 422, never 500."""
     base = f"/api/v1/deliberation/communities/{world.a.id}"
-    other = _token(client, world.b_committee.phone)
-    committee = _token(client, world.committee.phone)
+    other = api_token(world.b_committee)
+    committee = api_token(world.committee)
     assert client.get(f"{base}/topics", headers=other).status_code == 403
     for payload in ({"title": ""}, {"title": 5}, {"title": "x", "starts_at": "nope", "place": "p", "ends_at": 3}):
         response = client.post(f"{base}/meetings", json=payload, headers=committee)

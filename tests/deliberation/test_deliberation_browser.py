@@ -11,20 +11,11 @@ from playwright.sync_api import expect
 from civic.core.clock import utcnow
 from civic.deliberation import service
 from civic.extensions import db
-from tests import factories
 
 pytestmark = pytest.mark.browser
 
 
-def _login(page, phone):
-    page.goto("/login")
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.locator("nav.bottom-nav")).to_be_visible()
-
-
-def test_resident_scans_the_organisers_screen_and_the_count_goes_up(app, browser, live_server, phone_page, world):
+def test_resident_scans_the_organisers_screen_and_the_count_goes_up(app, browser, live_server, phone_page, sign_in, world):
     """The organiser's screen shows a QR code; its image decodes to a check-in link; a resident's phone
     (a second browser) opens it and checks in; the organiser's 实到 count updates without a reload."""
     with app.app_context():
@@ -35,7 +26,7 @@ def test_resident_scans_the_organisers_screen_and_the_count_goes_up(app, browser
         meeting_id = meeting.id
 
     organiser = phone_page
-    _login(organiser, world.committee.phone)
+    sign_in(organiser, world.committee)
     organiser.locator("[data-nav=deliberation]").click()
     expect(organiser.get_by_text("六月民主议事会")).to_be_visible()
     organiser.get_by_text("六月民主议事会").click()
@@ -53,7 +44,7 @@ def test_resident_scans_the_organisers_screen_and_the_count_goes_up(app, browser
     try:
         resident = phone.new_page()
         resident.set_default_timeout(10_000)
-        _login(resident, world.resident.phone)
+        sign_in(resident, world.resident)
         resident.goto(url)
         expect(resident.get_by_role("heading", name="六月民主议事会")).to_be_visible()
         button = resident.get_by_test_id("confirm-checkin")

@@ -21,12 +21,6 @@ def _award(world, user, amount, n, *, category="labour", memo="", at=T0):
                         memo=memo, now=at)
 
 
-def _token(client, phone):
-    response = client.post("/api/v1/auth/token", json={"phone": phone, "password": factories.DEFAULT_PASSWORD})
-    assert response.status_code == 201, response.json
-    return {"Authorization": f"Bearer {response.json['token']}"}
-
-
 def test_entries_newest_first_with_running_balance_and_china_months(app_ctx, world):
     """Entries come newest first with the balance after each; months follow China time, not UTC."""
     _award(world, world.resident, 10, 1, at=T0)
@@ -217,13 +211,13 @@ def test_passbook_without_a_community(client, auth, world):
         assert response.status_code == 200 and "加入社区" in response.get_data(as_text=True), url
 
 
-def test_api_balance_and_cursor_pages(client, app, world):
+def test_api_balance_and_cursor_pages(api_token, client, app, world):
     """The API gives balance and level, and passbook pages linked by next_cursor."""
     with app.app_context():
         for n in range(5):
             _award(world, world.resident, 10, n, at=T0 + timedelta(minutes=n))
         db.session.commit()
-    headers = _token(client, world.resident.phone)
+    headers = api_token(world.resident)
     body = client.get(f"/api/v1/communities/{world.a.id}/points", headers=headers).json
     assert body["balance"] == 50 and body["level"]["stars"] == 1 and body["level"]["name"] == "一星"
     url = f"/api/v1/communities/{world.a.id}/points/passbook"
@@ -233,12 +227,12 @@ def test_api_balance_and_cursor_pages(client, app, world):
     assert [e["balance_after"] for e in page2["entries"]] == [20, 10] and page2["next_cursor"] is None
     assert client.get(url, query_string={"limit": 0}, headers=headers).status_code == 422
     # A neighbour may not read it; the committee may; another community's committee gets nothing.
-    neighbour = _token(client, world.resident2.phone)
+    neighbour = api_token(world.resident2)
     response = client.get(url, query_string={"user_id": world.resident.id}, headers=neighbour)
     assert response.status_code == 403 and response.json["reason"] == "forbidden"
-    committee = _token(client, world.committee.phone)
+    committee = api_token(world.committee)
     assert client.get(url, query_string={"user_id": world.resident.id}, headers=committee).status_code == 200
-    other = _token(client, world.b_committee.phone)
+    other = api_token(world.b_committee)
     assert client.get(url, query_string={"user_id": world.resident.id}, headers=other).status_code == 403
 
 

@@ -10,7 +10,7 @@ from civic.ledger import service as ledger
 pytestmark = pytest.mark.browser
 
 
-def test_passbook_and_honour_roll_on_a_phone(phone_page, app, world):
+def test_passbook_and_honour_roll_on_a_phone(phone_page, sign_in, app, world):
     """A resident opens the passbook from the bottom bar (balance, stars, month, entries, older page);
     then the committee opens the honour roll, which fits the screen and arms its auto-refresh."""
     now = datetime.utcnow()
@@ -21,10 +21,7 @@ def test_passbook_and_honour_roll_on_a_phone(phone_page, app, world):
         ledger.award(world.a.id, world.resident2.id, 20, idempotency_key="b:x", category="moral", now=now)
         db.session.commit()
     page = phone_page
-    page.goto("/login")
-    page.get_by_label("手机号").fill(world.resident.phone)
-    page.get_by_label("密码").fill("correct-horse-1")
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, world.resident)
     page.locator("[data-nav=points]").click()
     expect(page.get_by_test_id("balance")).to_have_text("115")
     expect(page.get_by_text("二星")).to_be_visible()
@@ -37,11 +34,7 @@ def test_passbook_and_honour_roll_on_a_phone(phone_page, app, world):
     expect(page.get_by_test_id("entry")).to_have_count(3)
     expect(page.get_by_test_id("entry").last).to_contain_text("清扫楼道 0")
 
-    page.context.clear_cookies()
-    page.goto("/login")
-    page.get_by_label("手机号").fill(world.committee.phone)
-    page.get_by_label("密码").fill("correct-horse-1")
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, world.committee)
     page.goto(f"/c/{world.a.id}/honour-roll")
     expect(page.get_by_role("heading", name="红榜", exact=False).first).to_be_visible()
     month = page.get_by_test_id("hr-month")

@@ -1,11 +1,9 @@
 """The whole claim path in a real headless Chromium at a phone's size:
 claim → approve → notice → objection → dismissed → period ends → points posted."""
-import io
 import re
 from datetime import timedelta
 
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -13,45 +11,24 @@ from civic.extensions import db
 from civic.ledger.service import balance_of
 from civic.merit.models import Claim
 from civic.worker import run_job
-from tests import factories
+from tests.browser.steps import claim_with_photo
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page, phone):
-    page.context.clear_cookies()
-    page.goto("/login")
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("heading", name=re.compile("您好"))).to_be_visible()
-
-
-def _photo():
-    out = io.BytesIO()
-    Image.new("RGB", (120, 90), (30, 140, 60)).save(out, "JPEG")
-    return {"name": "street.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}
-
-
-def test_claim_approve_object_dismiss_and_post(phone_page, app, world, rules):
+def test_claim_approve_object_dismiss_and_post(phone_page, sign_in, app, world, rules):
     """A resident claims with a photo, the committee approves 8 points, a neighbour objects, the committee
     dismisses the objection, and when the new notice period ends the job posts the points once."""
     page = phone_page
     a = world.a.id
 
     # The resident claims "清扫街道" (2–10 points) with a photo, from the home page.
-    _sign_in(page, world.resident.phone)
-    page.locator("[data-nav=merit]").click()
-    page.locator("a.merit-item", has_text="清扫街道").click()
-    page.get_by_label("做了什么好事？").fill("清扫了三号楼前的路面")
-    page.locator("input[type=file]").set_input_files(_photo())
-    page.get_by_role("button", name="提交给村（居）委会").click()
-    expect(page.get_by_text("申报已提交")).to_be_visible()
-    expect(page.locator("[data-status=pending]")).to_have_text("等待审核")
+    sign_in(page, world.resident)
+    claim_with_photo(page, "清扫街道", "清扫了三号楼前的路面")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
     # The committee approves it with 8 points.
-    _sign_in(page, world.committee.phone)
+    sign_in(page, world.committee)
     page.goto(f"/c/{a}/merit/review")
     card = page.locator(".merit-review", has_text="清扫了三号楼前的路面")
     expect(card.locator(".merit-photos img")).to_have_count(1)
@@ -60,7 +37,7 @@ def test_claim_approve_object_dismiss_and_post(phone_page, app, world, rules):
     expect(page.get_by_text("已通过，现在进入公示")).to_be_visible()
 
     # A neighbour objects on the notice board.
-    _sign_in(page, world.resident2.phone)
+    sign_in(page, world.resident2)
     page.goto(f"/c/{a}/merit/notice")
     item = page.locator(".merit-notice", has_text="清扫街道")
     expect(item).to_contain_text("刘阿姨")
@@ -72,7 +49,7 @@ def test_claim_approve_object_dismiss_and_post(phone_page, app, world, rules):
     expect(page.get_by_text("有邻居提出异议，村（居）委会正在核实。")).to_be_visible()
 
     # The committee dismisses the objection: the item goes back on notice for a full period.
-    _sign_in(page, world.committee2.phone)
+    sign_in(page, world.committee2)
     page.goto(f"/c/{a}/merit/review")
     objection = page.locator(".merit-objection", has_text="那天下雨")
     objection.get_by_label("处理理由（会公开）").fill("有照片为证，雨前扫的")
@@ -90,7 +67,7 @@ def test_claim_approve_object_dismiss_and_post(phone_page, app, world, rules):
         assert balance_of(a, world.resident.id) == 8
 
     # The resident sees the points and the final status.
-    _sign_in(page, world.resident.phone)
+    sign_in(page, world.resident)
     page.goto(f"/c/{a}/merit/")
     expect(page.get_by_test_id("balance")).to_have_text("8")
     page.goto(f"/c/{a}/merit/mine")

@@ -13,12 +13,6 @@ from civic.merit.models import Claim, MeritObjection, MeritRule
 from tests import factories
 
 
-def _token(client, phone=factories.DEFAULT_PHONE):
-    response = client.post("/api/v1/auth/token", json={"phone": phone, "password": factories.DEFAULT_PASSWORD})
-    assert response.status_code == 201, response.json
-    return {"Authorization": f"Bearer {response.json['token']}"}
-
-
 def _jpeg(exif=None, fmt="JPEG"):
     out = io.BytesIO()
     kwargs = {"exif": exif} if exif is not None else {}
@@ -41,9 +35,9 @@ def _on_notice(app, world, rule_id):
 
 # --- API -----------------------------------------------------------------------------------------
 
-def test_api_claim_replay_returns_the_first_claim(app, client, world, rules):
+def test_api_claim_replay_returns_the_first_claim(api_token, app, client, world, rules):
     """A retried POST with the same Idempotency-Key makes one claim; other content under the key is a 409."""
-    headers = {**_token(client, world.resident.phone), "Idempotency-Key": "claim-123"}
+    headers = {**api_token(world.resident), "Idempotency-Key": "claim-123"}
     url = f"/api/v1/communities/{world.a.id}/merit/claims"
     body = {"rule_id": rules.range, "description": "清扫了三号楼前的路"}
     first = client.post(url, json=body, headers=headers)
@@ -53,7 +47,7 @@ def test_api_claim_replay_returns_the_first_claim(app, client, world, rules):
     other = client.post(url, json={**body, "description": "另一件事"}, headers=headers)
     assert other.status_code == 409 and other.json["reason"] == "idempotency_conflict"
     # The key may also travel in the body.
-    plain = _token(client, world.resident.phone)
+    plain = api_token(world.resident)
     by_field = client.post(url, json={**body, "idempotency_key": "field-1"}, headers=plain)
     assert client.post(url, json={**body, "idempotency_key": "field-1"}, headers=plain).json["id"] == by_field.json["id"]
     assert _count(app, Claim) == 2
@@ -61,45 +55,45 @@ def test_api_claim_replay_returns_the_first_claim(app, client, world, rules):
     assert [c["id"] for c in mine] == [by_field.json["id"], first.json["id"]]
 
 
-def test_api_approval_objection_and_decision_replays(app, client, world, rules):
+def test_api_approval_objection_and_decision_replays(api_token, app, client, world, rules):
     """Approvals, objections and decisions replay their first answer under the same key; 409 for other content."""
     with app.app_context():
         claim_id = service.submit_claim(world.resident, world.a.id, rules.range, description="清扫街道").id
         db.session.commit()
-    committee = {**_token(client), "Idempotency-Key": "approve-1"}
+    committee = {**api_token(), "Idempotency-Key": "approve-1"}
     url = f"/api/v1/communities/{world.a.id}/merit/claims/{claim_id}/approval"
     first = client.post(url, json={"approve": True, "points": 6}, headers=committee)
     assert first.status_code == 200 and first.json["status"] == "notice" and first.json["points"] == 6
     assert client.post(url, json={"approve": True, "points": 6}, headers=committee).json == first.json
     assert client.post(url, json={"approve": False, "reason": "不对"}, headers=committee).status_code == 409
-    no_key = client.post(url, json={"approve": True, "points": 6}, headers=_token(client))
+    no_key = client.post(url, json={"approve": True, "points": 6}, headers=api_token())
     assert no_key.status_code == 409 and no_key.json["reason"] == "conflict"  # without a key it is simply decided
     out_of_range = client.post(f"/api/v1/communities/{world.a.id}/merit/claims/{claim_id}/approval",
-                               json={"approve": True, "points": "six"}, headers=_token(client))
+                               json={"approve": True, "points": "six"}, headers=api_token())
     assert out_of_range.status_code == 422
 
-    neighbour = {**_token(client, world.resident2.phone), "Idempotency-Key": "object-1"}
+    neighbour = {**api_token(world.resident2), "Idempotency-Key": "object-1"}
     url = f"/api/v1/communities/{world.a.id}/merit/claims/{claim_id}/objections"
     objection = client.post(url, json={"reason": "那天在下雨，没人扫"}, headers=neighbour)
     assert objection.status_code == 201 and objection.json["status"] == "open"
     assert client.post(url, json={"reason": "那天在下雨，没人扫"}, headers=neighbour).json == objection.json
-    twice = client.post(url, json={"reason": "再反对一次"}, headers=_token(client, world.resident2.phone))
+    twice = client.post(url, json={"reason": "再反对一次"}, headers=api_token(world.resident2))
     assert twice.status_code == 409 and twice.json["reason"] == "already_objected"
     assert _count(app, MeritObjection) == 1
 
-    decide = {**_token(client, world.committee2.phone), "Idempotency-Key": "decide-1"}
+    decide = {**api_token(world.committee2), "Idempotency-Key": "decide-1"}
     url = f"/api/v1/communities/{world.a.id}/merit/objections/{objection.json['id']}/decision"
     decided = client.post(url, json={"uphold": False, "note": "有照片为证"}, headers=decide)
     assert decided.status_code == 200 and decided.json["status"] == "dismissed"
     assert client.post(url, json={"uphold": False, "note": "有照片为证"}, headers=decide).json == decided.json
-    board = client.get(f"/api/v1/communities/{world.a.id}/merit/notice", headers=_token(client, world.resident2.phone))
+    board = client.get(f"/api/v1/communities/{world.a.id}/merit/notice", headers=api_token(world.resident2))
     assert [c["id"] for c in board.json["on_notice"]] == [claim_id] and board.json["my_objections"] == [claim_id]
     assert "photos" not in board.json["on_notice"][0]
 
 
-def test_api_rules_and_settings(client, world, rules):
+def test_api_rules_and_settings(api_token, client, world, rules):
     """Residents read the catalogue; only the committee writes it; bad input is a 422 naming the field."""
-    resident = _token(client, world.resident.phone)
+    resident = api_token(world.resident)
     base = f"/api/v1/communities/{world.a.id}/merit"
     catalogue = client.get(f"{base}/rules", headers=resident).json
     assert [c["code"] for c in catalogue][:5] == ["moral", "poverty", "filial", "labour", "environment"]
@@ -107,7 +101,7 @@ def test_api_rules_and_settings(client, world, rules):
     assert sum(len(c["rules"]) for c in catalogue) == 6
     new = {"category_id": catalogue[0]["id"], "name": "拾金不昧", "points_min": 5, "points_max": 20}
     assert client.post(f"{base}/rules", json=new, headers=resident).status_code == 403
-    committee = _token(client)
+    committee = api_token()
     assert client.post(f"{base}/rules", json={**new, "points_min": 0}, headers=committee).status_code == 422
     assert client.post(f"{base}/rules", json={**new, "points_max": 2}, headers=committee).status_code == 422
     created = client.post(f"{base}/rules", json=new, headers=committee)
@@ -125,9 +119,9 @@ def test_api_rules_and_settings(client, world, rules):
     assert "/api/v1/communities/{community_id}/merit/claims" in spec["paths"]
 
 
-def test_api_photo_upload_then_claim(app, client, world, rules):
+def test_api_photo_upload_then_claim(api_token, app, client, world, rules):
     """A photo uploaded through the API (re-encoded) is attached to a claim for an item that needs one."""
-    resident = _token(client, world.resident.phone)
+    resident = api_token(world.resident)
     base = f"/api/v1/communities/{world.a.id}/merit"
     bad = client.post(f"{base}/photos", data={"photo": (io.BytesIO(b"GIF89a" + b"\0" * 50), "x.gif")},
                       headers=resident, content_type="multipart/form-data")

@@ -391,12 +391,14 @@ def test_two_workers_at_once_post_each_item_once(app, world, rules):
 # --- notifications and the digest ---------------------------------------------------------------
 
 def test_resident_is_told_of_each_change(app_ctx, world, rules):
-    """Approved onto the notice, objected, back on notice, posted: each is a notification."""
+    """Approved onto the notice, objected, objection dismissed and back on notice (said as such, not a
+    second "on notice"), posted: each is a notification."""
     claim = _on_notice(world, rules.fixed)
     o = service.object_to_claim(world.resident2, world.a.id, claim.id, "存疑", now=T0)
     service.decide_objection(world.committee, world.a.id, o.id, False, "属实", now=T0)
     service.close_notices(now=claim.notice_ends_at)
-    assert _kinds(world.resident.id) == ["merit.on_notice", "merit.objected", "merit.on_notice", "merit.posted"]
+    assert _kinds(world.resident.id) == ["merit.on_notice", "merit.objected", "merit.objection_dismissed_claimant",
+                                         "merit.posted"]
 
 
 def test_daily_digest_once_per_member_and_day(app_ctx, world, rules):

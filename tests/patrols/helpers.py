@@ -20,6 +20,13 @@ def walk(start_unix, *, seconds=1200, dt=2.0, speed=1.3, bearing_deg=60.0, prefi
     return points
 
 
+def step(i, metres=12.0):
+    """Position after i steps of `metres` heading north-east from BASE (emulated phone GPS)."""
+    d = metres * i
+    return (BASE[0] + d * math.cos(math.radians(45)) / 111_320,
+            BASE[1] + d * math.sin(math.radians(45)) / (111_320 * math.cos(math.radians(BASE[0]))))
+
+
 def drive(start_unix, *, seconds=600, dt=2.0, speed=15.0, prefix="v"):
     """A car at 54 km/h: the engine flags it as a vehicle."""
     return walk(start_unix, seconds=seconds, dt=dt, speed=speed, prefix=prefix)
@@ -30,3 +37,26 @@ def png_bytes():
     out = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 80, 60)).save(out, "PNG")
     return out.getvalue()
+
+
+def gps_walk(page, steps, *, offline):
+    """On the live patrol page, move the emulated phone `steps - 1` times about 12 m each, with the network
+    off for the steps in range(*offline); check each fix is counted, that the phone keeps the offline ones,
+    and that everything is sent once the network is back."""
+    from playwright.sync_api import expect
+
+    context = page.context
+    count, pending = page.get_by_test_id("live-count"), page.get_by_test_id("live-pending")
+    expect(count).to_have_text("1")
+    first, back = offline
+    for i in range(1, steps):
+        if i == first:
+            context.set_offline(True)
+        if i == back:
+            assert int(pending.inner_text()) >= back - first  # kept on the phone while offline
+            assert page.evaluate("Object.keys(localStorage).some(k => k.startsWith('civic-patrol-queue-'))")
+            context.set_offline(False)
+        lat, lon = step(i)
+        context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 5})
+        expect(count).to_have_text(str(i + 1))
+    expect(pending).to_have_text("0", timeout=20_000)

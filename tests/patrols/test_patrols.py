@@ -362,16 +362,11 @@ def test_real_gpx_file_imports_as_a_route(app_ctx, world):
 
 # --- HTTP -------------------------------------------------------------------------------------------
 
-def _token(client, phone):
-    response = client.post("/api/v1/auth/token", json={"phone": phone, "password": factories.DEFAULT_PASSWORD})
-    return {"Authorization": f"Bearer {response.json['token']}"}
-
-
-def test_patrol_through_the_api(app, client, world):
+def test_patrol_through_the_api(api_token, app, client, world):
     """Coordinator schedules, volunteer signs up, patrols and reports, coordinator approves: points arrive."""
     import time as clock
 
-    coord, vol = _token(client, world.coordinator.phone), _token(client, world.resident.phone)
+    coord, vol = api_token(world.coordinator), api_token(world.resident)
     base = f"/api/v1/communities/{world.a.id}"
     starts = (datetime.now() + timedelta(days=2)).replace(microsecond=0).isoformat()
     ends = (datetime.now() + timedelta(days=2, hours=2)).replace(microsecond=0).isoformat()

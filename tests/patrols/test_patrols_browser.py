@@ -1,5 +1,4 @@
 """The tracking page in a real headless Chromium: emulated GPS walking, an offline spell, nothing lost."""
-import math
 
 import pytest
 from playwright.sync_api import expect
@@ -7,8 +6,7 @@ from sqlalchemy import select
 
 from civic.extensions import db
 from civic.patrols.models import Patrol, TrackPoint
-from tests import factories
-from tests.patrols.helpers import BASE
+from tests.patrols.helpers import BASE, gps_walk, step
 
 pytestmark = pytest.mark.browser
 
@@ -28,39 +26,17 @@ def gps_page(browser, live_server, app):
     app.config["WTF_CSRF_ENABLED"] = False
 
 
-def _step(i):
-    """Position after i steps of about 12 m heading north-east."""
-    d = 12.0 * i
-    return (BASE[0] + d * math.cos(math.radians(45)) / 111_320,
-            BASE[1] + d * math.sin(math.radians(45)) / (111_320 * math.cos(math.radians(BASE[0]))))
-
-
-def test_walk_with_an_offline_spell_loses_no_point(gps_page, app, world):
+def test_walk_with_an_offline_spell_loses_no_point(gps_page, sign_in, app, world):
     """A volunteer starts a free patrol, walks 30 GPS steps, loses the network for ten of them,
     gets it back, ends the patrol: the server has every point exactly once."""
     context, page = gps_page
-    page.goto("/login")
-    page.get_by_label("手机号").fill(world.resident.phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, world.resident)
     page.locator("[data-nav=patrols]").click()
     page.get_by_test_id("go-patrol").click()
     page.get_by_test_id("start-free").click()
     expect(page.locator("#patrol-live")).to_be_visible()
-    count, pending = page.get_by_test_id("live-count"), page.get_by_test_id("live-pending")
-    expect(count).to_have_text("1")
     steps = 30
-    for i in range(1, steps):
-        if i == 10:
-            context.set_offline(True)
-        lat, lon = _step(i)
-        context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 5})
-        expect(count).to_have_text(str(i + 1))
-        if i == 19:
-            assert int(pending.inner_text()) >= 10  # kept on the phone while offline
-            assert page.evaluate("Object.keys(localStorage).some(k => k.startsWith('civic-patrol-queue-'))")
-            context.set_offline(False)
-    expect(pending).to_have_text("0", timeout=20_000)
+    gps_walk(page, steps, offline=(10, 20))
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.get_by_test_id("end-patrol").click()
     expect(page.get_by_test_id("patrol-status")).to_have_text("等待审核")
@@ -72,4 +48,4 @@ def test_walk_with_an_offline_spell_loses_no_point(gps_page, app, world):
         assert patrol.status == "ended" and patrol.point_count == steps
         assert len(rows) == steps and len({r.client_id for r in rows}) == steps
         for i, row in enumerate(rows):
-            assert (row.lat, row.lon) == pytest.approx(_step(i), abs=1e-7)
+            assert (row.lat, row.lon) == pytest.approx(step(i), abs=1e-7)

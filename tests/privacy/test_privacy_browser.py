@@ -9,15 +9,11 @@ from tests import factories
 pytestmark = pytest.mark.browser
 
 
-def test_resident_downloads_their_data_and_closes_the_account_on_a_phone(phone_page, world):
+def test_resident_downloads_their_data_and_closes_the_account_on_a_phone(phone_page, sign_in, world):
     """From 我的 the resident reaches 我的资料和账号, downloads one JSON file about themselves, then
     closes the account with the password and the tick; signing in again no longer works."""
     page = phone_page
-    page.goto("/login")
-    page.get_by_label("手机号").fill(world.resident.phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.locator("[data-nav=me]")).to_be_visible()
+    sign_in(page, world.resident)
     page.goto("/me")
     page.get_by_test_id("my-data").click()
     expect(page.get_by_role("heading", name="下载我的资料")).to_be_visible()

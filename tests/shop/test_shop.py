@@ -387,15 +387,10 @@ def test_committee_sets_up_a_shop_with_goods_and_photo(app, client, world):
 
 # --- API ----------------------------------------------------------------------------------------
 
-def _token(client, user):
-    response = client.post("/api/v1/auth/token", json={"phone": user.phone, "password": factories.DEFAULT_PASSWORD})
-    return {"Authorization": f"Bearer {response.json['token']}"}
-
-
-def test_order_redeem_and_cancel_through_the_api(app, client, world, shop):
+def test_order_redeem_and_cancel_through_the_api(api_token, app, client, world, shop):
     """The API orders with an Idempotency-Key (one order per key), redeems once, cancels, reports the economy."""
     base = f"/api/v1/communities/{world.a.id}/shop"
-    resident = _token(client, world.resident)
+    resident = api_token(world.resident)
     assert client.get(f"{base}/items", headers=resident).json[0]["name"] == "洗衣粉"
     headers = {**resident, "Idempotency-Key": "api-order-000001"}
     first = client.post(f"{base}/orders", json={"item_id": shop.item_id}, headers=headers)
@@ -404,7 +399,7 @@ def test_order_redeem_and_cancel_through_the_api(app, client, world, shop):
     token = first.json["token"]
     assert len(client.get(f"{base}/orders", headers=resident).json) == 1
 
-    keeper = _token(client, world.shopkeeper)
+    keeper = api_token(world.shopkeeper)
     check = client.post(f"{base}/shops/{shop.shop_id}/vouchers/check", json={"code": token}, headers=keeper)
     assert check.status_code == 200 and check.json["resident"] == "刘阿姨"
     done = client.post(f"{base}/shops/{shop.shop_id}/vouchers/redeem", json={"code": token}, headers=keeper)
@@ -421,19 +416,19 @@ def test_order_redeem_and_cancel_through_the_api(app, client, world, shop):
     poor = client.post(f"{base}/orders", json={"item_id": shop.item_id, "quantity": 4}, headers=resident)
     assert poor.status_code == 409 and poor.json["reason"] == "insufficient_points"
 
-    committee = _token(client, world.committee)
+    committee = api_token(world.committee)
     economy = client.get(f"{base}/economy", headers=committee)
     assert economy.status_code == 200 and economy.json["outstanding"] == 170
     assert client.get(f"{base}/economy", headers=resident).status_code == 403
 
 
-def test_api_refusals_are_clear_json(client, world, shop):
+def test_api_refusals_are_clear_json(api_token, client, world, shop):
     """Sold out, bad bodies and bad keys answer 4xx JSON with a reason, never a 500."""
     base = f"/api/v1/communities/{world.a.id}/shop"
-    keeper = _token(client, world.shopkeeper)
+    keeper = api_token(world.shopkeeper)
     response = client.post(f"{base}/items/{shop.item_id}/stock", json={"change": -5}, headers=keeper)
     assert response.status_code == 200 and response.json["stock"] == 0
-    resident = _token(client, world.resident)
+    resident = api_token(world.resident)
     response = client.post(f"{base}/orders", json={"item_id": shop.item_id}, headers=resident)
     assert response.status_code == 409 and response.json["reason"] == "sold_out"
     for body in ({}, {"item_id": "x"}, {"item_id": shop.item_id, "quantity": 0}):

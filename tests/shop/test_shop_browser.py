@@ -4,24 +4,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests import factories
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page, phone):
-    page.goto("/login")
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.locator("[data-nav=me]")).to_be_visible()
-
-
-def test_resident_orders_on_a_phone_and_the_shopkeeper_redeems_by_code(phone_page, browser, live_server, world, shop):
+def test_resident_orders_on_a_phone_and_the_shopkeeper_redeems_by_code(phone_page, sign_in, browser, live_server, world, shop):
     """At 390×844 a resident exchanges points for goods and gets a voucher; in another browser the
     shopkeeper types its code at the counter, sees who and what, and hands the goods over."""
     page = phone_page
-    _sign_in(page, world.resident.phone)
+    sign_in(page, world.resident)
     page.goto("/shop")
     expect(page.get_by_test_id("balance")).to_have_text("100")
     page.get_by_test_id("item").first.click()
@@ -47,7 +38,7 @@ def test_resident_orders_on_a_phone_and_the_shopkeeper_redeems_by_code(phone_pag
     try:
         counter = keeper_context.new_page()
         counter.set_default_timeout(10_000)
-        _sign_in(counter, world.shopkeeper.phone)
+        sign_in(counter, world.shopkeeper)
         counter.goto(f"/c/{world.a.id}/shop/shops/{shop.shop_id}/counter")
         counter.get_by_label("券码").fill(code.lower())
         counter.get_by_test_id("check").click()
