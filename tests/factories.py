@@ -36,6 +36,9 @@ def make_community(name=None, street_name="泉城路街道", district_name="历�
     db.session.flush()
     db.session.add(Grid(community_id=community.id, name="第一网格"))
     db.session.flush()
+    from civic.communities.service import seed_community
+
+    seed_community(community.id)
     return community
 
 

@@ -60,7 +60,7 @@ def index(community):
     who = acting_user()
     return render_template(
         "merit/index.html", community=community, catalogue=service.catalogue(who, community.id),
-        balance=balance_of(community.id, who.id), settings=service.get_settings(community.id),
+        balance=balance_of(community.id, who.id), settings=service.settings_for(community.id),
     )
 
 
@@ -168,7 +168,7 @@ def review(community):
         "merit/review.html", community=community, claims=service.review_queue(current_user, community.id),
         stuck=stuck, approve_form=ApproveForm(), reject_form=RejectForm(), decision_form=DecisionForm(),
         can_review=service.can_review, open_objections=service.open_objections,
-        settings=service.get_settings(community.id),
+        settings=service.settings_for(community.id),
     )
 
 
@@ -209,7 +209,7 @@ def notice(community):
     """The notice board (公示栏): items before they become final, with an object button."""
     who = acting_user()
     return render_template("merit/notice.html", community=community, board=service.notice_board(who, community.id),
-                           settings=service.get_settings(community.id), me=who)
+                           settings=service.settings_for(community.id), me=who)
 
 
 @bp.route("/claims/<int:claim_id>/object", methods=["GET", "POST"])
@@ -252,7 +252,7 @@ def _category_choices(community_id):
 @community_view("merit.configure")
 def manage(community):
     """The rules editor: settings, categories and every item (offered or not)."""
-    settings = service.get_settings(community.id)
+    settings = service.settings_for(community.id)
     form = SettingsForm(obj=settings)
     if form.validate_on_submit():
         service.update_settings(current_user, community.id, notice_days=form.notice_days.data,

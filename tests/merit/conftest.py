@@ -11,7 +11,15 @@ from civic.merit import service
 T0 = datetime(2027, 3, 15, 2, 0, 0)
 
 
-def make_rules(community_id, committee):
+def confirm_all(community_id, confirmer):
+    """A second committee member confirms every waiting rule change (four eyes)."""
+    from civic.rules import service as rules
+
+    for change in rules.pending(confirmer, community_id):
+        rules.confirm_change(confirmer, community_id, change.id)
+
+
+def make_rules(community_id, committee, confirmer):
     """Items of every shape: fixed, range, big (needs a second approver), capped, with evidence, a deduction."""
     cats = {c.code: c.id for c in service.categories(community_id)}
     r = SimpleNamespace()
@@ -29,6 +37,7 @@ def make_rules(community_id, committee):
                     category_id=cats["environment"])
     r.photo = rule(name="义务植树", points_min=3, evidence_required=True)
     r.deduction = rule(name="乱扔垃圾", kind="deduction", points_min=10, category_id=cats["environment"])
+    confirm_all(community_id, confirmer)
     return r
 
 
@@ -37,7 +46,7 @@ def rules(app, world):
     """The catalogue of community A (ids), committed."""
     with app.app_context():
         committee = db.session.merge(world.committee)
-        r = make_rules(world.a.id, committee)
+        r = make_rules(world.a.id, committee, db.session.merge(world.committee2))
         db.session.commit()
         db.session.remove()
     return r
