@@ -131,6 +131,12 @@ def areas():
         flash(_("Ceiling saved."), "success")
         return redirect(url_for("rules.areas"))
     community_id = request.form.get("community_id", type=int)
+    removed = request.form.get("remove_user_id", type=int)
+    if community_id and removed and FlaskForm().validate_on_submit():
+        communities.revoke_role(current_user, community_id, removed, "committee")
+        db.session.commit()
+        flash(_("Roles updated."), "success")
+        return redirect(url_for("rules.areas"))
     if community_id and appoint.validate_on_submit():
         user = communities.appoint_committee(current_user, community_id, appoint.phone.data)
         db.session.commit()

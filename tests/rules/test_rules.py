@@ -182,3 +182,30 @@ def test_fresh_install_creates_its_first_rule(app, client, auth):
         "kind": "award", "category_id": str(category_id), "name": "扶老人过马路", "points_min": "2",
         "points_max": "3", "cap_period": "none", "active": "y"})
     assert form.status_code == 302
+
+
+def test_street_administrator_page_appoints_removes_and_sets_ceilings(app, client, auth, world):
+    """Through /areas: the site admin names a street administrator, who appoints and removes a committee
+    member and sets a ceiling; a committee member gets 403 on the page."""
+    with app.app_context():
+        boss = factories.make_user(name="街道主任", phone="13900000009")
+        newbie = factories.make_user(name="新委员", phone="13900000010")
+        db.session.commit()
+        street_id, newbie_id = db.session.get(type(world.a), world.a.id).street_id, newbie.id
+    auth.login(world.committee.phone)
+    assert client.get("/areas").status_code == 403
+    auth.logout()
+    auth.login(world.admin.phone)
+    assert client.post("/areas", data={"a-phone": "13900000009", "a-area": f"street:{street_id}"}).status_code == 302
+    auth.logout()
+    auth.login("13900000009")
+    assert client.post("/areas", data={"community_id": str(world.a.id), "m-phone": "13900000010"}).status_code == 302
+    assert client.post("/areas", data={"c-area": f"street:{street_id}", "c-setting": "patrols:report_points",
+                                       "c-maximum": "6"}).status_code == 302
+    with app.app_context():
+        assert rules.ceiling_for(world.a.id, "patrols", "report_points") == 6
+        assert newbie_id in {u.id for u in communities.committee_of(world.a.id)}
+    assert client.post("/areas", data={"community_id": str(world.a.id), "remove_user_id": str(newbie_id)}
+                       ).status_code == 302
+    with app.app_context():
+        assert newbie_id not in {u.id for u in communities.committee_of(world.a.id)}
