@@ -6,17 +6,10 @@ import pytest
 
 from civic.extensions import db
 from civic.merit import service
+from tests import factories
 
 # A fixed clock: 10:00 China time on 15 March 2027 (naive UTC, as stored).
 T0 = datetime(2027, 3, 15, 2, 0, 0)
-
-
-def confirm_all(community_id, confirmer):
-    """A second committee member confirms every waiting rule change (four eyes)."""
-    from civic.rules import service as rules
-
-    for change in rules.pending(confirmer, community_id):
-        rules.confirm_change(confirmer, community_id, change.id)
 
 
 def make_rules(community_id, committee, confirmer):
@@ -37,7 +30,7 @@ def make_rules(community_id, committee, confirmer):
                     category_id=cats["environment"])
     r.photo = rule(name="义务植树", points_min=3, evidence_required=True)
     r.deduction = rule(name="乱扔垃圾", kind="deduction", points_min=10, category_id=cats["environment"])
-    confirm_all(community_id, confirmer)
+    factories.confirm_rule_changes(community_id, confirmer)
     return r
 
 
