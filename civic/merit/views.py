@@ -14,6 +14,7 @@ from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
 from civic.core.uploads import save_photo
 from civic.extensions import db
+from civic.rules.views import flash_four_eyes
 from civic.ledger.service import balance_of
 from civic.merit import service
 from civic.merit.forms import (
@@ -259,6 +260,7 @@ def manage(community):
                                 second_approval_above=form.second_approval_above.data)
         db.session.commit()
         flash(_("Settings saved."), "success")
+        flash_four_eyes()
         return redirect(url_for("merit.manage", community_id=community.id))
     return render_template(
         "merit/manage.html", community=community, form=form, category_form=CategoryForm(),
@@ -306,6 +308,7 @@ def edit_rule(community, rule_id=None):
         else:
             db.session.commit()
             flash(_("Item saved."), "success")
+            flash_four_eyes()
             return redirect(url_for("merit.manage", community_id=community.id))
     status = 422 if request.method == "POST" else 200
     return render_template("merit/rule.html", community=community, form=form, rule=rule), status

@@ -42,6 +42,12 @@ def _propose_form():
     return form
 
 
+def flash_four_eyes():
+    """Tell the committee member that point-deciding changes wait for a second member (forms of every area)."""
+    flash(_("Changes to how many points are given take effect when another committee member confirms them "
+            "on the points rules page."), "info")
+
+
 @bp.route("/c/<int:community_id>/rules", methods=["GET", "POST"])
 @community_view("rules.history")
 def page(community):
