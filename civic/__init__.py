@@ -91,6 +91,7 @@ def _import_models():
     import civic.shop.models  # noqa: F401
     import civic.patrols.models  # noqa: F401
     import civic.privacy.models  # noqa: F401
+    import civic.rules.models  # noqa: F401
 
 
 def _register_blueprints(app):
@@ -101,8 +102,9 @@ def _register_blueprints(app):
     from civic.core.uploads import bp as uploads_bp
     from civic.home.views import bp as home_bp
     from civic.notifications.views import bp as notifications_bp
+    from civic.rules.views import bp as rules_bp
 
-    for bp in (home_bp, accounts_bp, communities_bp, notifications_bp, admin_bp, uploads_bp):
+    for bp in (home_bp, accounts_bp, communities_bp, notifications_bp, admin_bp, uploads_bp, rules_bp):
         app.register_blueprint(bp)
     from civic.deliberation.views import bp as deliberation_bp
 

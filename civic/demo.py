@@ -150,10 +150,13 @@ def seed_merit(community):
     from civic.merit import service as merit
     from civic.merit.models import Claim, MeritRule
 
+    from civic.rules import service as rules
+
     committee = db.session.scalar(select(User).where(User.phone == "13800000001"))
+    second = db.session.scalar(select(User).where(User.phone == "13800000002"))
     resident = db.session.scalar(select(User).where(User.phone == "13800000005"))
     neighbour = db.session.scalar(select(User).where(User.phone == "13800000006"))
-    if committee is None or resident is None or neighbour is None:
+    if committee is None or second is None or resident is None or neighbour is None:
         return
     if not db.session.scalar(select(MeritRule.id).where(MeritRule.community_id == community.id)):
         codes = {c.code: c.id for c in merit.categories(community.id)}
@@ -162,6 +165,8 @@ def seed_merit(community):
                 "category_id": codes[code], "kind": kind, "name": name, "points_min": low, "points_max": high,
                 "cap_period": cap[0] if cap else "none", "cap_times": cap[1] if cap else None,
                 "evidence_required": photo})
+        for change in rules.pending(second, community.id):  # the second committee member confirms each item
+            rules.confirm_change(second, community.id, change.id)
     if not db.session.scalar(select(Claim.id).where(Claim.community_id == community.id)):
         rules = {r.name: r.id for r in db.session.scalars(select(MeritRule).where(MeritRule.community_id == community.id))}
         shown = merit.submit_claim(resident, community.id, rules["孝敬老人"], description="每天给隔壁孙奶奶送饭，陪她聊天")

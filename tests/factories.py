@@ -36,6 +36,9 @@ def make_community(name=None, street_name="泉城路街道", district_name="历�
     db.session.flush()
     db.session.add(Grid(community_id=community.id, name="第一网格"))
     db.session.flush()
+    from civic.communities.service import seed_community
+
+    seed_community(community.id)
     return community
 
 
@@ -66,3 +69,11 @@ def make_world():
     w.outsider = make_user(name="路人")
     w.admin = make_user(name="管理员", is_admin=True)
     return w
+
+
+def confirm_rule_changes(community_id, confirmer):
+    """A second committee member confirms every waiting change to the point-deciding rules (four eyes)."""
+    from civic.rules import service as rules
+
+    for change in rules.pending(confirmer, community_id):
+        rules.confirm_change(confirmer, community_id, change.id)

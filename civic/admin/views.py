@@ -6,12 +6,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from civic.accounts.models import User
-from civic.accounts.service import normalize_phone
 from civic.communities import service
 from civic.communities.forms import AppointForm, CommunityForm
-from civic.communities.models import Community, Membership
-from civic.core.clock import utcnow
+from civic.communities.models import Community
 from civic.core.errors import Invalid
 from civic.extensions import db
 
@@ -52,20 +49,7 @@ def appoint(community_id):
     form = AppointForm()
     if not form.validate_on_submit():
         raise Invalid()
-    user = db.session.scalar(select(User).where(User.phone == normalize_phone(form.phone.data)))
-    if user is None:
-        raise Invalid("Nobody has registered with that mobile number.")
-    membership = db.session.scalar(
-        select(Membership).where(Membership.community_id == community_id, Membership.user_id == user.id)
-    )
-    if membership is None:
-        membership = Membership(community_id=community_id, user_id=user.id)
-        db.session.add(membership)
-    membership.status = "active"
-    membership.decided_at = utcnow()
-    membership.decided_by_id = current_user.id
-    db.session.flush()
-    service.grant_role(current_user, community_id, user.id, "committee")
+    user = service.appoint_committee(current_user, community_id, form.phone.data)
     db.session.commit()
     flash(_("%(name)s is now a committee member.", name=user.display_name), "success")
     return redirect(url_for("admin.index"))

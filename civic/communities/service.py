@@ -8,7 +8,7 @@ from civic.communities.models import (
 from civic.core import audit
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
-from civic.core.permissions import require
+from civic.core.permissions import can_administer, require
 from civic.extensions import db
 from civic.notifications import service as notices
 from civic.core.i18n import N_
@@ -61,8 +61,35 @@ def create_community(actor, street, name, kind="community"):
     community = Community(street_id=street.id, name=name, kind=kind)
     db.session.add(community)
     db.session.flush()
+    seed_community(community.id)
     audit.record("community.created", actor=actor, community_id=community.id)
     return community
+
+
+SEEDERS = []
+
+
+def register_seeder(seed):
+    """An area adds `seed(community_id)`, which saves its defaults for a new community (idempotent)."""
+    SEEDERS.append(seed)
+    return seed
+
+
+def register_settings_seeder(model, settings_for):
+    """Save an area's default settings row (`settings_for` returns it unsaved) for each new community."""
+
+    def seed(community_id):
+        if db.session.scalar(select(model.id).where(model.community_id == community_id)) is None:
+            db.session.add(settings_for(community_id))
+
+    return register_seeder(seed)
+
+
+def seed_community(community_id):
+    """Give a community everything it starts with: categories, settings of every area, report categories."""
+    for seed in SEEDERS:
+        seed(community_id)
+    db.session.flush()
 
 
 def add_grid(actor, community_id, name):
@@ -200,13 +227,28 @@ def review_membership(actor, community_id, membership_id, approve, *, grid_id=No
     return membership
 
 
+def _require_role_granter(actor, community_id, role):
+    """Committee seats are the street's or district's administrator's to fill; the committee hands out the rest."""
+    if role == "committee":
+        if not can_administer(actor, community_id):
+            raise PermissionDenied(N_("Only the street or district administrator can appoint or remove committee members."))
+    else:
+        require(actor, "role.grant", community_id)
+
+
+def _tell_committee(actor, community_id, user_id, title, also=()):
+    person = db.session.get(User, user_id)
+    for member in [*committee_of(community_id), *(db.session.get(User, i) for i in also)]:
+        notices.notify(member, "committee.changed", title, N_("%(actor)s changed the committee: %(name)s."),
+                       params={"actor": actor.display_name, "name": person.display_name},
+                       community_id=community_id, link=f"/c/{community_id}/rules")
+
+
 def grant_role(actor, community_id, user_id, role, *, now=None):
-    """Give an active member a role (committee members grant; only admins grant committee)."""
-    require(actor, "role.grant", community_id)
+    """Give an active member a role (committee seats only from the street/district administrator)."""
     if role not in ROLES:
         raise Invalid("Unknown role.")
-    if role == "committee" and not actor.is_admin and actor.id == user_id:
-        raise PermissionDenied()
+    _require_role_granter(actor, community_id, role)
     membership = db.session.scalar(
         select(Membership).where(Membership.community_id == community_id, Membership.user_id == user_id)
     )
@@ -225,12 +267,35 @@ def grant_role(actor, community_id, user_id, role, *, now=None):
     db.session.add(grant)
     db.session.flush()
     audit.record("role.granted", actor=actor, subject=user_id, community_id=community_id, detail={"role": role}, now=now)
+    if role == "committee":
+        _tell_committee(actor, community_id, user_id, N_("A committee member was appointed"))
     return grant
 
 
+def appoint_committee(actor, community_id, phone, *, now=None):
+    """The street's or district's administrator makes a registered person a resident and committee member."""
+    from civic.accounts.service import normalize_phone
+
+    if not can_administer(actor, community_id):
+        raise PermissionDenied(N_("Only the street or district administrator can appoint or remove committee members."))
+    user = db.session.scalar(select(User).where(User.phone == normalize_phone(phone)))
+    if user is None:
+        raise Invalid("Nobody has registered with that mobile number.")
+    membership = db.session.scalar(
+        select(Membership).where(Membership.community_id == community_id, Membership.user_id == user.id))
+    if membership is None:
+        membership = Membership(community_id=community_id, user_id=user.id)
+        db.session.add(membership)
+    if membership.status != "active":
+        membership.status, membership.decided_at, membership.decided_by_id = "active", resolve(now), actor.id
+    db.session.flush()
+    grant_role(actor, community_id, user.id, "committee", now=now)
+    return user
+
+
 def revoke_role(actor, community_id, user_id, role, *, now=None):
-    """Take a role away; the last committee member cannot be removed by themselves."""
-    require(actor, "role.grant", community_id)
+    """Take a role away (committee seats only by the street/district administrator)."""
+    _require_role_granter(actor, community_id, role)
     grant = db.session.scalar(
         select(MemberRole).where(
             MemberRole.community_id == community_id, MemberRole.user_id == user_id, MemberRole.role == role
@@ -238,11 +303,11 @@ def revoke_role(actor, community_id, user_id, role, *, now=None):
     )
     if grant is None:
         raise NotFound("That person does not hold this role.")
-    if role == "committee" and len(committee_of(community_id)) <= 1 and not actor.is_admin:
-        raise Conflict("A community needs at least one committee member.")
     db.session.delete(grant)
     db.session.flush()
     audit.record("role.revoked", actor=actor, subject=user_id, community_id=community_id, detail={"role": role}, now=now)
+    if role == "committee":
+        _tell_committee(actor, community_id, user_id, N_("A committee member was removed"), also=[user_id])
 
 
 def roles_by_user(community_id):

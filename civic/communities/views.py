@@ -10,6 +10,7 @@ from civic.communities import service
 from civic.communities.forms import JoinForm, NameForm, ReviewForm, RoleForm
 from civic.communities.models import Grid, Household
 from civic.core.errors import Invalid
+from civic.core.permissions import can_administer
 from civic.extensions import db
 from civic.web import acting_user, community_view
 
@@ -45,6 +46,14 @@ def _grid_choices(community_id):
     return [(0, _("No grid yet"))] + [(g.id, g.name) for g in grids]
 
 
+def _role_form(community_id):
+    """Committee seats are offered only to the street's or district's administrator."""
+    form = RoleForm()
+    if not can_administer(current_user, community_id):
+        form.role.choices = [choice for choice in form.role.choices if choice[0] != "committee"]
+    return form
+
+
 @bp.route("/c/<int:community_id>/members")
 @community_view("membership.review")
 def members(community):
@@ -58,7 +67,7 @@ def members(community):
         members=service.members(current_user, community.id),
         roles=service.roles_by_user(community.id),
         review_form=review,
-        role_form=RoleForm(),
+        role_form=_role_form(community.id),
         managed_form=ManagedResidentForm(),
     )
 

@@ -5,7 +5,7 @@ A person holds roles per community: being an active member makes them a
 Site administrators may do everything. Each action names the roles that may
 take it; other parts add their actions to ACTIONS.
 """
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from civic.core.errors import NotFound, PermissionDenied
 from civic.extensions import db
@@ -52,6 +52,10 @@ ACTIONS = {
     "shop.economy": {COMMITTEE},
     # privacy: how long raw patrol GPS points are kept (civic.privacy)
     "privacy.configure": {COMMITTEE},
+    # four eyes on the point-deciding settings (civic.rules): one proposes, another confirms
+    "rules.propose": {COMMITTEE},
+    "rules.confirm": {COMMITTEE},
+    "rules.history": {RESIDENT},
 }
 
 
@@ -87,6 +91,31 @@ def require(user, action, community_id):
     """Raise PermissionDenied unless `user` may take `action` in the community."""
     if not can(user, action, community_id):
         raise PermissionDenied()
+
+
+def can_administer_area(user, *, street_id=None, district_id=None):
+    """True for a site administrator, the street's administrator, or the administrator of its district."""
+    from civic.communities.models import Street
+    from civic.rules.models import AreaAdmin
+
+    if user is None or not getattr(user, "id", None):
+        return False
+    if getattr(user, "is_admin", False):
+        return True
+    if street_id is not None:
+        district_id = db.session.scalar(select(Street.district_id).where(Street.id == street_id))
+    clauses = [AreaAdmin.district_id == district_id]
+    if street_id is not None:
+        clauses.append(AreaAdmin.street_id == street_id)
+    return db.session.scalar(select(AreaAdmin.id).where(AreaAdmin.user_id == user.id, or_(*clauses)).limit(1)) is not None
+
+
+def can_administer(user, community_id):
+    """True when `user` administers the community's street or district (or the whole site)."""
+    from civic.communities.models import Community
+
+    street_id = db.session.scalar(select(Community.street_id).where(Community.id == community_id))
+    return street_id is not None and can_administer_area(user, street_id=street_id)
 
 
 def get_community_or_404(community_id):

@@ -26,7 +26,9 @@ from sqlalchemy.exc import IntegrityError
 
 from civic.accounts.models import User
 from civic.communities.models import Grid, Membership
-from civic.communities.service import committee_of
+from civic.communities.service import committee_of, register_settings_seeder
+from civic.rules import service as rules
+from civic.rules.service import register_settings_field
 from civic.core import audit, qr
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, PermissionDenied
@@ -54,14 +56,21 @@ MAX_PHOTOS = 6
 # --- settings -----------------------------------------------------------------------------------
 
 def settings_for(community_id):
-    """The community's deliberation settings (defaults, unsaved, until the committee sets them)."""
+    """The community's deliberation settings (saved when the community was created; reading never writes)."""
     found = db.session.scalar(select(DeliberationSettings).where(DeliberationSettings.community_id == community_id))
     return found or DeliberationSettings(
         community_id=community_id, support_threshold=5, points_per_attendance=2, veto_percent=30, evaluation_days=7)
 
 
-def update_settings(actor, community_id, *, support_threshold, points_per_attendance, veto_percent, evaluation_days):
-    """The committee sets the support threshold, attendance points, veto threshold and evaluation period."""
+register_settings_seeder(DeliberationSettings, settings_for)
+register_settings_field("deliberation", "points_per_attendance", N_("Points for attending a meeting"),
+                        row=settings_for, maximum=1000)
+
+
+def update_settings(actor, community_id, *, support_threshold, points_per_attendance, veto_percent, evaluation_days,
+                    now=None):
+    """The committee sets the support threshold, veto threshold and evaluation period; attendance points are
+    proposed (four eyes)."""
     require(actor, "deliberation.manage", community_id)
     if not 1 <= support_threshold <= 10000:
         raise Invalid(N_("The support threshold must be between 1 and 10000."))
@@ -73,7 +82,6 @@ def update_settings(actor, community_id, *, support_threshold, points_per_attend
         raise Invalid(N_("The evaluation period must be between 1 and 60 days."))
     settings = settings_for(community_id)
     settings.support_threshold = support_threshold
-    settings.points_per_attendance = points_per_attendance
     settings.veto_percent = veto_percent
     settings.evaluation_days = evaluation_days
     db.session.add(settings)
@@ -81,6 +89,8 @@ def update_settings(actor, community_id, *, support_threshold, points_per_attend
     audit.record("deliberation.settings", actor=actor, community_id=community_id,
                  detail={"support_threshold": support_threshold, "points": points_per_attendance,
                          "veto_percent": veto_percent, "evaluation_days": evaluation_days})
+    rules.propose_changes(actor, community_id, "deliberation", {"points_per_attendance": points_per_attendance},
+                          now=now)
     return settings
 
 

@@ -23,6 +23,7 @@ from civic.deliberation.forms import (
 )
 from civic.deliberation.models import MEETING_KINDS
 from civic.extensions import db
+from civic.rules.views import flash_four_eyes
 from civic.web import acting_user, community_view, current_community_id
 
 bp = Blueprint("deliberation", __name__)
@@ -567,6 +568,7 @@ def settings(community):
                                 veto_percent=form.veto_percent.data, evaluation_days=form.evaluation_days.data)
         db.session.commit()
         flash(_("Settings saved."), "success")
+        flash_four_eyes()
         return redirect(url_for("deliberation.home", community_id=community.id))
     return render_template("deliberation/settings.html", community=community, form=form)
 

@@ -73,6 +73,13 @@ def ensure_categories(community_id):
         if code not in have:
             db.session.add(Category(community_id=community_id, code=code, name=name, sort=sort))
     db.session.flush()
+    return categories_of(community_id)
+
+
+def categories_of(community_id):
+    """A community's categories in order (read only: the defaults were saved when it was created)."""
+    from civic.ledger.models import Category
+
     return db.session.scalars(
         select(Category).where(Category.community_id == community_id).order_by(Category.sort, Category.id)).all()
 
@@ -81,7 +88,7 @@ def category_names(community_id):
     """{code: name in the current language} for a community's categories."""
     from flask_babel import gettext
 
-    return {c.code: gettext(c.name) for c in ensure_categories(community_id)}
+    return {c.code: gettext(c.name) for c in categories_of(community_id)}
 
 
 # --- accounts -----------------------------------------------------------------------------------
@@ -272,6 +279,14 @@ def budget_for(community_id, year, *, lock=False):
     return budget
 
 
+def _this_year():
+    return resolve(None).replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).year
+
+
+def _write_budget(community_id, amount):
+    set_budget(community_id, _this_year(), amount)
+
+
 def set_budget(community_id, year, amount):
     """Set a year's issuance budget (not below what has already been issued)."""
     budget = budget_for(community_id, year, lock=True)
@@ -427,3 +442,16 @@ def _verify_tallies():
         if expected.get(key, 0) != actual.get(key, 0):
             problems.append(f"tally community {key[0]} user {key[1]}: {actual.get(key, 0)}, postings {expected.get(key, 0)}")
     return problems
+
+
+def _register():
+    from civic.communities.service import register_seeder
+    from civic.rules.service import register_point_setting
+
+    register_seeder(ensure_categories)
+    register_point_setting("ledger", "yearly_budget", N_("Yearly points budget"),
+                           read=lambda community_id: budget_for(community_id, _this_year()).amount,
+                           write=_write_budget, maximum=100_000_000)
+
+
+_register()

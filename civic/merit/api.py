@@ -79,7 +79,7 @@ class Settings(MethodView):
     @blp.response(200, MeritSettingsSchema)
     def get(self, community_id):
         """Days on the notice board and the second-approval threshold."""
-        return service.get_settings(community_id)
+        return service.settings_for(community_id)
 
     @community_access("merit.configure")
     @blp.arguments(MeritSettingsSchema)

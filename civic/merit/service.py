@@ -45,6 +45,9 @@ from civic.merit.models import (
     CAP_PERIODS, RULE_KINDS, Claim, DigestSent, MeritObjection, MeritRule, MeritSettings, RequestKey,
 )
 from civic.notifications.service import notify
+from civic.communities.service import register_settings_seeder
+from civic.rules import service as rules
+from civic.rules.service import register_point_setting, register_settings_field
 
 MAX_PHOTOS = 3
 APPROVED = ("second", "notice", "objected", "posted")  # counted against caps
@@ -55,43 +58,42 @@ PHOTO_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp)$")
 
 # --- settings -----------------------------------------------------------------------------------
 
-def get_settings(community_id):
-    """The community's claim settings (created with the defaults when first needed)."""
-    query = select(MeritSettings).where(MeritSettings.community_id == community_id)
-    settings = db.session.scalar(query)
-    if settings is None:
-        try:
-            with db.session.begin_nested():
-                settings = MeritSettings(community_id=community_id, notice_days=3, second_approval_above=20)
-                db.session.add(settings)
-        except IntegrityError:
-            settings = db.session.scalar(query)
-    return settings
+def settings_for(community_id):
+    """The community's claim settings (saved when the community was created; reading never writes)."""
+    found = db.session.scalar(select(MeritSettings).where(MeritSettings.community_id == community_id))
+    return found or MeritSettings(community_id=community_id, notice_days=3, second_approval_above=20)
+
+
+register_settings_seeder(MeritSettings, settings_for)
+register_settings_field("merit", "second_approval_above", N_("Points above which a second approver is needed"),
+                        row=settings_for)
 
 
 def update_settings(actor, community_id, *, notice_days, second_approval_above, now=None):
-    """The committee sets how many days the public notice lasts and when a second approver is needed."""
+    """The committee sets the notice period; the second-approval threshold becomes a proposal (four eyes)."""
     require(actor, "merit.configure", community_id)
     if not isinstance(notice_days, int) or not 1 <= notice_days <= 30:
         raise Invalid(N_("The notice period must be between 1 and 30 days."))
     if not isinstance(second_approval_above, int) or not 0 <= second_approval_above <= 100000:
         raise Invalid(N_("The second-approval threshold must be between 0 and 100000 points."))
-    settings = get_settings(community_id)
-    settings.notice_days = notice_days
-    settings.second_approval_above = second_approval_above
-    settings.updated_at = resolve(now)
-    settings.updated_by_id = actor.id
-    db.session.flush()
-    audit.record("merit.settings_changed", actor=actor, community_id=community_id, now=now,
-                 detail={"notice_days": notice_days, "second_approval_above": second_approval_above})
+    settings = settings_for(community_id)
+    if settings.notice_days != notice_days:
+        settings.notice_days = notice_days
+        settings.updated_at = resolve(now)
+        settings.updated_by_id = actor.id
+        db.session.add(settings)
+        db.session.flush()
+        audit.record("merit.settings_changed", actor=actor, community_id=community_id, now=now,
+                     detail={"notice_days": notice_days})
+    rules.propose_changes(actor, community_id, "merit", {"second_approval_above": second_approval_above}, now=now)
     return settings
 
 
 # --- the catalogue ------------------------------------------------------------------------------
 
 def categories(community_id):
-    """The community's categories in order (the defaults are created when missing)."""
-    return ledger.ensure_categories(community_id)
+    """The community's categories in order (read only)."""
+    return ledger.categories_of(community_id)
 
 
 def catalogue(actor, community_id, *, include_inactive=False):
@@ -185,26 +187,52 @@ def _apply_rule_data(rule, community_id, data):
     rule.active = bool(data.get("active", True))
 
 
+RULE_FIELDS = ("kind", "category_id", "name", "description", "points_min", "points_max", "cap_period", "cap_times",
+               "cap_points", "evidence_required", "active")
+
+
+def _rule_value(rule):
+    return {"rule_id": rule.id, **{name: getattr(rule, name) for name in RULE_FIELDS}}
+
+
+def _checked_rule_value(community_id, value):
+    rule = get_rule(community_id, value.get("rule_id"))
+    probe = MeritRule(community_id=community_id, kind=rule.kind)
+    _apply_rule_data(probe, community_id, value)
+    probe.id = rule.id
+    return _rule_value(probe)
+
+
+def _write_rule(community_id, value):
+    rule = get_rule(community_id, value["rule_id"])
+    _apply_rule_data(rule, community_id, value)
+    rule.updated_at = resolve(None)
+
+
+register_point_setting("merit", "rule", N_("Merit item (points, range and limits)"),
+                       read=lambda community_id, value: _rule_value(get_rule(community_id, value.get("rule_id"))),
+                       write=_write_rule, check=_checked_rule_value, measure=lambda value: value["points_max"])
+
+
 def create_rule(actor, community_id, data, *, now=None):
-    """The committee adds an item to the catalogue (award or deduction)."""
+    """The committee adds an item (award or deduction): saved as a draft, active once a second member confirms."""
     require(actor, "merit.configure", community_id)
     now = resolve(now)
     rule = MeritRule(community_id=community_id, created_at=now, updated_at=now)
     _apply_rule_data(rule, community_id, data)
+    wanted_active, rule.active = rule.active, False
     db.session.add(rule)
     db.session.flush()
     audit.record("merit.rule_created", actor=actor, community_id=community_id, now=now, detail={"rule": rule.id})
+    rules.propose_change(actor, community_id, "merit", "rule", dict(_rule_value(rule), active=wanted_active), now=now)
     return rule
 
 
 def update_rule(actor, community_id, rule_id, data, *, now=None):
-    """The committee edits an item; claims already made keep the item as it was."""
+    """The committee proposes a change to an item (four eyes); claims already made keep the item as it was."""
     require(actor, "merit.configure", community_id)
     rule = get_rule(community_id, rule_id)
-    _apply_rule_data(rule, community_id, data)
-    rule.updated_at = resolve(now)
-    db.session.flush()
-    audit.record("merit.rule_changed", actor=actor, community_id=community_id, now=now, detail={"rule": rule.id})
+    rules.propose_change(actor, community_id, "merit", "rule", {**data, "rule_id": rule.id}, now=now)
     return rule
 
 
@@ -422,7 +450,7 @@ def approve_claim(actor, community_id, claim_id, points=None, *, now=None):
         claim.points = points
         claim.first_approver_id = actor.id
         claim.first_approved_at = now
-        if points > get_settings(community_id).second_approval_above:
+        if points > settings_for(community_id).second_approval_above:
             claim.status = "second"
             db.session.flush()
             for member in _committee(community_id):
@@ -454,7 +482,7 @@ def approve_claim(actor, community_id, claim_id, points=None, *, now=None):
 
 def _put_on_notice(claim, now, *, dismissed_reason=None):
     """Start a full notice period; after a dismissed objection, tell the claimant so, not "on notice" again."""
-    days = get_settings(claim.community_id).notice_days
+    days = settings_for(claim.community_id).notice_days
     claim.status = "notice"
     claim.notice_starts_at = now
     claim.notice_ends_at = now + timedelta(days=days)

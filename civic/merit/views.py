@@ -14,6 +14,7 @@ from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
 from civic.core.uploads import save_photo
 from civic.extensions import db
+from civic.rules.views import flash_four_eyes
 from civic.ledger.service import balance_of
 from civic.merit import service
 from civic.merit.forms import (
@@ -60,7 +61,7 @@ def index(community):
     who = acting_user()
     return render_template(
         "merit/index.html", community=community, catalogue=service.catalogue(who, community.id),
-        balance=balance_of(community.id, who.id), settings=service.get_settings(community.id),
+        balance=balance_of(community.id, who.id), settings=service.settings_for(community.id),
     )
 
 
@@ -168,7 +169,7 @@ def review(community):
         "merit/review.html", community=community, claims=service.review_queue(current_user, community.id),
         stuck=stuck, approve_form=ApproveForm(), reject_form=RejectForm(), decision_form=DecisionForm(),
         can_review=service.can_review, open_objections=service.open_objections,
-        settings=service.get_settings(community.id),
+        settings=service.settings_for(community.id),
     )
 
 
@@ -209,7 +210,7 @@ def notice(community):
     """The notice board (公示栏): items before they become final, with an object button."""
     who = acting_user()
     return render_template("merit/notice.html", community=community, board=service.notice_board(who, community.id),
-                           settings=service.get_settings(community.id), me=who)
+                           settings=service.settings_for(community.id), me=who)
 
 
 @bp.route("/claims/<int:claim_id>/object", methods=["GET", "POST"])
@@ -252,13 +253,14 @@ def _category_choices(community_id):
 @community_view("merit.configure")
 def manage(community):
     """The rules editor: settings, categories and every item (offered or not)."""
-    settings = service.get_settings(community.id)
+    settings = service.settings_for(community.id)
     form = SettingsForm(obj=settings)
     if form.validate_on_submit():
         service.update_settings(current_user, community.id, notice_days=form.notice_days.data,
                                 second_approval_above=form.second_approval_above.data)
         db.session.commit()
         flash(_("Settings saved."), "success")
+        flash_four_eyes()
         return redirect(url_for("merit.manage", community_id=community.id))
     return render_template(
         "merit/manage.html", community=community, form=form, category_form=CategoryForm(),
@@ -306,6 +308,7 @@ def edit_rule(community, rule_id=None):
         else:
             db.session.commit()
             flash(_("Item saved."), "success")
+            flash_four_eyes()
             return redirect(url_for("merit.manage", community_id=community.id))
     status = 422 if request.method == "POST" else 200
     return render_template("merit/rule.html", community=community, form=form, rule=rule), status

@@ -11,7 +11,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
@@ -25,6 +24,9 @@ from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.notifications import service as notices
 from civic.patrols import track
+from civic.communities.service import register_seeder, register_settings_seeder
+from civic.rules import service as rules
+from civic.rules.service import register_settings_field
 from civic.patrols.models import (
     Patrol, PatrolRoute, PatrolSettings, Report, ReportCategory, ReportEvent, ServiceRecord, Shift, ShiftSeries,
     Signup, TrackPoint,
@@ -104,31 +106,32 @@ def handlers_of(community_id):
 # --- settings -------------------------------------------------------------------------------------
 
 def settings_for(community_id):
-    """The community's patrol rules (created with the defaults when first needed)."""
-    settings = db.session.scalar(select(PatrolSettings).where(PatrolSettings.community_id == community_id))
-    if settings is None:
-        try:
-            with db.session.begin_nested():
-                settings = PatrolSettings(community_id=community_id, points_per_km=10, points_per_hour=10,
-                                          max_points_per_patrol=100, report_points=5)
-                db.session.add(settings)
-        except IntegrityError:
-            settings = db.session.scalar(select(PatrolSettings).where(PatrolSettings.community_id == community_id))
-    return settings
+    """The community's patrol rules (saved when the community was created; reading never writes)."""
+    found = db.session.scalar(select(PatrolSettings).where(PatrolSettings.community_id == community_id))
+    return found or PatrolSettings(community_id=community_id, points_per_km=10, points_per_hour=10,
+                                   max_points_per_patrol=100, report_points=5)
 
 
-def update_settings(actor, community_id, *, points_per_km, points_per_hour, max_points_per_patrol, report_points):
-    """The committee sets how many points a km, an hour and a confirmed report earn."""
+register_settings_seeder(PatrolSettings, settings_for)
+register_settings_field("patrols", "points_per_km", N_("Patrol points per km"), row=settings_for, maximum=10000)
+register_settings_field("patrols", "points_per_hour", N_("Patrol points per hour"), row=settings_for, maximum=10000)
+register_settings_field("patrols", "max_points_per_patrol", N_("Most points for one patrol"), row=settings_for,
+                        minimum=1, maximum=10000)
+register_settings_field("patrols", "report_points", N_("Points for a confirmed problem report"), row=settings_for,
+                        maximum=10000)
+
+
+def update_settings(actor, community_id, *, points_per_km, points_per_hour, max_points_per_patrol, report_points,
+                    now=None):
+    """The committee proposes how many points a km, an hour and a confirmed report earn (four eyes)."""
     require(actor, "patrol.configure", community_id)
     values = (points_per_km, points_per_hour, max_points_per_patrol, report_points)
     if any(v is None or v < 0 or v > 10000 for v in values) or max_points_per_patrol < 1:
         raise Invalid(N_("Points must be whole numbers between 0 and 10000 (the most per patrol at least 1)."))
-    settings = settings_for(community_id)
-    settings.points_per_km, settings.points_per_hour = points_per_km, points_per_hour
-    settings.max_points_per_patrol, settings.report_points = max_points_per_patrol, report_points
-    db.session.flush()
-    audit.record("patrol.settings", actor=actor, community_id=community_id, detail={"values": list(values)})
-    return settings
+    rules.propose_changes(actor, community_id, "patrols", {
+        "points_per_km": points_per_km, "points_per_hour": points_per_hour,
+        "max_points_per_patrol": max_points_per_patrol, "report_points": report_points}, now=now)
+    return settings_for(community_id)
 
 
 # --- routes ---------------------------------------------------------------------------------------
@@ -760,19 +763,18 @@ def _record_service(community_id, user_id, source, seconds, now):
 # --- problem reports ------------------------------------------------------------------------------
 
 def report_categories(community_id, *, active_only=True):
-    """The community's report categories (the five defaults are made on first use)."""
-    have = db.session.scalars(select(ReportCategory).where(ReportCategory.community_id == community_id)).all()
-    if not have:
-        try:
-            with db.session.begin_nested():
-                for sort, name in enumerate(DEFAULT_REPORT_CATEGORIES):
-                    db.session.add(ReportCategory(community_id=community_id, name=name, sort=sort))
-        except IntegrityError:
-            pass
+    """The community's report categories (the defaults were saved when it was created)."""
     query = select(ReportCategory).where(ReportCategory.community_id == community_id)
     if active_only:
         query = query.where(ReportCategory.active.is_(True))
     return db.session.scalars(query.order_by(ReportCategory.sort, ReportCategory.id)).all()
+
+
+@register_seeder
+def _seed_report_categories(community_id):
+    if db.session.scalar(select(ReportCategory.id).where(ReportCategory.community_id == community_id)) is None:
+        for sort, name in enumerate(DEFAULT_REPORT_CATEGORIES):
+            db.session.add(ReportCategory(community_id=community_id, name=name, sort=sort))
 
 
 def add_category(actor, community_id, name):

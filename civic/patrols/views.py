@@ -13,6 +13,7 @@ from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
 from civic.core.uploads import save_photo
 from civic.extensions import db
+from civic.rules.views import flash_four_eyes
 from civic.patrols import gpx, service
 from civic.patrols.forms import (
     AssignForm, AttendanceForm, CategoryForm, MergeForm, NoteForm, ReasonForm, ReportForm, ResolveForm, ReviewForm,
@@ -492,6 +493,7 @@ def settings(community):
                                 report_points=form.report_points.data)
         db.session.commit()
         flash(_("Saved."), "success")
+        flash_four_eyes()
         return redirect(url_for("patrols.settings", community_id=community.id))
     if request.method == "POST":
         _form_error(form)

@@ -29,6 +29,7 @@ from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Account, Posting, Transaction
 from civic.notifications import service as notices
+from civic.communities.service import register_settings_seeder
 from civic.shop.models import Item, Order, Shop, ShopKeeper, ShopSettings
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: easy to read out and type
@@ -58,10 +59,13 @@ class VoucherRefused(DomainError):
 
 # --- settings -----------------------------------------------------------------------------------
 
-def settings_of(community_id):
+def settings_for(community_id):
     """The community's shop settings (defaults until the committee changes them)."""
     settings = db.session.scalar(select(ShopSettings).where(ShopSettings.community_id == community_id))
     return settings or ShopSettings(community_id=community_id, voucher_days=DEFAULT_VOUCHER_DAYS)
+
+
+register_settings_seeder(ShopSettings, settings_for)
 
 
 def set_voucher_days(actor, community_id, days):
@@ -371,7 +375,7 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
             raise LimitReached(N_("You may take %(limit)s of %(item)s a month; you already have %(taken)s."),
                                limit=item.monthly_limit, item=item.name, taken=taken)
     code = _new_code(community_id)
-    expires_at = now + timedelta(days=settings_of(community_id).voucher_days)
+    expires_at = now + timedelta(days=settings_for(community_id).voucher_days)
 
     item = get_item(community_id, item_id, lock=True)
     if not is_available(item, now):

@@ -167,7 +167,7 @@ def manage(community):
         keepers={s.id: service.keepers_of(community.id, s.id) for s in mine},
         is_committee=can(current_user, "shop.manage", community.id),
         shop_form=ShopForm(), keeper_form=keeper_form, plain_form=PlainForm(),
-        settings_form=SettingsForm(voucher_days=service.settings_of(community.id).voucher_days),
+        settings_form=SettingsForm(voucher_days=service.settings_for(community.id).voucher_days),
         stock_form=StockForm(),
     )
 

@@ -10,6 +10,8 @@ from civic.extensions import db
 GLOBAL_TABLES = {
     "user", "api_token", "login_failure", "audit_entry", "notification",
     "district", "street", "community",
+    # above the communities: a street's or district's administrators and the ceilings they set
+    "area_admin", "setting_ceiling",
 }
 
 

@@ -42,6 +42,7 @@ def test_topic_goes_to_committee_at_the_support_threshold(app_ctx, world):
     """Each resident supports once; the proposer cannot; at exactly the threshold the committee is told."""
     service.update_settings(world.committee, world.a.id, support_threshold=2, points_per_attendance=2,
                             veto_percent=30, evaluation_days=7)
+    factories.confirm_rule_changes(world.a.id, world.committee2)
     topic = service.propose_topic(world.resident, world.a.id, "楼道灯坏了", "3号楼二单元的灯不亮")
     assert topic.status == "proposed"
     with pytest.raises(Conflict):
@@ -173,6 +174,7 @@ def test_checking_in_twice_records_one_attendance_and_pays_once(app_ctx, world):
     """A second check-in says 'already checked in'; one attendance row, one award under the meeting rule."""
     service.update_settings(world.committee, world.a.id, support_threshold=5, points_per_attendance=3,
                             veto_percent=30, evaluation_days=7)
+    factories.confirm_rule_changes(world.a.id, world.committee2)
     meeting = make_meeting(world.committee, world.a.id)
     token, _ = service.checkin_token(meeting, now=T0)
     first = service.check_in_by_scan(world.resident, token, now=T0)
@@ -361,6 +363,7 @@ def test_closing_the_vote_applies_quorum_then_majority(app_ctx, world):
 def _evaluating(world, veto_percent=30, days=7):
     service.update_settings(world.committee, world.a.id, support_threshold=5, points_per_attendance=0,
                             veto_percent=veto_percent, evaluation_days=days)
+    factories.confirm_rule_changes(world.a.id, world.committee2)
     meeting, item = _voting_item(world, major=True)
     service.check_in_by_name(world.committee, world.a.id, meeting.id, world.resident.id, now=T0)
     service.open_vote(world.committee, world.a.id, item.id)
@@ -477,6 +480,9 @@ def test_five_steps_through_the_api(api_token, app, client, world):
                                                                     world.resident2.phone))
     assert client.put(f"{base}/settings", json={"support_threshold": 1, "points_per_attendance": 5, "veto_percent": 50,
                                                 "evaluation_days": 3}, headers=committee).status_code == 200
+    with app.app_context():  # a second committee member confirms the new attendance points (four eyes)
+        factories.confirm_rule_changes(world.a.id, db.session.merge(world.committee2))
+        db.session.commit()
     topic = client.post(f"{base}/topics", json={"title": "小区健身器材", "description": "旧了"}, headers=resident)
     assert topic.status_code == 201 and topic.json["status"] == "proposed"
     tid = topic.json["id"]

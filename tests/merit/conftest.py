@@ -6,12 +6,13 @@ import pytest
 
 from civic.extensions import db
 from civic.merit import service
+from tests import factories
 
 # A fixed clock: 10:00 China time on 15 March 2027 (naive UTC, as stored).
 T0 = datetime(2027, 3, 15, 2, 0, 0)
 
 
-def make_rules(community_id, committee):
+def make_rules(community_id, committee, confirmer):
     """Items of every shape: fixed, range, big (needs a second approver), capped, with evidence, a deduction."""
     cats = {c.code: c.id for c in service.categories(community_id)}
     r = SimpleNamespace()
@@ -29,6 +30,7 @@ def make_rules(community_id, committee):
                     category_id=cats["environment"])
     r.photo = rule(name="义务植树", points_min=3, evidence_required=True)
     r.deduction = rule(name="乱扔垃圾", kind="deduction", points_min=10, category_id=cats["environment"])
+    factories.confirm_rule_changes(community_id, confirmer)
     return r
 
 
@@ -37,7 +39,7 @@ def rules(app, world):
     """The catalogue of community A (ids), committed."""
     with app.app_context():
         committee = db.session.merge(world.committee)
-        r = make_rules(world.a.id, committee)
+        r = make_rules(world.a.id, committee, db.session.merge(world.committee2))
         db.session.commit()
         db.session.remove()
     return r

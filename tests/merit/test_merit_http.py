@@ -272,7 +272,7 @@ def test_rules_editor_and_settings_pages(app, client, auth, world, rules):
     with app.app_context():
         rule = db.session.scalar(select(MeritRule).where(MeritRule.name == "拾金不昧"))
         assert (rule.points_min, rule.points_max, rule.cap_period, rule.cap_times) == (5, 20, "year", 3)
-        assert service.get_settings(world.a.id).notice_days == 7
+        assert service.settings_for(world.a.id).notice_days == 7
 
 
 def test_recording_for_a_managed_resident_by_acting_for(app, client, auth, world, rules):

@@ -148,7 +148,7 @@ def test_only_this_communitys_committee_reviews(app_ctx, world, rules):
 
 def test_second_approver_above_the_threshold(app_ctx, world, rules):
     """At the threshold one approval is enough; above it a second, different member must approve."""
-    settings = service.get_settings(world.a.id)
+    settings = service.settings_for(world.a.id)
     settings.second_approval_above = 30
     at = _claim(world, rules.big)
     service.approve_claim(world.committee, world.a.id, at.id, 30, now=T0)

@@ -469,4 +469,7 @@ def test_pages_work_for_coordinator_and_resident(app, client, auth, world):
                                                        "max_points_per_patrol": "80", "report_points": "3"})
     assert r.status_code == 302
     with app.app_context():
+        assert service.settings_for(cid).points_per_km == 10  # proposed: waits for a second member
+        factories.confirm_rule_changes(cid, db.session.merge(world.committee2))
+        db.session.commit()
         assert service.settings_for(cid).points_per_km == 20
