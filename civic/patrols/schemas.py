@@ -109,6 +109,7 @@ class TrackPointBatchResultSchema(ma.Schema):
     point_count = ma.fields.Integer()
     distance_m = ma.fields.Float(metadata={"description": "the patrol's distance so far, from the saved engine"})
     moving_seconds = ma.fields.Float()
+    dropped_points = ma.fields.Integer(metadata={"description": "all fixes of this patrol dropped so far"})
     flags = ma.fields.List(ma.fields.String())
 
 

@@ -788,7 +788,7 @@ def _integrity(patrol, points, details):
 def live_summary(patrol):
     """What the phone shows while walking: the same figures the saved patrol will have."""
     return {"distance_m": patrol.distance_m, "moving_seconds": patrol.moving_seconds,
-            "point_count": patrol.point_count, "dropped": patrol.dropped_points, "flags": patrol.flag_list}
+            "point_count": patrol.point_count, "dropped_points": patrol.dropped_points, "flags": patrol.flag_list}
 
 
 def end_patrol(user, community_id, patrol_id, *, now=None, by="volunteer"):
