@@ -482,7 +482,11 @@ def test_pages_work_for_coordinator_and_resident(app, client, auth, world):
     auth.login(phone=world.committee.phone)
     assert client.get(f"/c/{cid}/patrols/settings").status_code == 200
     r = client.post(f"/c/{cid}/patrols/settings", data={"points_per_km": "20", "points_per_hour": "5",
-                                                       "max_points_per_patrol": "80", "report_points": "3"})
+                                                       "max_points_per_patrol": "80", "report_points": "3",
+                                                       "max_points_per_day": "150", "max_hours_per_day": "6",
+                                                       "area_lat": "36.6683", "area_lon": "117.0204",
+                                                       "area_radius_m": "1200"})
     assert r.status_code == 302
     with app.app_context():
         assert service.settings_for(cid).points_per_km == 20
+        assert service.settings_for(cid).max_points_per_day == 150 and service.settings_for(cid).area_radius_m == 1200
