@@ -170,8 +170,9 @@ class Patrol(db.Model):
         ForeignKeyConstraint(["community_id", "shift_id"], ["patrol_shift.community_id", "patrol_shift.id"]),
         Index("ix_patrol_community_id_status", "community_id", "status"),
         Index("ix_patrol_community_id_user_id", "community_id", "user_id"),
-        # One patrol under way per person, whatever races the phone or a script makes.
-        Index("ux_patrol_one_active_per_user", "user_id", unique=True,
+        # One patrol under way per person, whatever races the phone or a script makes. The index is per
+        # community (tenancy: unique keys include community_id); start_patrol refuses one open elsewhere.
+        Index("ux_patrol_one_active_per_user", "community_id", "user_id", unique=True,
               sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
         CheckConstraint("dropped_points >= 0", name="dropped_not_negative"),
     )

@@ -23,13 +23,13 @@ def upgrade():
         "UPDATE patrol SET status = 'ended', ended_by = 'timeout', "
         "ended_at = COALESCE(last_point_at, started_at) "
         "WHERE status = 'active' AND id NOT IN "
-        "(SELECT keep_id FROM (SELECT MAX(id) AS keep_id FROM patrol WHERE status = 'active' GROUP BY user_id) AS latest)"
+        "(SELECT keep_id FROM (SELECT MAX(id) AS keep_id FROM patrol WHERE status = 'active' GROUP BY community_id, user_id) AS latest)"
     )
     with op.batch_alter_table('patrol', schema=None) as batch_op:
         batch_op.add_column(sa.Column('dropped_points', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('fingerprint', sa.String(length=400), server_default='', nullable=False))
         batch_op.create_check_constraint(op.f('ck_patrol_dropped_not_negative'), 'dropped_points >= 0')
-        batch_op.create_index('ux_patrol_one_active_per_user', ['user_id'], unique=True, sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
+        batch_op.create_index('ux_patrol_one_active_per_user', ['community_id', 'user_id'], unique=True, sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
 
     with op.batch_alter_table('patrol_settings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('max_points_per_day', sa.Integer(), server_default='200', nullable=False))
