@@ -1,5 +1,6 @@
 """Configuration classes. Pick one with CIVIC_CONFIG (development, testing, production)."""
 import os
+import re
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -63,9 +64,13 @@ class Config:
     MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "0") == "1"
     MAIL_FROM = os.environ.get("MAIL_FROM", "noreply@civic.local")
 
-    # Map tiles for patrol maps, e.g. "https://tiles.example.org/{z}/{x}/{y}.png"; empty: plain background.
+    # Map tiles for patrol maps, e.g. "https://tiles.example.org/{z}/{x}/{y}.png" or 天地图
+    # "https://t{s}.tianditu.gov.cn/vec_w/wmts?...&tk=KEY" (docs/operations.md); empty: the community's own
+    # geography on a plain background. The origin goes into the CSP; a "{s}" host becomes "*.host".
     MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "")
-    MAP_TILE_ORIGIN = "/".join(MAP_TILE_URL.split("/")[:3]) if MAP_TILE_URL.startswith("http") else ""
+    MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "")
+    MAP_TILE_ORIGIN = (re.sub(r"//[^/.]*\{s\}[^/.]*\.", "//*.", "/".join(MAP_TILE_URL.split("/")[:3]))
+                       if MAP_TILE_URL.startswith("http") else "")
 
     LOG_JSON = os.environ.get("LOG_JSON", "1") == "1"
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

@@ -101,11 +101,15 @@ class PatrolPoints(MethodView):
     @blp.arguments(TrackPointBatchSchema)
     @blp.response(200, TrackPointBatchResultSchema)
     def post(self, data, community_id, patrol_id):
-        """Add a batch of GPS fixes; ids are made on the phone, so resending a batch adds nothing."""
-        added, duplicates = service.add_points(current_user, community_id, patrol_id, data["points"])
-        db.session.commit()
+        """Add a batch of GPS fixes; ids are made on the phone, so resending a batch adds nothing.
+
+        Fixes outside the patrol's own start..end (a small clock skew allowed) are dropped and counted.
+        The answer carries the patrol's distance and moving time so far, measured as the saved patrol is."""
+        added, duplicates, dropped = service.add_points(current_user, community_id, patrol_id, data["points"])
         patrol = service.get_patrol(community_id, patrol_id)
-        return {"accepted": added, "duplicates": duplicates, "point_count": patrol.point_count}
+        live = service.live_summary(patrol)
+        db.session.commit()
+        return {"accepted": added, "duplicates": duplicates, "dropped": dropped, **live}
 
 
 @blp.route("/<int:community_id>/patrols/<int:patrol_id>/end")

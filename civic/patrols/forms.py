@@ -94,3 +94,12 @@ class SettingsForm(FlaskForm):
                                          validators=[InputRequired(), NumberRange(min=1, max=10000)])
     report_points = IntegerField(_l("Points for a confirmed report"),
                                  validators=[InputRequired(), NumberRange(min=0, max=10000)])
+    max_points_per_day = IntegerField(_l("Most patrol points for one person in a day"),
+                                      validators=[InputRequired(), NumberRange(min=1, max=10000)])
+    max_hours_per_day = IntegerField(_l("Most patrol service hours for one person in a day"),
+                                     validators=[InputRequired(), NumberRange(min=1, max=24)])
+    area_route_id = SelectField(_l("Community boundary (an area drawn under Routes)"), coerce=int,
+                                validators=[Optional()], validate_choice=False)
+    area_lat = FloatField(_l("Centre latitude"), validators=[Optional(), NumberRange(min=-90, max=90)])
+    area_lon = FloatField(_l("Centre longitude"), validators=[Optional(), NumberRange(min=-180, max=180)])
+    area_radius_m = IntegerField(_l("Radius in metres"), validators=[Optional(), NumberRange(min=50, max=50000)])

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON, BigInteger, CheckConstraint, Float, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text,
-    UniqueConstraint,
+    UniqueConstraint, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -16,12 +16,16 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class PatrolSettings(db.Model):
-    """A community's patrol rules: points per km and per hour of a verified patrol, points per confirmed report."""
+    """A community's patrol rules: points per km and per hour of a verified patrol, points per confirmed report,
+    the most points and service hours one person earns from patrols in a day, and the community's area
+    (a boundary, or a centre and radius) outside which a patrol is flagged."""
 
     __tablename__ = "patrol_settings"
     __table_args__ = (
         CheckConstraint("points_per_km >= 0 AND points_per_hour >= 0 AND report_points >= 0", name="not_negative"),
         CheckConstraint("max_points_per_patrol > 0", name="max_positive"),
+        CheckConstraint("max_points_per_day > 0 AND max_hours_per_day > 0", name="day_caps_positive"),
+        CheckConstraint("area_radius_m IS NULL OR area_radius_m > 0", name="radius_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -30,6 +34,17 @@ class PatrolSettings(db.Model):
     points_per_hour: Mapped[int] = mapped_column(default=10)
     max_points_per_patrol: Mapped[int] = mapped_column(default=100)
     report_points: Mapped[int] = mapped_column(default=5)
+    max_points_per_day: Mapped[int] = mapped_column(default=200, server_default="200")
+    max_hours_per_day: Mapped[int] = mapped_column(default=8, server_default="8")
+    area_lat: Mapped[float | None] = mapped_column(Float)
+    area_lon: Mapped[float | None] = mapped_column(Float)
+    area_radius_m: Mapped[int | None]
+    area_boundary: Mapped[list | None] = mapped_column(JSON)  # [[lat, lon], ...], a closed shape
+
+    @property
+    def has_area(self):
+        return bool(self.area_boundary) or (self.area_lat is not None and self.area_lon is not None
+                                             and bool(self.area_radius_m))
 
 
 class PatrolRoute(db.Model):
@@ -155,6 +170,11 @@ class Patrol(db.Model):
         ForeignKeyConstraint(["community_id", "shift_id"], ["patrol_shift.community_id", "patrol_shift.id"]),
         Index("ix_patrol_community_id_status", "community_id", "status"),
         Index("ix_patrol_community_id_user_id", "community_id", "user_id"),
+        # One patrol under way per person, whatever races the phone or a script makes. The index is per
+        # community (tenancy: unique keys include community_id); start_patrol refuses one open elsewhere.
+        Index("ux_patrol_one_active_per_user", "community_id", "user_id", unique=True,
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+        CheckConstraint("dropped_points >= 0", name="dropped_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -175,6 +195,8 @@ class Patrol(db.Model):
     reviewed_at: Mapped[datetime | None]
     review_note: Mapped[str] = mapped_column(String(500), default="")
     points_awarded: Mapped[int] = mapped_column(default=0)
+    dropped_points: Mapped[int] = mapped_column(default=0, server_default="0")  # fixes outside start..end
+    fingerprint: Mapped[str] = mapped_column(String(400), default="", server_default="")  # track.fingerprint()
 
     user = relationship("User", foreign_keys=[user_id])
     shift: Mapped[Shift | None] = relationship(

@@ -85,6 +85,7 @@ class PatrolSchema(ma.Schema):
     flags = ma.fields.List(ma.fields.String(), attribute="flag_list")
     review_note = ma.fields.String()
     points_awarded = ma.fields.Integer()
+    dropped_points = ma.fields.Integer()
 
 
 class TrackPointSchema(ma.Schema):
@@ -104,7 +105,12 @@ class TrackPointBatchSchema(ma.Schema):
 class TrackPointBatchResultSchema(ma.Schema):
     accepted = ma.fields.Integer()
     duplicates = ma.fields.Integer()
+    dropped = ma.fields.Integer(metadata={"description": "fixes outside the patrol's start..end in this batch"})
     point_count = ma.fields.Integer()
+    distance_m = ma.fields.Float(metadata={"description": "the patrol's distance so far, from the saved engine"})
+    moving_seconds = ma.fields.Float()
+    dropped_points = ma.fields.Integer(metadata={"description": "all fixes of this patrol dropped so far"})
+    flags = ma.fields.List(ma.fields.String())
 
 
 class PatrolReviewSchema(ma.Schema):

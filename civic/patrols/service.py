@@ -36,6 +36,11 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 REMINDER_BEFORE = timedelta(hours=2)
 IDLE_CLOSE_AFTER = timedelta(minutes=30)
 EARLY_START = timedelta(minutes=30)  # a shift's patrol may start this long before the shift
+CLOCK_SKEW = timedelta(minutes=2)  # a phone's clock may be this far off the server's; fixes beyond are dropped
+ROUTE_CORRIDOR_M = 100  # a fix this close to a shift's route is on the route
+AREA_MARGIN_M = 50  # a fix this close to the community's area counts as inside it
+FINGERPRINT_LOOKBACK = timedelta(days=60)  # earlier patrols compared for a copied track
+DROPPED_SUSPICIOUS_MIN = 10  # this many fixes outside the patrol's time, and over a tenth of all, is suspicious
 MAX_BATCH = 500
 MAX_WAYPOINTS = 2000
 MAX_SERIES_SHIFTS = 120
@@ -119,19 +124,67 @@ register_settings_field("patrols", "max_points_per_patrol", N_("Most points for 
                         minimum=1, maximum=10000)
 register_settings_field("patrols", "report_points", N_("Points for a confirmed problem report"), row=settings_for,
                         maximum=10000)
+register_settings_field("patrols", "max_points_per_day", N_("Most patrol points for one person in a day"),
+                        row=settings_for, minimum=1, maximum=10000)
+register_settings_field("patrols", "max_hours_per_day", N_("Most patrol hours for one person in a day"),
+                        row=settings_for, minimum=1, maximum=24)
 
 
 def update_settings(actor, community_id, *, points_per_km, points_per_hour, max_points_per_patrol, report_points,
-                    now=None):
-    """The committee proposes how many points a km, an hour and a confirmed report earn (four eyes)."""
+                    max_points_per_day=None, max_hours_per_day=None, now=None):
+    """The committee proposes how many points a km, an hour and a confirmed report earn, and the most points
+    and service hours one person earns from patrols in a day (None keeps the current cap); four eyes."""
     require(actor, "patrol.configure", community_id)
     values = (points_per_km, points_per_hour, max_points_per_patrol, report_points)
     if any(v is None or v < 0 or v > 10000 for v in values) or max_points_per_patrol < 1:
         raise Invalid(N_("Points must be whole numbers between 0 and 10000 (the most per patrol at least 1)."))
-    rules.propose_changes(actor, community_id, "patrols", {
-        "points_per_km": points_per_km, "points_per_hour": points_per_hour,
-        "max_points_per_patrol": max_points_per_patrol, "report_points": report_points}, now=now)
+    if max_points_per_day is not None and not 1 <= max_points_per_day <= 10000:
+        raise Invalid(N_("The most points a day must be between 1 and 10000."))
+    if max_hours_per_day is not None and not 1 <= max_hours_per_day <= 24:
+        raise Invalid(N_("The most hours a day must be between 1 and 24."))
+    values = {"points_per_km": points_per_km, "points_per_hour": points_per_hour,
+              "max_points_per_patrol": max_points_per_patrol, "report_points": report_points}
+    if max_points_per_day is not None:
+        values["max_points_per_day"] = max_points_per_day
+    if max_hours_per_day is not None:
+        values["max_hours_per_day"] = max_hours_per_day
+    rules.propose_changes(actor, community_id, "patrols", values, now=now)
     return settings_for(community_id)
+
+
+def set_patrol_area(actor, community_id, *, lat=None, lon=None, radius_m=None, boundary=None):
+    """The committee sets the community's patrol area: a boundary ([[lat, lon], ...], a closed shape) or a
+    centre and radius. A patrol wholly outside it is flagged. Nothing given clears the area."""
+    require(actor, "patrol.configure", community_id)
+    settings = settings_for(community_id)
+    if boundary:
+        boundary = clean_waypoints(boundary)
+        if len(boundary) < 3:
+            raise Invalid(N_("An area needs at least three points."))
+    if lat is not None or lon is not None or radius_m is not None:
+        if lat is None or lon is None or radius_m is None:
+            raise Invalid(N_("Please give the centre (latitude and longitude) and the radius."))
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or not 50 <= radius_m <= 50000:
+            raise Invalid(N_("The centre must be a real place and the radius between 50 m and 50 km."))
+    settings.area_boundary = boundary or None
+    settings.area_lat, settings.area_lon = lat, lon
+    settings.area_radius_m = int(radius_m) if radius_m is not None else None
+    db.session.flush()
+    audit.record("patrol.area", actor=actor, community_id=community_id,
+                 detail={"centre": [lat, lon], "radius_m": radius_m, "boundary_points": len(boundary or [])})
+    return settings
+
+
+def community_geography(community_id):
+    """What a map without tiles draws: the community's area and its active patrol routes."""
+    settings = db.session.scalar(select(PatrolSettings).where(PatrolSettings.community_id == community_id))
+    area = None
+    if settings is not None and settings.area_boundary:
+        area = {"boundary": settings.area_boundary}
+    elif settings is not None and settings.has_area:
+        area = {"centre": [settings.area_lat, settings.area_lon], "radius_m": settings.area_radius_m}
+    return {"area": area, "routes": [{"name": r.name, "points": r.waypoints, "area": r.is_area}
+                                     for r in routes(community_id)]}
 
 
 # --- routes ---------------------------------------------------------------------------------------
@@ -529,12 +582,15 @@ def start_patrol(user, community_id, *, shift_id=None, now=None):
     """A volunteer starts a patrol, in a shift they signed up for or as a free patrol.
 
     Starting again while a patrol is under way returns that patrol (a double tap starts nothing new).
+    A person has one patrol under way at a time, in any community (a partial unique index holds it
+    under concurrent taps), and a new patrol may not start before their last one ended.
     """
     require(user, "patrol.join", community_id)
     now = resolve(now)
     current = active_patrol(user, community_id)
     if current is not None:
         return current
+    _refuse_overlap(user, now)
     if shift_id:
         shift = get_shift(community_id, shift_id)
         if shift.status != "scheduled":
@@ -548,12 +604,31 @@ def start_patrol(user, community_id, *, shift_id=None, now=None):
         signup.status, signup.changed_at = "attended", now
     patrol = Patrol(community_id=community_id, user_id=user.id, shift_id=shift_id or None, status="active",
                     started_at=now, point_count=0, distance_m=0.0, moving_seconds=0.0, flags="", summary={})
-    db.session.add(patrol)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(patrol)
+    except IntegrityError:
+        # Another tap (or another community's page) started one first: that one stands.
+        current = active_patrol(user, community_id)
+        if current is not None:
+            return current
+        _refuse_overlap(user, now)
+        raise Conflict(N_("You already have a patrol under way."), reason="patrol_under_way") from None
     return patrol
 
 
-def _clean_point(raw, earliest, latest):
+def _refuse_overlap(user, now):
+    """A person walks one patrol at a time: none open elsewhere, none ending after `now`."""
+    elsewhere = db.session.scalar(select(Patrol.id).where(Patrol.user_id == user.id, Patrol.status == "active"))
+    if elsewhere is not None:
+        raise Conflict(N_("You already have a patrol under way in another community. Please end it first."),
+                       reason="patrol_under_way")
+    later = db.session.scalar(select(func.max(Patrol.ended_at)).where(Patrol.user_id == user.id))
+    if later is not None and later > now:
+        raise Conflict(N_("This patrol would overlap your last one."), reason="patrol_overlap")
+
+
+def _clean_point(raw):
     try:
         client_id = str(raw["id"]).strip()
         t, lat, lon = float(raw["t"]), float(raw["lat"]), float(raw["lon"])
@@ -565,19 +640,29 @@ def _clean_point(raw, earliest, latest):
         raise Invalid(N_("A location point could not be read."))
     if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (accuracy is not None and not 0 <= accuracy < 100000):
         raise Invalid(N_("A location point could not be read."))
-    if not earliest <= t <= latest:
-        raise Invalid(N_("A location point has a time outside the patrol."))
-    return {"client_id": client_id, "t": from_unix(t), "lat": lat, "lon": lon, "accuracy": accuracy}
+    if not -1e10 < t < 1e10:
+        raise Invalid(N_("A location point could not be read."))
+    return {"client_id": client_id, "t": t, "lat": lat, "lon": lon, "accuracy": accuracy}
+
+
+def fix_window(patrol, now):
+    """Unix seconds between which the patrol's fixes must lie: the server's start to its end (or now),
+    widened by a small clock skew. Fixes outside were not taken during this patrol."""
+    end = min(patrol.ended_at, now) if patrol.ended_at else now
+    return unix(patrol.started_at - CLOCK_SKEW), unix(end + CLOCK_SKEW)
 
 
 def add_points(user, community_id, patrol_id, points, *, now=None):
     """Store a batch of the phone's fixes. Each fix carries an id made on the phone, unique per patrol,
-    so a batch sent twice (the answer was lost) adds nothing. Returns (accepted, duplicates).
+    so a batch sent twice (the answer was lost) adds nothing. Returns (accepted, duplicates, dropped).
 
-    Points may still arrive after the patrol ended (the phone was offline), until it is reviewed.
+    Fixes must lie within the patrol's server-recorded start..end (a small clock skew allowed): others,
+    including any from the future, are dropped and counted on the patrol. Points may still arrive after
+    the patrol ended (the phone was offline), until it is reviewed. The patrol is measured again, so the
+    phone can show the same distance the coordinator will see.
     """
     now = resolve(now)
-    patrol = get_patrol(community_id, patrol_id)
+    patrol = get_patrol(community_id, patrol_id, lock=True)
     if patrol.user_id != user.id:
         raise PermissionDenied(N_("This is not your patrol."))
     if patrol.status not in ("active", "ended"):
@@ -586,13 +671,20 @@ def add_points(user, community_id, patrol_id, points, *, now=None):
         raise Invalid(N_("No location points were sent."))
     if len(points) > MAX_BATCH:
         raise Invalid(N_("Send at most %(n)s points at a time."), n=MAX_BATCH)
-    # Generous bounds: a phone's clock may be off, and the engine only uses the times relative to each other.
-    earliest = unix(patrol.started_at) - 86400
-    latest = unix(now) + 86400
-    batch = {}
+    earliest, latest = fix_window(patrol, now)
+    batch, dropped = {}, 0
     for raw in points:
-        point = _clean_point(raw, earliest, latest)
+        point = _clean_point(raw)
+        if not earliest <= point["t"] <= latest:
+            dropped += 1
+            continue
+        point["t"] = from_unix(point["t"])
         batch.setdefault(point["client_id"], point)
+    if not batch:
+        patrol.dropped_points += dropped
+        measure(patrol, now=now)
+        db.session.flush()
+        return 0, 0, dropped
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -616,9 +708,11 @@ def add_points(user, community_id, patrol_id, points, *, now=None):
                 index_elements=["community_id", "patrol_id", "client_id"]), fresh)
         added = len(fresh)
     if added:
-        db.session.execute(update(Patrol).where(Patrol.id == patrol.id).values(
-            point_count=Patrol.point_count + added, last_point_at=now))
-    return added, len(points) - added
+        patrol.last_point_at = now
+    patrol.dropped_points += dropped
+    measure(patrol, now=now)
+    db.session.flush()
+    return added, len(points) - added - dropped, dropped
 
 
 def track_of(patrol):
@@ -631,18 +725,75 @@ def track_of(patrol):
     return [{"t": unix(t), "lat": lat, "lon": lon, "accuracy": acc} for t, lat, lon, acc in rows]
 
 
-def measure(patrol):
-    """Run the track engine over the stored fixes and keep its verdict on the patrol."""
+def measure(patrol, *, now=None):
+    """Run the track engine over the stored fixes and keep its verdict on the patrol, with the server's
+    own checks: moving time no longer than the time the patrol was open, `outside_area` when no fix lies
+    in the community's area (or the shift route's corridor), `suspicious` when the track looks made up."""
     if (patrol.summary or {}).get("track_deleted_at"):
         return None  # raw fixes deleted under the community's retention rule (civic.privacy): the summary stands
+    now = resolve(now)
     points = track_of(patrol)
     summary = track.summarize(points)
+    elapsed = max(0.0, ((patrol.ended_at or now) - patrol.started_at).total_seconds())
+    details = summary.as_dict()
+    details["moving_seconds"] = min(float(summary.moving_seconds), elapsed)
+    details["server_elapsed_seconds"] = round(elapsed, 1)
+    details["dropped_outside_time"] = patrol.dropped_points
+    flags = set(summary.flags)
+    flags |= _integrity(patrol, points, details)
     patrol.point_count = len(points)
     patrol.distance_m = round(float(summary.distance_m), 1)
-    patrol.moving_seconds = round(float(summary.moving_seconds), 1)
-    patrol.flags = ",".join(sorted(summary.flags))
-    patrol.summary = summary.as_dict()
+    patrol.moving_seconds = round(details["moving_seconds"], 1)
+    patrol.flags = ",".join(sorted(flags))
+    details["flags"] = sorted(flags)
+    patrol.summary = details
     return summary
+
+
+def _integrity(patrol, points, details):
+    """The server's flags on a track (`outside_area`, `suspicious`); the reasons go into `details`."""
+    flags, signs = set(), list(track.fabrication_signs(points))
+    signs = signs if track.looks_fabricated(signs) else []
+    received = patrol.dropped_points + len(points)
+    if patrol.dropped_points >= DROPPED_SUSPICIOUS_MIN and patrol.dropped_points * 10 > received:
+        signs.append("outside_time")
+    sketch = track.fingerprint(points)
+    patrol.fingerprint = ",".join(sketch)
+    if sketch:
+        earlier = db.session.execute(select(Patrol.id, Patrol.fingerprint).where(
+            Patrol.community_id == patrol.community_id, Patrol.id != patrol.id, Patrol.fingerprint != "",
+            Patrol.started_at <= patrol.started_at, Patrol.started_at >= patrol.started_at - FINGERPRINT_LOOKBACK,
+        ).order_by(Patrol.id.desc()).limit(1000)).all()
+        copied = next((pid for pid, fp in earlier if track.same_track(sketch, fp.split(","))), None)
+        if copied is not None:
+            signs.append("copied_track")
+            details["copied_from"] = copied
+    if signs:
+        flags.add("suspicious")
+        details["suspicious"] = sorted(signs)
+    route = patrol.shift.route if patrol.shift_id and patrol.shift else None
+    if route is not None and route.waypoints:
+        share = track.share_within(points, route.waypoints, closed=route.is_area, margin_m=ROUTE_CORRIDOR_M)
+        details["route_share"] = share
+        if share == 0:
+            flags.add("outside_area")
+    settings = db.session.scalar(select(PatrolSettings).where(PatrolSettings.community_id == patrol.community_id))
+    if settings is not None and settings.has_area:
+        if settings.area_boundary:
+            share = track.share_within(points, settings.area_boundary, closed=True, margin_m=AREA_MARGIN_M)
+        else:
+            share = track.share_within_circle(points, settings.area_lat, settings.area_lon,
+                                              settings.area_radius_m + AREA_MARGIN_M)
+        details["area_share"] = share
+        if share == 0:
+            flags.add("outside_area")
+    return flags
+
+
+def live_summary(patrol):
+    """What the phone shows while walking: the same figures the saved patrol will have."""
+    return {"distance_m": patrol.distance_m, "moving_seconds": patrol.moving_seconds,
+            "point_count": patrol.point_count, "dropped_points": patrol.dropped_points, "flags": patrol.flag_list}
 
 
 def end_patrol(user, community_id, patrol_id, *, now=None, by="volunteer"):
@@ -654,7 +805,7 @@ def end_patrol(user, community_id, patrol_id, *, now=None, by="volunteer"):
     if patrol.status != "active":
         return patrol
     patrol.status, patrol.ended_at, patrol.ended_by = "ended", now, by
-    measure(patrol)
+    measure(patrol, now=now)
     db.session.flush()
     for handler in handlers_of(community_id):
         if handler.id == patrol.user_id:
@@ -717,7 +868,7 @@ def review_patrol(actor, community_id, patrol_id, *, approve, note="", now=None)
         raise Conflict(N_("This patrol has already been reviewed."), reason="patrol_reviewed")
     if patrol.user_id == actor.id and not getattr(actor, "is_admin", False):
         raise PermissionDenied(N_("Someone else must review your own patrol."))
-    measure(patrol)  # points that arrived late are counted
+    measure(patrol, now=now)  # points that arrived late are counted
     if approve and patrol.flag_list and not note:
         raise Invalid(N_("This patrol was flagged. Please write why you approve it."), reason="reason_required")
     if not approve and not note:
@@ -725,13 +876,13 @@ def review_patrol(actor, community_id, patrol_id, *, approve, note="", now=None)
     patrol.reviewed_by_id, patrol.reviewed_at, patrol.review_note = actor.id, now, note
     if approve:
         patrol.status = "approved"
-        amount = points_for(settings_for(community_id), patrol.distance_m, patrol.moving_seconds)
+        amount, seconds = _within_daily_caps(patrol, settings_for(community_id))
         if amount > 0:
             ledger.award(community_id, patrol.user_id, amount, idempotency_key=f"patrol:{patrol.id}:award",
-                         category="patrol", memo=f"巡逻 {patrol.distance_m / 1000:.2f} km", source=f"patrol:{patrol.id}",
-                         actor=actor, now=now)
+                         category="patrol", memo=f"巡逻 {patrol.distance_m / 1000:.2f} 公里",
+                         source=f"patrol:{patrol.id}", actor=actor, now=now)
         patrol.points_awarded = amount
-        _record_service(community_id, patrol.user_id, f"patrol:{patrol.id}", int(patrol.moving_seconds), now)
+        _record_service(community_id, patrol.user_id, f"patrol:{patrol.id}", seconds, now)
         notices.notify(
             patrol.user_id, "patrol.approved", N_("Your patrol was approved"),
             N_("%(km)s km, %(points)s points added."),
@@ -749,6 +900,25 @@ def review_patrol(actor, community_id, patrol_id, *, approve, note="", now=None)
     audit.record("patrol.reviewed", actor=actor, subject=patrol.user_id, community_id=community_id,
                  detail={"patrol": patrol.id, "approve": bool(approve), "flags": patrol.flag_list}, now=now)
     return patrol
+
+
+def _within_daily_caps(patrol, settings):
+    """Points and service seconds the patrol may still earn under the per-day caps (the China-time day it
+    started). The settings row is locked first, so two approvals at once cannot both use the same room."""
+    db.session.scalar(select(PatrolSettings.id).where(PatrolSettings.id == settings.id).with_for_update())
+    day = to_local(patrol.started_at).date()
+    start = to_utc(datetime.combine(day, time()))
+    same_day = db.session.execute(select(Patrol.id, Patrol.points_awarded).where(
+        Patrol.community_id == patrol.community_id, Patrol.user_id == patrol.user_id, Patrol.status == "approved",
+        Patrol.id != patrol.id, Patrol.started_at >= start, Patrol.started_at < start + timedelta(days=1))).all()
+    points_used = sum(p for _, p in same_day)
+    seconds_used = db.session.scalar(select(func.coalesce(func.sum(ServiceRecord.seconds), 0)).where(
+        ServiceRecord.community_id == patrol.community_id,
+        ServiceRecord.source.in_([f"patrol:{pid}" for pid, _ in same_day] or ["-"]))) or 0
+    amount = points_for(settings, patrol.distance_m, patrol.moving_seconds)
+    amount = max(0, min(amount, settings.max_points_per_day - points_used))
+    seconds = max(0, min(int(patrol.moving_seconds), settings.max_hours_per_day * 3600 - int(seconds_used)))
+    return amount, seconds
 
 
 def _record_service(community_id, user_id, source, seconds, now):

@@ -825,3 +825,130 @@ def _finish(used: List[_Fix], result: Optional[_Measured], counts: dict,
         teleports=teleports,
         **counts,
     )
+
+
+# --- integrity: signs of a fabricated track, and where a track lies -------------------------------
+#
+# The engine above measures a track honestly *if it was walked*.  These pure functions help the
+# server judge whether it was: a track typed into a script has no GPS jitter (each fix lies on the
+# smooth path its neighbours predict), often one constant accuracy and perfectly regular intervals,
+# or re-uses the fixes of an earlier patrol with the times shifted.  Real phones report whole-second
+# GNSS times (regular intervals alone are normal, as are spells of one accuracy on iOS), so those two
+# count only together; missing jitter counts on its own.
+
+FABRICATION_MIN_FIXES = 30
+"""Fewer fixes than this are not judged (too little evidence either way)."""
+JITTER_MIN_STEP_M = 0.5
+"""Only triples whose two steps both moved at least this far are judged (a still phone may repeat a fix)."""
+JITTER_MIN_M = 0.1
+"""Median distance of a fix from the point its two neighbours predict; real GPS is ~0.5-3 m, a script ~0."""
+REGULAR_TOLERANCE_S = 0.001
+FINGERPRINT_SIZE = 32
+"""Bottom-k sketch of the track's distinct positions (rounded to 1e-6 degree, ~0.1 m)."""
+FINGERPRINT_MATCH = 0.5
+"""Share of the sketch an earlier patrol must share for the track to count as a copy."""
+
+
+def fabrication_signs(points: Iterable[Any]) -> List[str]:
+    """Signs that a track was made up rather than walked: a sorted subset of
+    ``("constant_accuracy", "no_jitter", "regular_intervals")``. Empty when the track looks walked
+    or is too short to judge. Pure; never raises on odd input."""
+    raw = list(points)
+    fixes = _dedupe(_sanitize(raw))
+    if len(fixes) < FABRICATION_MIN_FIXES:
+        return []
+    signs = set()
+    raw_acc = [_num(p.get("accuracy")) if isinstance(p, dict) else None for p in raw]
+    if all(a is not None for a in raw_acc) and max(raw_acc) - min(raw_acc) < 1e-9:
+        signs.add("constant_accuracy")
+    dts = [b[0] - a[0] for a, b in zip(fixes, fixes[1:])]
+    if max(dts) - min(dts) <= REGULAR_TOLERANCE_S:
+        signs.add("regular_intervals")
+    plane = _Plane.around(fixes)
+    xy = [plane.forward(f[1], f[2]) for f in fixes]
+    residuals = []
+    for i in range(1, len(fixes) - 1):
+        (x0, y0), (x1, y1), (x2, y2) = xy[i - 1], xy[i], xy[i + 1]
+        if math.hypot(x1 - x0, y1 - y0) < JITTER_MIN_STEP_M or math.hypot(x2 - x1, y2 - y1) < JITTER_MIN_STEP_M:
+            continue
+        w = (fixes[i][0] - fixes[i - 1][0]) / (fixes[i + 1][0] - fixes[i - 1][0])
+        residuals.append(math.hypot(x1 - (x0 + w * (x2 - x0)), y1 - (y0 + w * (y2 - y0))))
+    if len(residuals) >= FABRICATION_MIN_FIXES and _median_sorted(sorted(residuals)) < JITTER_MIN_M:
+        signs.add("no_jitter")
+    return sorted(signs)
+
+
+def looks_fabricated(signs: Iterable[str]) -> bool:
+    """No jitter on its own, or a constant accuracy together with perfectly regular intervals."""
+    signs = set(signs)
+    return "no_jitter" in signs or {"constant_accuracy", "regular_intervals"} <= signs
+
+
+def fingerprint(points: Iterable[Any]) -> List[str]:
+    """A bottom-k sketch of the track's distinct positions, blind to time: two patrols with the same
+    fixes shifted in time have the same sketch. Sorted hex strings; empty for a short track."""
+    import hashlib
+
+    keys = {f"{round(f[1], 6):.6f},{round(f[2], 6):.6f}" for f in _sanitize(list(points))}
+    if len(keys) < FINGERPRINT_SIZE:
+        return []
+    hashes = sorted(hashlib.blake2b(k.encode(), digest_size=5).hexdigest() for k in keys)
+    return hashes[:FINGERPRINT_SIZE]
+
+
+def same_track(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether two sketches show (mostly) the same positions."""
+    if not a or not b:
+        return False
+    return len(set(a) & set(b)) >= FINGERPRINT_MATCH * min(len(a), len(b))
+
+
+def _segment_distance(p: Tuple[float, float], a: Tuple[float, float], b: Tuple[float, float]) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length2 = dx * dx + dy * dy
+    u = 0.0 if length2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2))
+    return math.hypot(p[0] - a[0] - u * dx, p[1] - a[1] - u * dy)
+
+
+def _inside_polygon(p: Tuple[float, float], ring: Sequence[Tuple[float, float]]) -> bool:
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, list(ring[1:]) + [ring[0]]):
+        if (y1 > p[1]) != (y2 > p[1]) and p[0] < x1 + (p[1] - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def distance_to_shape(lat: float, lon: float, shape: Sequence[Sequence[float]], *, closed: bool) -> float:
+    """Metres from a point to a line (``closed=False``) or area (``closed=True``: 0 inside) given as
+    ``[[lat, lon], ...]``."""
+    plane = _Plane(shape[0][0], shape[0][1])
+    ring = [plane.forward(s[0], s[1]) for s in shape]
+    p = plane.forward(lat, lon)
+    if closed and len(ring) >= 3 and _inside_polygon(p, ring):
+        return 0.0
+    pairs = list(zip(ring, ring[1:])) + ([(ring[-1], ring[0])] if closed else [])
+    if not pairs:
+        return math.hypot(p[0] - ring[0][0], p[1] - ring[0][1])
+    return min(_segment_distance(p, a, b) for a, b in pairs)
+
+
+def share_within(points: Iterable[Any], shape: Sequence[Sequence[float]], *, closed: bool,
+                 margin_m: float) -> Optional[float]:
+    """Share (0..1) of the usable fixes within ``margin_m`` of a line or area; None without fixes."""
+    fixes = _dedupe(_sanitize(list(points)))
+    fixes = [f for f in fixes if f[3] <= ACCURACY_GATE_M] or fixes
+    if not fixes or not shape:
+        return None
+    near = sum(1 for f in fixes if distance_to_shape(f[1], f[2], shape, closed=closed) <= margin_m)
+    return near / len(fixes)
+
+
+def share_within_circle(points: Iterable[Any], lat: float, lon: float, radius_m: float) -> Optional[float]:
+    """Share (0..1) of the usable fixes within ``radius_m`` of a centre; None without fixes."""
+    fixes = _dedupe(_sanitize(list(points)))
+    fixes = [f for f in fixes if f[3] <= ACCURACY_GATE_M] or fixes
+    if not fixes:
+        return None
+    plane = _Plane(lat, lon)
+    near = sum(1 for f in fixes if math.hypot(*plane.forward(f[1], f[2])) <= radius_m)
+    return near / len(fixes)

@@ -32,9 +32,12 @@ def _form_error(form):
     raise Invalid()
 
 
-def _map_attrs(track=None, route=None, area=False):
-    """data-* attributes for a map drawn by static/js/patrols.js (no inline script)."""
-    attrs = {"data-tiles": current_app.config.get("MAP_TILE_URL", "")}
+def _map_attrs(community_id, track=None, route=None, area=False):
+    """data-* attributes for a map drawn by static/js/patrols.js (no inline script). Without a tile service
+    the map draws the community's own geography (its area and routes) under the track."""
+    attrs = {"data-tiles": current_app.config.get("MAP_TILE_URL", ""),
+             "data-tiles-attribution": current_app.config.get("MAP_TILE_ATTRIBUTION", ""),
+             "data-geo": json.dumps(service.community_geography(community_id))}
     if track is not None:
         attrs["data-track"] = json.dumps([[p["lat"], p["lon"]] for p in track])
     if route is not None:
@@ -98,7 +101,7 @@ def routes(community):
     if request.method == "POST":
         _form_error(form)
     return render_template("patrols/routes.html", community=community, form=form,
-                           routes=service.routes(community.id), map_attrs=_map_attrs(route=[]))
+                           routes=service.routes(community.id), map_attrs=_map_attrs(community.id, route=[]))
 
 
 @bp.route("/c/<int:community_id>/patrols/routes/<int:route_id>")
@@ -107,7 +110,7 @@ def route(community, route_id):
     """One route on the map."""
     r = service.get_route(community.id, route_id)
     return render_template("patrols/route.html", community=community, route=r,
-                           map_attrs=_map_attrs(route=r.waypoints, area=r.is_area),
+                           map_attrs=_map_attrs(community.id, route=r.waypoints, area=r.is_area),
                            coordinator=can(current_user, "patrol.coordinate", community.id))
 
 
@@ -166,7 +169,7 @@ def shift(community, shift_id):
     return render_template(
         "patrols/shift.html", community=community, shift=s, mine=mine, coordinator=coordinator,
         roster=service.roster(current_user, community.id, s.id) if coordinator else [],
-        map_attrs=_map_attrs(route=route.waypoints, area=route.is_area) if route else None,
+        map_attrs=_map_attrs(community.id, route=route.waypoints, area=route.is_area) if route else None,
         cancel_form=ReasonForm(), attendance_form=AttendanceForm(), now=service.resolve(None),
     )
 
@@ -247,7 +250,7 @@ def track(community):
     points = service.track_of(patrol) if patrol else []
     return render_template(
         "patrols/track.html", community=community, patrol=patrol, start_form=StartForm(),
-        shifts=service.startable_shifts(user, community.id), map_attrs=_map_attrs(track=points),
+        shifts=service.startable_shifts(user, community.id), map_attrs=_map_attrs(community.id, track=points),
         points=points, started_unix=service.unix(patrol.started_at) if patrol else 0,
     )
 
@@ -282,12 +285,14 @@ def patrol(community, patrol_id):
     p = service.visible_patrol(current_user, community.id, patrol_id)
     points = service.track_of(p)
     route = p.shift.route if p.shift else None
-    attrs = _map_attrs(track=points, route=route.waypoints if route else None, area=route.is_area if route else False)
+    attrs = _map_attrs(community.id, track=points, route=route.waypoints if route else None,
+                       area=route.is_area if route else False)
     return render_template(
         "patrols/patrol.html", community=community, patrol=p, map_attrs=attrs, review_form=ReviewForm(),
         can_review=can(current_user, "patrol.coordinate", community.id) and p.status == "ended"
         and p.user_id != current_user.id,
         estimate=service.points_for(service.settings_for(community.id), p.distance_m, p.moving_seconds),
+        route=route, route_share=(p.summary or {}).get("route_share"), corridor_m=service.ROUTE_CORRIDOR_M,
     )
 
 
@@ -379,7 +384,7 @@ def report(community, report_id):
         "patrols/report.html", community=community, report=r, events=service.timeline(r), handler=handler,
         is_reporter=r.reporter_id == user.id, is_assignee=r.assignee_id == user.id, assign_form=assign,
         resolve_form=ResolveForm(), note_form=NoteForm(), merge_form=MergeForm(),
-        map_attrs=_map_attrs(track=mappable) if mappable else None,
+        map_attrs=_map_attrs(community.id, track=mappable) if mappable else None,
     )
 
 
@@ -486,11 +491,21 @@ def settings(community):
     """Points per km, per hour, per confirmed report."""
     current = service.settings_for(community.id)
     form = SettingsForm(obj=current)
+    areas = [r for r in service.routes(community.id) if r.is_area]
+    form.area_route_id.choices = [(0, _("None (use the centre and radius)"))] + [(r.id, r.name) for r in areas]
+    if request.method == "GET" and current.area_boundary:
+        form.area_route_id.data = next((r.id for r in areas if r.waypoints == current.area_boundary), 0)
     if form.validate_on_submit():
         service.update_settings(current_user, community.id, points_per_km=form.points_per_km.data,
                                 points_per_hour=form.points_per_hour.data,
                                 max_points_per_patrol=form.max_points_per_patrol.data,
-                                report_points=form.report_points.data)
+                                report_points=form.report_points.data,
+                                max_points_per_day=form.max_points_per_day.data,
+                                max_hours_per_day=form.max_hours_per_day.data)
+        boundary = service.get_route(community.id, form.area_route_id.data).waypoints \
+            if form.area_route_id.data else None
+        service.set_patrol_area(current_user, community.id, lat=form.area_lat.data, lon=form.area_lon.data,
+                                radius_m=form.area_radius_m.data, boundary=boundary)
         db.session.commit()
         flash(_("Saved."), "success")
         flash_four_eyes()

@@ -13,16 +13,44 @@
     try { return JSON.parse(raw); } catch (e) { return null; }
   }
 
+  // The community's own geography, drawn under the track when there is no tile service (or over the tiles):
+  // its area (a boundary, or a centre and radius) and its patrol routes. Returns the points to fit.
+  function drawGeography(map, geo) {
+    var pts = [];
+    if (!geo) { return pts; }
+    var area = geo.area;
+    if (area && area.boundary && area.boundary.length > 2) {
+      L.polygon(area.boundary, { color: "#6b8e23", weight: 2, fillColor: "#dfe8c8", fillOpacity: 0.35, interactive: false }).addTo(map);
+      pts = pts.concat(area.boundary);
+    } else if (area && area.centre && area.radius_m) {
+      var circle = L.circle(area.centre, { radius: area.radius_m, color: "#6b8e23", weight: 2, fillColor: "#dfe8c8",
+        fillOpacity: 0.35, interactive: false }).addTo(map);
+      var b = circle.getBounds();
+      pts.push([b.getSouth(), b.getWest()], [b.getNorth(), b.getEast()]);
+    }
+    (geo.routes || []).forEach(function (r) {
+      if (!r.points || r.points.length < 2) { return; }
+      var style = { color: "#8a8170", weight: 3, opacity: 0.8, interactive: false };
+      (r.area ? L.polygon(r.points, style) : L.polyline(r.points, style)).addTo(map);
+      pts = pts.concat(r.points);
+    });
+    return pts;
+  }
+
   function makeMap(el) {
     if (!window.L) { return null; }
     var map = L.map(el, { zoomControl: true, attributionControl: false });
     var tiles = el.getAttribute("data-tiles");
     if (tiles) {
-      L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+      var credit = el.getAttribute("data-tiles-attribution");
+      L.tileLayer(tiles, { maxZoom: 19, subdomains: tiles.indexOf("{s}") >= 0 && tiles.indexOf("tianditu") >= 0 ? "01234567" : "abc" }).addTo(map);
+      if (credit) { L.control.attribution({ prefix: false }).addAttribution(credit).addTo(map); }
     } else {
       el.classList.add("patrol-map-plain");
     }
+    L.control.scale({ metric: true, imperial: false, maxWidth: 120 }).addTo(map);
     map.setView([36.6683, 117.0204], 15);
+    var geoPoints = drawGeography(map, parse(el, "data-geo"));
     var bounds = [];
     var route = parse(el, "data-route");
     if (route && route.length) {
@@ -37,6 +65,7 @@
       bounds = bounds.concat(track);
       if (track.length === 1) { L.circleMarker(track[0], { radius: 8, color: "#c0392b" }).addTo(map); }
     }
+    if (!bounds.length) { bounds = geoPoints; }  // nothing walked yet: show the community
     if (bounds.length > 1) { map.fitBounds(bounds, { padding: [20, 20], maxZoom: 18 }); }
     else if (bounds.length === 1) { map.setView(bounds[0], 17); }
     el._patrol = { map: map, line: line, route: route || [] };
@@ -113,11 +142,14 @@
       batch.forEach(function (p) { sent[p.id] = true; });
       if (response.ok || response.status === 409 || response.status === 422 || response.status === 404) {
         // Done, or refused for good (reviewed, malformed, gone): drop the batch either way.
-        var current = loadQueue(key) || q;
-        current.points = current.points.filter(function (p) { return !sent[p.id]; });
-        if (current.points.length) { saveQueue(key, current); } else { localStorage.removeItem(key); }
-        if (onChange) { onChange(current.points.length, response.ok ? batch.length : 0); }
-        return current.points.length === 0;
+        var body = response.ok ? response.json().catch(function () { return null; }) : Promise.resolve(null);
+        return body.then(function (summary) {
+          var current = loadQueue(key) || q;
+          current.points = current.points.filter(function (p) { return !sent[p.id]; });
+          if (current.points.length) { saveQueue(key, current); } else { localStorage.removeItem(key); }
+          if (onChange) { onChange(current.points.length, summary); }
+          return current.points.length === 0;
+        });
       }
       return false;  // 5xx, 401, 403, 429: keep and retry later
     }).catch(function () {
@@ -151,14 +183,8 @@
   }
 
   // --- live tracking ------------------------------------------------------------------------------
-  function haversine(a, b) {
-    var R = 6371008.8, rad = Math.PI / 180;
-    var dLat = (b[0] - a[0]) * rad, dLon = (b[1] - a[1]) * rad;
-    var h = Math.sin(dLat / 2) * Math.sin(dLat / 2) +
-      Math.cos(a[0] * rad) * Math.cos(b[0] * rad) * Math.sin(dLon / 2) * Math.sin(dLon / 2);
-    return 2 * R * Math.asin(Math.min(1, Math.sqrt(h)));
-  }
-
+  // The distance shown is the server's answer to each batch, measured by the same engine as the saved
+  // patrol, so the figure never shrinks when the patrol ends; offline it stays at the last answer.
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
   function initLive() {
@@ -185,11 +211,7 @@
     var seq = parseInt(localStorage.getItem(seqKey) || "0", 10);
     var recorded = Math.max(parseInt(localStorage.getItem(countKey) || "0", 10),
       parseInt(box.getAttribute("data-stored") || "0", 10));
-    var track = mapState && mapState.line ? mapState.line.getLatLngs().map(function (p) { return [p.lat, p.lng]; }) : [];
-    var distance = 0, anchor = null, last = null;
-    for (var i = 0; i < track.length; i++) {
-      if (!anchor || haversine(anchor, track[i]) > 15) { if (anchor) { distance += haversine(anchor, track[i]); } anchor = track[i]; }
-    }
+    var distance = parseFloat(box.getAttribute("data-distance") || "0") || 0, last = null;
 
     function setStatus(name) { if (el.status) { el.status.textContent = box.getAttribute("data-msg-" + name) || ""; } }
     function showPending() {
@@ -206,7 +228,10 @@
       el.time.textContent = (s >= 3600 ? Math.floor(s / 3600) + ":" : "") + pad(Math.floor(s / 60) % 60) + ":" + pad(s % 60);
     }, 1000);
 
-    function onChange() { showPending(); }
+    function onChange(left, summary) {
+      if (summary && typeof summary.distance_m === "number") { distance = summary.distance_m; render(); }
+      showPending();
+    }
     function send() {
       if (!navigator.onLine) { setStatus("offline"); return; }
       drain(key, onChange).then(function (empty) { setStatus(navigator.onLine ? "online" : "offline"); showPending(); });
@@ -229,14 +254,14 @@
       recorded += 1;
       localStorage.setItem(countKey, String(recorded));
       var here = [c.latitude, c.longitude];
-      if (!anchor) { anchor = here; }
-      else if ((c.accuracy || 0) <= 50 && haversine(anchor, here) > Math.max(15, c.accuracy || 0)) {
-        distance += haversine(anchor, here);
-        anchor = here;
-      }
       if (mapState) {
         mapState.line.addLatLng(here);
-        mapState.map.panTo(here);
+        // Keep the whole walk in view: fit to the track, not a fixed default zoom.
+        if (mapState.line.getLatLngs().length > 1) {
+          mapState.map.fitBounds(mapState.line.getBounds(), { padding: [24, 24], maxZoom: 18, animate: false });
+        } else {
+          mapState.map.setView(here, 17, { animate: false });
+        }
       }
       render();
       setStatus(navigator.onLine ? "online" : "offline");

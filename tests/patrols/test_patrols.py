@@ -175,16 +175,16 @@ def test_resent_batch_adds_nothing(app_ctx, world):
     user = _user(world.resident)
     patrol = service.start_patrol(user, world.a.id, now=T0)
     batch = walk(service.unix(T0), seconds=98)
-    assert service.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (50, 0)
-    assert service.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (0, 50)
+    assert service.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (50, 0, 0)
+    assert service.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (0, 50, 0)
     mixed = batch[25:] + walk(service.unix(T0) + 100, seconds=48, prefix="q")
-    assert service.add_points(user, world.a.id, patrol.id, mixed, now=T0 + timedelta(minutes=3)) == (25, 25)
+    assert service.add_points(user, world.a.id, patrol.id, mixed, now=T0 + timedelta(minutes=3)) == (25, 25, 0)
     assert db.session.scalar(select(func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id == patrol.id)) == 75
     assert db.session.get(Patrol, patrol.id).point_count == 75
 
 
 def test_points_are_checked_and_only_the_walker_sends_them(app_ctx, world):
-    """Malformed fixes, fixes from another person, or far outside the patrol's time are refused."""
+    """Malformed fixes and fixes from another person are refused; one far outside the patrol's time is dropped."""
     user = _user(world.resident)
     patrol = service.start_patrol(user, world.a.id, now=T0)
     good = walk(service.unix(T0), seconds=4)
@@ -192,10 +192,12 @@ def test_points_are_checked_and_only_the_walker_sends_them(app_ctx, world):
         service.add_points(_user(world.resident2), world.a.id, patrol.id, good, now=T0)
     for bad in ({"id": "x", "t": service.unix(T0), "lat": 95, "lon": 1},
                 {"id": "", "t": service.unix(T0), "lat": 1, "lon": 1},
-                {"id": "x", "t": service.unix(T0) - 3 * 86400, "lat": 1, "lon": 1},
                 {"t": service.unix(T0), "lat": 1, "lon": 1}):
         with pytest.raises(Invalid):
             service.add_points(user, world.a.id, patrol.id, [bad], now=T0)
+    old = {"id": "x", "t": service.unix(T0) - 3 * 86400, "lat": 1, "lon": 1}
+    assert service.add_points(user, world.a.id, patrol.id, [old], now=T0) == (0, 0, 1)
+    assert db.session.get(Patrol, patrol.id).dropped_points == 1
 
 
 def test_idle_patrol_is_closed_after_thirty_minutes(app_ctx, world):
@@ -225,7 +227,7 @@ def test_approval_posts_points_and_hours_exactly_once(app_ctx, world):
     from civic.ledger.service import award
 
     award(world.a.id, world.resident.id, expected, idempotency_key=f"patrol:{patrol.id}:award", category="patrol",
-          memo=f"巡逻 {patrol.distance_m / 1000:.2f} km", source=f"patrol:{patrol.id}", actor=coordinator,
+          memo=f"巡逻 {patrol.distance_m / 1000:.2f} 公里", source=f"patrol:{patrol.id}", actor=coordinator,
           now=T0 + timedelta(hours=1))
     assert balance_of(world.a.id, world.resident.id) == expected
     assert db.session.scalar(select(func.count()).select_from(Transaction).where(
@@ -384,17 +386,26 @@ def test_patrol_through_the_api(api_token, app, client, world):
     assert client.post(f"{base}/shifts", json={"title": "x", "capacity": 1}, headers=coord).status_code == 422
 
     patrol = client.post(f"{base}/patrols", json={}, headers=vol).json
+    with app.app_context():  # the volunteer has been walking for 20 minutes (the server's start, moved back)
+        db.session.get(Patrol, patrol["id"]).started_at = datetime.utcnow() - timedelta(minutes=21)
+        db.session.commit()
     points = walk(clock.time() - 1200, seconds=1190)
     url = f"{base}/patrols/{patrol['id']}/points"
+    shown = []
     for i in range(0, len(points), 50):
-        assert client.post(url, json={"points": points[i:i + 50]}, headers=vol).json["accepted"] == len(points[i:i + 50])
+        answer = client.post(url, json={"points": points[i:i + 50]}, headers=vol).json
+        assert answer["accepted"] == len(points[i:i + 50]) and answer["dropped"] == 0
+        shown.append(answer["distance_m"])
     again = client.post(url, json={"points": points[:50]}, headers=vol).json
-    assert again == {"accepted": 0, "duplicates": 50, "point_count": len(points)}
+    assert (again["accepted"], again["duplicates"], again["point_count"]) == (0, 50, len(points))
     assert client.post(url, json={"points": [{"id": "x", "t": "soon", "lat": 1, "lon": 2}]},
                        headers=vol).status_code == 422
     assert client.post(url, json={"points": points[:1]}, headers=coord).status_code == 403
     ended = client.post(f"{base}/patrols/{patrol['id']}/end", headers=vol).json
     assert ended["status"] == "ended" and ended["distance_m"] > 1000
+    # the live figure the phone showed last is the saved one (the same engine), not a bigger guess
+    assert shown[-1] == again["distance_m"] == ended["distance_m"]
+    assert ended["flags"] == [], ended
 
     cats = client.get(f"{base}/report-categories", headers=vol).json
     report = client.post(f"{base}/reports", json={"category_id": cats[1]["id"], "description": "垃圾乱扔",
@@ -466,10 +477,14 @@ def test_pages_work_for_coordinator_and_resident(app, client, auth, world):
     auth.login(phone=world.committee.phone)
     assert client.get(f"/c/{cid}/patrols/settings").status_code == 200
     r = client.post(f"/c/{cid}/patrols/settings", data={"points_per_km": "20", "points_per_hour": "5",
-                                                       "max_points_per_patrol": "80", "report_points": "3"})
+                                                       "max_points_per_patrol": "80", "report_points": "3",
+                                                       "max_points_per_day": "150", "max_hours_per_day": "6",
+                                                       "area_lat": "36.6683", "area_lon": "117.0204",
+                                                       "area_radius_m": "1200"})
     assert r.status_code == 302
     with app.app_context():
         assert service.settings_for(cid).points_per_km == 10  # proposed: waits for a second member
         factories.confirm_rule_changes(cid, db.session.merge(world.committee2))
         db.session.commit()
         assert service.settings_for(cid).points_per_km == 20
+        assert service.settings_for(cid).max_points_per_day == 150 and service.settings_for(cid).area_radius_m == 1200

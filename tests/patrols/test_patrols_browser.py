@@ -49,3 +49,82 @@ def test_walk_with_an_offline_spell_loses_no_point(gps_page, sign_in, app, world
         assert len(rows) == steps and len({r.client_id for r in rows}) == steps
         for i, row in enumerate(rows):
             assert (row.lat, row.lon) == pytest.approx(step(i), abs=1e-7)
+
+
+def test_live_distance_is_the_saved_distance(gps_page, app, world):
+    """The live 公里 figure comes from the server's engine: after the last batch it equals the saved figure."""
+    context, page = gps_page
+    page.goto("/login")
+    page.get_by_label("手机号").fill(world.resident.phone)
+    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.goto(f"/c/{world.a.id}/patrols/track")
+    page.get_by_test_id("start-free").click()
+    count = page.get_by_test_id("live-count")
+    expect(count).to_have_text("1")
+    for i in range(1, 12):
+        lat, lon = step(i * 0.3)
+        context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 5 + i % 3})
+        expect(count).to_have_text(str(i + 1))
+    expect(page.get_by_test_id("live-pending")).to_have_text("0", timeout=20_000)
+    assert page.locator(".leaflet-control-scale").is_visible()  # a scale bar even without tiles
+    live = page.get_by_test_id("live-km").inner_text()
+    page.get_by_test_id("end-patrol").click()
+    expect(page.get_by_test_id("patrol-status")).to_have_text("等待审核")
+    assert page.get_by_test_id("patrol-km").inner_text() == live
+
+
+def test_coordinator_sees_the_route_and_needs_a_reason_for_an_off_route_patrol(browser, live_server, app, world):
+    """On the review page a coordinator sees the shift's route beside the track, drawn over the community's
+    own geography with a scale bar (no tiles), the share of the track on the route, and cannot approve the
+    off-route patrol without writing why; with a reason, 通过 approves it."""
+    from datetime import datetime, timedelta
+
+    from civic.patrols import service
+    from tests.patrols.helpers import walk
+
+    with app.app_context():
+        coordinator, resident = db.session.merge(world.coordinator), db.session.merge(world.resident)
+        now = datetime.utcnow()
+        service.set_patrol_area(db.session.merge(world.committee), world.a.id, lat=BASE[0], lon=BASE[1],
+                                radius_m=3000)
+        route = service.create_route(coordinator, world.a.id, name="泉城路线",
+                                     waypoints=[[BASE[0], BASE[1]], [BASE[0] + 0.004, BASE[1] + 0.004]])
+        shift = service.create_shift(coordinator, world.a.id, title="夜巡", starts_at=now - timedelta(minutes=50),
+                                     ends_at=now + timedelta(hours=1), capacity=3, route_id=route.id,
+                                     now=now - timedelta(hours=1))
+        service.sign_up(resident, world.a.id, shift.id, now=now - timedelta(hours=1))
+        patrol = service.start_patrol(resident, world.a.id, shift_id=shift.id, now=now - timedelta(minutes=40))
+        points = walk(service.unix(now - timedelta(minutes=40)), seconds=1200, dt=4.0, bearing_deg=240, seed=2,
+                      base=(BASE[0] - 0.004, BASE[1]))
+        service.add_points(resident, world.a.id, patrol.id, points, now=now - timedelta(minutes=15))
+        service.end_patrol(resident, world.a.id, patrol.id, now=now - timedelta(minutes=15))
+        db.session.commit()
+        patrol_id = patrol.id
+    app.config["WTF_CSRF_ENABLED"] = True
+    context = browser.new_context(viewport={"width": 360, "height": 740}, base_url=live_server, locale="zh-CN",
+                                  is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto("/login")
+        page.get_by_label("手机号").fill(world.coordinator.phone)
+        page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.goto(f"/c/{world.a.id}/patrols/{patrol_id}")
+        expect(page.get_by_test_id("route-share")).to_contain_text("泉城路线")
+        expect(page.get_by_test_id("route-share")).to_contain_text("0% 的轨迹")
+        expect(page.get_by_test_id("patrol-flags")).to_contain_text("不在巡逻范围")
+        assert page.locator(".leaflet-control-scale").is_visible()
+        # the community area, the route (as a community route and as the shift's) and the track are drawn
+        assert page.locator(".patrol-map path").count() >= 4
+        page.get_by_role("button", name="通过", exact=True).click()
+        expect(page.locator(".flash-error").first).to_be_visible()
+        expect(page.get_by_test_id("patrol-status")).to_have_text("等待审核")
+        page.get_by_label("备注").fill("路线临时改道，已核实")
+        page.get_by_role("button", name="通过", exact=True).click()
+        page.goto(f"/c/{world.a.id}/patrols/{patrol_id}")
+        expect(page.get_by_test_id("patrol-status")).to_have_text("已通过")
+    finally:
+        context.close()
+        app.config["WTF_CSRF_ENABLED"] = False
