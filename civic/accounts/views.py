@@ -128,6 +128,18 @@ def language():
     return redirect(_safe_next(url_for("home.index")))
 
 
+@bp.route("/elder-mode", methods=["POST"])
+def elder_mode():
+    """Turn elder mode (长辈模式) on or off in one tap, also before signing in."""
+    if request.form.get("elder_mode") in ("0", "1"):
+        on = request.form["elder_mode"] == "1"
+        session["elder_mode"] = on
+        if current_user.is_authenticated:
+            service.update_preferences(current_user, elder_mode=on)
+            db.session.commit()
+    return redirect(_safe_next(url_for("home.index")))
+
+
 @bp.route("/act-for/<int:resident_id>", methods=["POST"])
 @login_required
 def act_for(resident_id):
