@@ -14,6 +14,8 @@ MIN_TEXT = 14
 _LAYOUT_JS = """
 ([shortLabel, minTap, minText]) => {
   const visible = (el) => {
+    const closed = el.closest('details:not([open])');
+    if (closed && !el.closest('summary')) return false;  // folded away: not on screen
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden' || style.display === 'none') return false;
     const r = el.getBoundingClientRect();
@@ -77,7 +79,19 @@ _LAYOUT_JS = """
       small.push(describe(el) + ' ' + Math.round(box.width) + 'x' + Math.round(box.height));
     }
   }
-  return {broken, small, tiny, overflow: document.documentElement.scrollWidth - window.innerWidth};
+  // 3. Every control can be brought into view clear of the fixed bottom bar (scroll-padding-bottom).
+  const covered = [];
+  const nav = document.querySelector('.bottom-nav');
+  if (nav) {
+    for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')) {
+      if (!visible(el) || nav.contains(el) || el.closest('.topbar, .leaflet-container')) continue;
+      el.scrollIntoView({block: 'nearest'});
+      const r = el.getBoundingClientRect(), top = nav.getBoundingClientRect().top;
+      if (r.bottom > top + 0.5 && r.height < top) covered.push(describe(el) + ' ' + Math.round(r.bottom - top) + 'px');
+    }
+    window.scrollTo(0, 0);
+  }
+  return {broken, small, tiny, covered, overflow: document.documentElement.scrollWidth - window.innerWidth};
 }
 """
 
@@ -100,6 +114,7 @@ def layout_problems(page):
     problems = [f"broken label: {b}" for b in found["broken"]]
     problems += [f"tap target under {MIN_TAP}px: {s}" for s in found["small"]]
     problems += [f"text under {MIN_TEXT}px: {t}" for t in found["tiny"]]
+    problems += [f"under the bottom bar: {c}" for c in found["covered"]]
     if found["overflow"] > 0:
         problems.append(f"page scrolls sideways by {found['overflow']}px")
     return problems
