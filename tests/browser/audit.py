@@ -28,7 +28,7 @@ _LAYOUT_JS = """
   };
   // A line may end at a space or after punctuation; anywhere else (between two Chinese characters, inside a
   // number or a Latin word) the label is broken inside a word.
-  const OK_BEFORE = /[\s，。、；：？！,.;:?!）)\]】·\/–—-]/, OK_AFTER = /[\s（(【]/;
+  const OK_BEFORE = /[\\s，。、；：？！,.;:?!）)\\]】·\\/–—-]/, OK_AFTER = /[\\s（(【]/;
   const breaksInsideAWord = (node) => {
     const data = node.data, range = document.createRange();
     let previousTop = null;
@@ -40,7 +40,7 @@ _LAYOUT_JS = """
       const top = Math.round(rect.top);
       if (previousTop !== null && top > previousTop + 1) {
         const before = data.slice(0, i).trimEnd().slice(-1), after = data[i];
-        if (!(OK_BEFORE.test(before) || OK_AFTER.test(after) || /\s/.test(data[i - 1]))) return true;
+        if (!(OK_BEFORE.test(before) || OK_AFTER.test(after) || /\\s/.test(data[i - 1]))) return true;
       }
       previousTop = top;
     }
