@@ -57,15 +57,18 @@ self.addEventListener("fetch", function (event) {
   var url = new URL(request.url);
   if (url.origin !== self.location.origin) { return; }
   if (url.pathname.indexOf("/static/") === 0) {
-    // Static files: from the phone when there, refreshed in the background.
+    // Static files: the exact URL from the phone when there (refreshed in the background); else the
+    // network; with no network, any kept version of the file (a versioned URL's older version included).
     event.respondWith(caches.open(SHELL).then(function (cache) {
-      return cache.match(request, { ignoreSearch: true }).then(function (hit) {
+      return cache.match(request).then(function (hit) {
         var fresh = fetch(request).then(function (response) {
           if (response.ok) { cache.put(request, response.clone()); }
           return response;
         });
         if (hit) { fresh.catch(function () { return null; }); return hit; }
-        return fresh;
+        return fresh.catch(function () {
+          return cache.match(request, { ignoreSearch: true }).then(function (old) { return old || Response.error(); });
+        });
       });
     }));
     return;
