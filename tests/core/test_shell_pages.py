@@ -61,3 +61,17 @@ def test_every_page_has_a_description(client):
     """Search engines and link previews get a meta description (Lighthouse SEO)."""
     for path in ("/", "/login", "/signup"):
         assert re.search(r'<meta name="description" content="[^"]{10,}">', client.get(path).get_data(as_text=True))
+
+
+def test_the_star_level_is_an_image_with_a_full_name(app, client, auth, world):
+    """The passbook's stars are one image named '一星，共五星' and its progress bar has a name (axe rules
+    aria-prohibited-attr and aria-progressbar-name)."""
+    from civic.ledger import service as ledger
+
+    with app.app_context():
+        ledger.award(world.a.id, world.resident.id, 25, idempotency_key="test:stars", category="labour", memo="扫地")
+        db.session.commit()
+    auth.login(world.resident.phone)
+    page = client.get("/points").get_data(as_text=True)
+    assert 'class="pb-stars" role="img" aria-label="一星，共五星"' in page
+    assert re.search(r'role="progressbar" aria-label="离下一颗星的进度"', page)
