@@ -54,6 +54,21 @@ class Config:
 
     API_TOKEN_DAYS = 90
 
+    # One-time codes by text message (sign-in and password reset). SMS_BACKEND: "log" writes the code to the
+    # log (and, with SMS_SHOW_CODES, to the demo page /dev/sms); "http" posts it to a provider's HTTP API.
+    SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
+    SMS_HTTP_URL = os.environ.get("SMS_HTTP_URL", "")
+    SMS_HTTP_TOKEN = os.environ.get("SMS_HTTP_TOKEN", "")
+    SMS_HTTP_TIMEOUT = float(os.environ.get("SMS_HTTP_TIMEOUT", "10"))
+    SMS_SIGNATURE = os.environ.get("SMS_SIGNATURE", "")
+    SMS_SHOW_CODES = False
+    SMS_CODE_SECONDS = int(os.environ.get("SMS_CODE_SECONDS", "300"))
+    SMS_RESEND_SECONDS = int(os.environ.get("SMS_RESEND_SECONDS", "60"))
+    SMS_WINDOW_SECONDS = int(os.environ.get("SMS_WINDOW_SECONDS", "3600"))
+    SMS_MAX_PER_PHONE = int(os.environ.get("SMS_MAX_PER_PHONE", "5"))
+    SMS_MAX_PER_ADDRESS = int(os.environ.get("SMS_MAX_PER_ADDRESS", "20"))
+    SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", "5"))
+
     # Merit bank: a community's issuance budget for a year until its committee sets one.
     LEDGER_DEFAULT_YEARLY_BUDGET = int(os.environ.get("LEDGER_DEFAULT_YEARLY_BUDGET", "1000000"))
 
@@ -82,6 +97,7 @@ class DevelopmentConfig(Config):
     ENV_NAME = "development"
     SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-not-secret"
     LOG_JSON = os.environ.get("LOG_JSON", "0") == "1"
+    SMS_SHOW_CODES = os.environ.get("SMS_SHOW_CODES", "1") == "1"
 
 
 class TestingConfig(Config):
@@ -93,6 +109,7 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'test.db'}"
     LOG_JSON = False
     LOG_LEVEL = "WARNING"
+    SMS_SHOW_CODES = True
 
 
 class ProductionConfig(Config):
@@ -120,5 +137,9 @@ def check_production(app):
         problems.append("debug mode must be off")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and os.environ.get("CIVIC_ALLOW_SQLITE") != "1":
         problems.append("production needs PostgreSQL (set DATABASE_URL), or CIVIC_ALLOW_SQLITE=1 for a single small site")
+    if app.config.get("SMS_BACKEND") == "http" and not app.config.get("SMS_HTTP_URL"):
+        problems.append("SMS_BACKEND=http needs SMS_HTTP_URL (the provider's endpoint)")
+    if app.config.get("SMS_SHOW_CODES"):
+        problems.append("SMS_SHOW_CODES must be off: it shows sign-in codes on a page")
     if problems:
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))

@@ -22,6 +22,13 @@ SECTION_ENDPOINTS = {
 }
 
 
+# The same sections' pages inside a community: the bar links straight there (no redirect per tap).
+COMMUNITY_SECTION_ENDPOINTS = {
+    "patrols": "patrols.home",
+    "deliberation": "deliberation.home",
+}
+
+
 # Which bottom-bar section a blueprint's pages belong to.
 BLUEPRINT_SECTIONS = {
     "home": "home", "ledger": "points", "merit": "points", "shop": "points",
@@ -224,10 +231,14 @@ def init_app(app):
         return str(gettext(msgid)) if msgid else msgid
 
     @app.template_global()
-    def section_url(section):
-        """Where a bottom-bar section lives: its area's index page once that area exists."""
+    def section_url(section, community_id=None):
+        """Where a bottom-bar section lives: the community's own page when the section has one and the
+        community is known, else its area's index page once that area exists."""
         from flask import url_for
 
+        direct = COMMUNITY_SECTION_ENDPOINTS.get(section)
+        if community_id and direct in current_app.view_functions:
+            return url_for(direct, community_id=community_id)
         endpoint = SECTION_ENDPOINTS[section]
         if endpoint in current_app.view_functions:
             return url_for(endpoint)

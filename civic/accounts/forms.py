@@ -24,6 +24,25 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Keep me signed in"), default=True)
 
 
+class CodeRequestForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), PHONE])
+
+
+class CodeSignInForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), PHONE])
+    code = StringField(_l("Code from the text message"), validators=[DataRequired(), Length(max=12)])
+    remember = BooleanField(_l("Keep me signed in"), default=True)
+
+
+class ResetPasswordForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(), PHONE])
+    code = StringField(_l("Code from the text message"), validators=[DataRequired(), Length(max=12)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8, max=128)])
+    confirm = PasswordField(
+        _l("New password again"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))]
+    )
+
+
 class PasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired()])
     password = PasswordField(_l("New password"), validators=[DataRequired(), PASSWORD_LENGTH])

@@ -81,3 +81,28 @@ class LoginFailure(db.Model):
     kind: Mapped[str] = mapped_column(String(10))  # "phone" or "address"
     key: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SmsCode(db.Model):
+    """A one-time code sent by text message to sign in or to set a new password.
+
+    Only a keyed hash of the code is stored; it expires, is used at most once and allows a few wrong tries.
+    """
+
+    __tablename__ = "sms_code"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('sign_in', 'reset')", name="purpose"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_sms_code_phone_created_at", "phone", "created_at"),
+        Index("ix_sms_code_address_created_at", "address", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(10))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

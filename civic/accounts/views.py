@@ -6,7 +6,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from civic.accounts import service
-from civic.accounts.forms import LanguageForm, LoginForm, PasswordForm, PreferencesForm, SignUpForm
+from civic.accounts import codes
+from civic.accounts.forms import (
+    CodeRequestForm, CodeSignInForm, LanguageForm, LoginForm, PasswordForm, PreferencesForm, ResetPasswordForm,
+    SignUpForm,
+)
+from civic.accounts.sms import sender_for
 from civic.core import audit
 from civic.core.errors import DomainError
 from civic.extensions import db
@@ -67,11 +72,102 @@ def login():
             flash(error.message, "error")
             status = error.status
         else:
+            if "elder_mode" in session:  # chosen on this phone before signing in
+                service.update_preferences(user, elder_mode=session["elder_mode"])
             db.session.commit()
             session.pop("acting_for", None)
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(url_for("home.index")))
     return render_template("accounts/login.html", form=form), status
+
+
+# --- one-time codes by text message -------------------------------------------------------------
+
+CODE_PAGES = {"sign_in": "accounts.login_code", "reset": "accounts.reset_password"}
+
+
+@bp.route("/login/code/send", methods=["POST"], defaults={"purpose": "sign_in"}, endpoint="send_sign_in_code")
+@bp.route("/password/reset/send", methods=["POST"], defaults={"purpose": "reset"}, endpoint="send_reset_code")
+def send_code(purpose):
+    """Send a one-time code to the number typed (throttled per number and per address)."""
+    form = CodeRequestForm()
+    if not form.validate_on_submit():
+        for error in form.phone.errors:
+            flash(error, "error")
+        return redirect(url_for(CODE_PAGES[purpose]))
+    phone = service.normalize_phone(form.phone.data)
+    session["code_phone"] = phone
+    try:
+        codes.request_code(phone, purpose, address=client_address(), config=current_app.config,
+                           sender=sender_for(current_app.config))
+    except DomainError as error:
+        if error.status == 429:
+            db.session.commit()  # keep the audit entry
+        else:
+            db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(_("If %(phone)s has an account, a code is on its way. It works for %(minutes)s minutes.",
+                phone=codes.masked(phone), minutes=current_app.config["SMS_CODE_SECONDS"] // 60), "success")
+    return redirect(url_for(CODE_PAGES[purpose]))
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code():
+    """Sign in with a one-time code sent by text message."""
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = CodeSignInForm(phone=session.get("code_phone", ""))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = codes.sign_in_with_code(form.phone.data, form.code.data, address=client_address(),
+                                           config=current_app.config)
+        except DomainError as error:
+            db.session.commit()  # keep the count of wrong tries
+            form.code.errors.append(error.message)
+            status = error.status
+        else:
+            if "elder_mode" in session:
+                service.update_preferences(user, elder_mode=session["elder_mode"])
+            db.session.commit()
+            session.pop("acting_for", None)
+            session.pop("code_phone", None)
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(url_for("home.index")))
+    return render_template("accounts/login_code.html", form=form, show_codes=current_app.config["SMS_SHOW_CODES"]), status
+
+
+@bp.route("/password/reset", methods=["GET", "POST"])
+def reset_password():
+    """Forgot the password: set a new one with a code sent by text message, then signed in."""
+    form = ResetPasswordForm(phone=session.get("code_phone", ""))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = codes.reset_password_with_code(form.phone.data, form.code.data, form.password.data,
+                                                  address=client_address(), config=current_app.config)
+        except DomainError as error:
+            db.session.commit()  # keep the count of wrong tries
+            (form.password if error.reason != "bad_code" else form.code).errors.append(error.message)
+            status = error.status
+        else:
+            db.session.commit()
+            session.pop("acting_for", None)
+            session.pop("code_phone", None)
+            login_user(user, remember=True)
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("home.index"))
+    return render_template("accounts/reset_password.html", form=form, show_codes=current_app.config["SMS_SHOW_CODES"]), status
+
+
+@bp.route("/dev/sms")
+def sent_messages():
+    """Demo only (SMS_SHOW_CODES): the text messages the log backend would have sent."""
+    if not current_app.config["SMS_SHOW_CODES"] or current_app.config["SMS_BACKEND"] != "log":
+        return current_app.response_class(status=404)
+    return render_template("accounts/sent_messages.html", messages=sender_for(current_app.config).sent())
 
 
 @bp.route("/logout", methods=["POST"])
@@ -124,6 +220,18 @@ def language():
         session["locale"] = form.locale.data
         if current_user.is_authenticated:
             service.update_preferences(current_user, locale=form.locale.data)
+            db.session.commit()
+    return redirect(_safe_next(url_for("home.index")))
+
+
+@bp.route("/elder-mode", methods=["POST"])
+def elder_mode():
+    """Turn elder mode (长辈模式) on or off in one tap, also before signing in."""
+    if request.form.get("elder_mode") in ("0", "1"):
+        on = request.form["elder_mode"] == "1"
+        session["elder_mode"] = on
+        if current_user.is_authenticated:
+            service.update_preferences(current_user, elder_mode=on)
             db.session.commit()
     return redirect(_safe_next(url_for("home.index")))
 

@@ -1,5 +1,5 @@
 """Home (首页), me (我的), health check, manifest."""
-from flask import Blueprint, jsonify, redirect, render_template, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, send_from_directory, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import text
@@ -85,3 +85,18 @@ def manifest():
     response = jsonify(data)
     response.mimetype = "application/manifest+json"
     return response
+
+
+@bp.route("/sw.js")
+def service_worker():
+    """The service worker, served from the root so that its scope covers every page."""
+    response = send_from_directory(current_app.static_folder, "sw.js", mimetype="text/javascript", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@bp.route("/offline")
+def offline():
+    """Shown by the service worker when a page is needed and there is no network."""
+    return render_template("home/offline.html")

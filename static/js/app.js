@@ -15,4 +15,19 @@
     form.dataset.submitted = "1";
     setTimeout(function () { delete form.dataset.submitted; }, 4000);
   });
+  // Offline: the service worker keeps the app shell, the patrol page and open vouchers on the phone.
+  var me = document.currentScript;
+  if ("serviceWorker" in navigator && me && me.getAttribute("data-sw")) {
+    navigator.serviceWorker.register(me.getAttribute("data-sw"), { scope: "/" }).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function (registration) {
+      registration.active.postMessage({ keep: location.pathname });
+    }).catch(function () { /* no service worker: the site still works online */ });
+    // Signing out forgets the pages kept for this person.
+    document.addEventListener("submit", function (event) {
+      if (event.target.getAttribute("action") === me.getAttribute("data-logout") && navigator.serviceWorker.controller) {
+        navigator.serviceWorker.controller.postMessage("forget-pages");
+      }
+    });
+  }
 })();
