@@ -9,7 +9,7 @@ from civic.extensions import db
 
 GLOBAL_TABLES = {
     "user", "api_token", "login_failure", "audit_entry", "notification",
-    "district", "street", "community",
+    "district", "street", "community", "job_run",
 }
 
 
