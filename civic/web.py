@@ -49,8 +49,9 @@ def public_url(endpoint, **values):
 
 
 def client_address():
-    """The client's address (the proxy must set X-Forwarded-For; see docs/operations.md)."""
-    return (request.access_route[0] if request.access_route else request.remote_addr) or "unknown"
+    """The client's address. Behind a proxy, PROXY_HOPS (ProxyFix) has already taken it from the
+    proxy's X-Forwarded-For; a header sent by the client itself is never read here."""
+    return request.remote_addr or "unknown"
 
 
 @login_manager.user_loader
