@@ -32,3 +32,11 @@ if env_bool("LOG_JSON", True):
     from civic.logging import gunicorn_logconfig
 
     logconfig_dict = gunicorn_logconfig()
+
+
+def child_exit(server, worker):
+    """With PROMETHEUS_MULTIPROC_DIR, forget a finished worker's live gauges (its counters stay summed)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
