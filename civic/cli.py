@@ -76,6 +76,24 @@ def init_app(app):
         user = _run_account_change(demote_admin, phone)
         click.echo(f"{user.display_name} ({user.phone}) is no longer an administrator.")
 
+    @app.cli.command("send-test-mail")
+    @click.argument("address")
+    def send_test_mail_command(address):
+        """Send one e-mail to ADDRESS with the MAIL_* settings, to prove they work."""
+        from civic.notifications.mail import build_message, mail_configured, send
+
+        config = current_app.config
+        if not mail_configured(config):
+            raise click.ClickException("MAIL_SERVER is not set: write the MAIL_* settings in the environment file.")
+        body = (f"This is a test e-mail from {config.get('SITE_URL') or 'the civic site'}.\n"
+                f"Server {config['MAIL_SERVER']}:{config['MAIL_PORT']}, "
+                f"{'TLS' if config.get('MAIL_USE_SSL') else 'STARTTLS' if config.get('MAIL_USE_TLS') else 'no encryption'}.")
+        try:
+            send(config, [build_message(config, address, "Civic test e-mail", body)])
+        except Exception as error:  # noqa: BLE001 - smtplib raises OSError and SMTPException alike
+            raise click.ClickException(f"Sending failed: {error}") from error
+        click.echo(f"Sent a test e-mail to {address} through {config['MAIL_SERVER']}:{config['MAIL_PORT']}.")
+
     ledger = click.Group("ledger", help="Merit bank ledger tools.")
     app.cli.add_command(ledger)
 

@@ -91,6 +91,10 @@ class Config:
     MAIL_USE_TLS = env_bool("MAIL_USE_TLS", False)   # STARTTLS on a plain connection (port 587)
     MAIL_USE_SSL = env_bool("MAIL_USE_SSL", False)   # TLS from the first byte (port 465)
     MAIL_FROM = os.environ.get("MAIL_FROM", "noreply@civic.local")
+    # Certificates to trust for the mail server (a file of PEM certificates); empty: the system's.
+    MAIL_CA_FILE = os.environ.get("MAIL_CA_FILE", "")
+    # Notifications older than this when a person's address is verified are not mailed (no flood).
+    MAIL_MAX_AGE_HOURS = env_int("MAIL_MAX_AGE_HOURS", 24)
 
     # The public address of the site, e.g. "https://civic.example.org": QR codes and e-mail links use it.
     SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")

@@ -256,3 +256,48 @@ def reset_password(phone, new_password, *, now=None):
     audit.record("account.password_reset", subject=user, now=now)
     db.session.flush()
     return user
+
+
+# --- e-mail address -----------------------------------------------------------------------------
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_PURPOSE = "email-verify"
+EMAIL_TOKEN_SECONDS = 3 * 24 * 3600
+
+
+def set_email(user, address, *, now=None):
+    """Record a new e-mail address, not yet verified; returns the token for the confirmation link."""
+    from civic.core import qr
+
+    address = (address or "").strip()
+    if len(address) > 120 or not EMAIL_RE.match(address):
+        raise Invalid("Please enter an e-mail address like name@example.com.")
+    user.email = address
+    user.email_verified_at = None
+    audit.record("account.email_set", actor=user, subject=user, now=now)
+    db.session.flush()
+    return qr.make_token(EMAIL_PURPOSE, {"u": user.id, "e": address}, ttl_seconds=EMAIL_TOKEN_SECONDS, now=now)
+
+
+def verify_email(token, *, now=None):
+    """Mark the address in the link as verified; refused when the address changed since or the link expired."""
+    from civic.core import qr
+
+    data = qr.read_token(EMAIL_PURPOSE, (token or "").strip(), now=now)
+    user = db.session.get(User, data.get("u"))
+    if user is None or user.email != data.get("e"):
+        raise Invalid("This confirmation link is no longer valid. Please enter your address again.")
+    if user.email_verified_at is None:
+        user.email_verified_at = resolve(now)
+        audit.record("account.email_verified", actor=user, subject=user, now=now)
+    db.session.flush()
+    return user
+
+
+def remove_email(user, *, now=None):
+    """Forget the e-mail address; no more notifications by e-mail."""
+    user.email = None
+    user.email_verified_at = None
+    audit.record("account.email_removed", actor=user, subject=user, now=now)
+    db.session.flush()
+    return user
