@@ -25,6 +25,20 @@ def upload_dir():
     return path
 
 
+def delete_photos(names):
+    """Delete stored photos by name (missing files are fine); returns how many files were removed."""
+    removed = 0
+    for name in names:
+        if not name or "/" in name or name.startswith("."):
+            continue
+        try:
+            os.remove(os.path.join(upload_dir(), name))
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def save_photo(file_storage):
     """Validate and re-encode an uploaded photo; returns its stored name (e.g. 'a1b2….jpg').
 

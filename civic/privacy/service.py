@@ -343,18 +343,81 @@ def close_account(user, password, *, address=None, now=None):
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)).rowcount or 0
 
+    removed = _forget_personal_details(user)
+
     user.display_name = CLOSED_NAME % user.id
     user.phone = f"closed-{user.id}"  # the schema needs a unique value; it is not a phone number
     user.email = None
+    user.email_verified_at = None
     user.password_hash = None
     user.locale = None
+    user.is_admin = False
     user.active = False
     user.auth_version = (user.auth_version or 0) + 1  # every session ends
     db.session.flush()
     summary = {"communities": sorted(communities), "orders_cancelled": orders, "signups_withdrawn": signups,
-               "patrols_ended": patrols_ended, "roles_removed": roles, "tokens_revoked": tokens}
+               "patrols_ended": patrols_ended, "roles_removed": roles, "tokens_revoked": tokens, **removed}
     audit.record("account.closed", actor=user, subject=user, address=address, detail=summary, now=now)
     return summary
+
+
+def _forget_personal_details(user):
+    """What closure removes besides the profile (docs/privacy.md): the text, photos and places of the
+    person's problem reports, their claims' photos, their failed sign-ins, and the network addresses in
+    the audit entries about them. Returns counts."""
+    from civic.accounts.models import LoginFailure
+    from civic.core.audit import AuditEntry
+    from civic.core.uploads import delete_photos
+    from civic.merit.models import Claim
+    from civic.patrols.models import Report
+
+    photos = []
+    reports = db.session.scalars(select(Report).where(Report.reporter_id == user.id)).all()
+    for report in reports:
+        photos += [report.photo] if report.photo else []
+        report.description, report.photo, report.lat, report.lon = "", None, None, None
+    for claim in db.session.scalars(select(Claim).where(Claim.resident_id == user.id)):
+        if claim.photos:
+            photos += list(claim.photos)
+            claim.photos = []
+    failures = db.session.execute(delete(LoginFailure).where(
+        LoginFailure.kind == "phone", LoginFailure.key == user.phone)).rowcount or 0
+    addresses = db.session.execute(update(AuditEntry).where(
+        or_(AuditEntry.actor_id == user.id, AuditEntry.subject_id == user.id), AuditEntry.address.is_not(None))
+        .values(address=None)).rowcount or 0
+    db.session.flush()
+    delete_photos(photos)
+    return {"reports_cleared": len(reports), "photos_removed": len(photos), "login_failures_removed": failures,
+            "audit_addresses_removed": addresses}
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+LOGIN_FAILURE_DAYS = 30
+AUDIT_ADDRESS_DAYS = 180
+READ_NOTIFICATION_DAYS = 365
+NOTIFICATION_DAYS = 730
+
+
+def prune_personal_data(*, now=None):
+    """Retention (docs/privacy.md): failed sign-ins after 30 days, network addresses in the audit log
+    after 180 days, read notifications after a year and all notifications after two."""
+    from datetime import timedelta
+
+    from civic.accounts.models import LoginFailure
+    from civic.core.audit import AuditEntry
+    from civic.notifications.models import Notification
+
+    now = resolve(now)
+    failures = db.session.execute(delete(LoginFailure).where(
+        LoginFailure.at < now - timedelta(days=LOGIN_FAILURE_DAYS))).rowcount or 0
+    addresses = db.session.execute(update(AuditEntry).where(
+        AuditEntry.at < now - timedelta(days=AUDIT_ADDRESS_DAYS), AuditEntry.address.is_not(None))
+        .values(address=None)).rowcount or 0
+    notes = db.session.execute(delete(Notification).where(or_(
+        Notification.read_at < now - timedelta(days=READ_NOTIFICATION_DAYS),
+        Notification.created_at < now - timedelta(days=NOTIFICATION_DAYS)))).rowcount or 0
+    return {"login_failures": failures, "audit_addresses": addresses, "notifications": notes}
 
 
 # --- one community's export -----------------------------------------------------------------------
@@ -379,8 +442,11 @@ def write_community_export(community_id, out, *, now=None, chunk=2000):
     community_table = Community.__table__
     head = row_dict(community_table, db.session.execute(
         select(community_table).where(community_table.c.id == community_id)).one())
-    out.write('{"format": %s, "generated_at": %s, "community": %s, "tables": {' % (
-        json.dumps(COMMUNITY_EXPORT_FORMAT), json.dumps(now.isoformat(timespec="seconds")),
+    from civic.operations.service import database_revisions
+
+    out.write('{"format": %s, "schema_revision": %s, "generated_at": %s, "community": %s, "tables": {' % (
+        json.dumps(COMMUNITY_EXPORT_FORMAT), json.dumps(sorted(database_revisions())),
+        json.dumps(now.isoformat(timespec="seconds")),
         json.dumps(head, ensure_ascii=False, default=str)))
     counts = {}
     for n, table in enumerate(community_tables()):

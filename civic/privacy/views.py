@@ -80,9 +80,13 @@ def export_community_command(community_id, out_path):
             counts = service.write_community_export(community_id, click.get_text_stream("stdout"))
         else:
             tmp = out_path + ".part"
-            with open(tmp, "w", encoding="utf-8") as out:
-                counts = service.write_community_export(community_id, out)
-            os.replace(tmp, out_path)
+            try:
+                with open(tmp, "w", encoding="utf-8") as out:
+                    counts = service.write_community_export(community_id, out)
+                os.replace(tmp, out_path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)  # an unknown id or a failure leaves nothing behind
     except NotFound as error:
         raise click.ClickException(f"No community with id {community_id}.") from error
     finally:
