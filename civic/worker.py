@@ -146,6 +146,7 @@ def run_forever(app):
     scheduler = build_scheduler(app)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=True))
     log.info("worker started with jobs: %s", ", ".join(sorted(JOBS)))
+    run_job(app, "heartbeat")  # /healthz shows the worker at once, not a minute later
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -156,12 +156,17 @@ class Browserless:
     def post(self, path, **kwargs):
         return self.request("POST", path, **kwargs)
 
-    def sign_in(self, phone, password, headers=None):
-        """The real sign-in form: read its CSRF token, post it."""
+    def csrf(self, path):
+        """The CSRF token of the form on the page at `path`."""
         import re
 
-        page = self.get("/login")
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
-        token = token or re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
-        return self.post("/login", data={"phone": phone, "password": password, "csrf_token": token.group(1)},
-                         headers=headers)
+        page = self.get(path)
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+
+    def submit(self, page, action, data, headers=None):
+        """Fill the form on `page` and post it to `action`, as a browser does."""
+        return self.post(action, data={**data, "csrf_token": self.csrf(page)}, headers=headers)
+
+    def sign_in(self, phone, password, headers=None):
+        """The real sign-in form."""
+        return self.submit("/login", "/login", {"phone": phone, "password": password}, headers=headers)
