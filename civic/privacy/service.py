@@ -427,40 +427,147 @@ def community_tables():
     return [t for t in db.metadata.sorted_tables if "community_id" in t.c]
 
 
-def write_community_export(community_id, out, *, now=None, chunk=2000):
-    """Write one community's rows of every community-owned table to the text stream `out` as JSON.
+def _user_columns(table):
+    """Columns of `table` that hold a user id (a foreign key to user.id)."""
+    return [fk.parent.name for fk in table.foreign_keys if fk.column.table.name == "user"]
 
-    Rows are streamed table by table, so a community with millions of GPS points fits in memory.
-    Returns {table: row count}.
+
+def _photo_names(row):
+    """Stored photo names in a row: columns named like *photo (a name) or *photos (a list of names)."""
+    names = []
+    for key, value in row.items():
+        if key.endswith("photo") and isinstance(value, str) and value:
+            names.append(value)
+        elif key.endswith("photos") and isinstance(value, list):
+            names += [v for v in value if isinstance(v, str) and v]
+    return names
+
+
+def write_community_export(community_id, out, *, now=None, chunk=2000, photos=None):
+    """Write one community to the text stream `out` as JSON: its street and district, every
+    community-owned table's rows, the people those rows name (without password or token hashes), and
+    the schema revision it was made at. Rows are streamed table by table, so a community with millions
+    of GPS points fits in memory. When `photos` is a set, the names of the photos the rows refer to are
+    added to it. Returns {table: row count}.
     """
-    from civic.communities.models import Community
+    from civic.accounts.models import User
+    from civic.communities.models import Community, District, Street
+    from civic.operations.service import database_revisions
 
     now = resolve(now)
     community = db.session.get(Community, community_id)
     if community is None:
         raise NotFound(N_("No such community."))
-    community_table = Community.__table__
-    head = row_dict(community_table, db.session.execute(
-        select(community_table).where(community_table.c.id == community_id)).one())
-    from civic.operations.service import database_revisions
 
-    out.write('{"format": %s, "schema_revision": %s, "generated_at": %s, "community": %s, "tables": {' % (
+    def one(model, key):
+        table = model.__table__
+        return row_dict(table, db.session.execute(select(table).where(table.c.id == key)).one())
+
+    head = one(Community, community_id)
+    place = {"district": one(District, community.street.district_id), "street": one(Street, community.street_id)}
+    out.write('{"format": %s, "schema_revision": %s, "generated_at": %s, "community": %s, "place": %s, "tables": {' % (
         json.dumps(COMMUNITY_EXPORT_FORMAT), json.dumps(sorted(database_revisions())),
-        json.dumps(now.isoformat(timespec="seconds")),
-        json.dumps(head, ensure_ascii=False, default=str)))
-    counts = {}
+        json.dumps(now.isoformat(timespec="seconds")), json.dumps(head, ensure_ascii=False, default=str),
+        json.dumps(place, ensure_ascii=False, default=str)))
+    counts, user_ids = {}, set()
     for n, table in enumerate(community_tables()):
         out.write("%s\n%s: [" % ("," if n else "", json.dumps(table.name)))
         order = list(table.primary_key.columns) or list(table.columns)[:1]
+        user_columns = _user_columns(table)
         result = db.session.execute(
             select(table).where(table.c.community_id == community_id).order_by(*order)
             .execution_options(yield_per=chunk))
         count = 0
         for row in result:
-            out.write(("," if count else "") + "\n  " + json.dumps(row_dict(table, row), ensure_ascii=False,
-                                                                     default=str))
+            data = row_dict(table, row)
+            user_ids.update(data[c] for c in user_columns if data.get(c) is not None)
+            if photos is not None:
+                photos.update(_photo_names(data))
+            out.write(("," if count else "") + "\n  " + json.dumps(data, ensure_ascii=False, default=str))
             count += 1
         out.write("]")
         counts[table.name] = count
-    out.write("\n}}\n")
+    users = User.__table__
+    out.write('\n}, "users": [')
+    for n, user_id in enumerate(sorted(user_ids)):
+        row = db.session.execute(select(users).where(users.c.id == user_id)).one()
+        out.write(("," if n else "") + "\n  " + json.dumps(row_dict(users, row), ensure_ascii=False, default=str))
+    out.write("\n]}\n")
     return counts
+
+
+def _column_value(column, value):
+    """A value from an export back into the column's Python type."""
+    from sqlalchemy import Date, DateTime, LargeBinary
+
+    if value is None:
+        return None
+    if isinstance(column.type, DateTime):
+        return datetime.fromisoformat(value)
+    if isinstance(column.type, Date):
+        return date.fromisoformat(value)
+    if isinstance(column.type, LargeBinary):
+        return bytes.fromhex(value)
+    return value
+
+
+def _insert(table, rows):
+    if rows:
+        db.session.execute(table.insert(), [
+            {c.name: _column_value(c, row.get(c.name)) for c in table.columns if c.name in row} for row in rows])
+
+
+def import_community(data):
+    """Load an export made by write_community_export into this database (at the same schema revision).
+
+    The community's id and every row id are kept; a community or person with the same id already here
+    is refused, so it is meant for an empty database or a new site. People come without passwords:
+    an administrator sets one with `reset-password`. Returns {table: row count}.
+    """
+    from civic.accounts.models import User
+    from civic.communities.models import Community, District, Street
+    from civic.operations.service import database_revisions
+
+    if data.get("format") != COMMUNITY_EXPORT_FORMAT:
+        raise Invalid(N_("This file is not a community export."))
+    if sorted(data.get("schema_revision") or []) != sorted(database_revisions()):
+        raise Conflict(N_("The export was made at schema %(theirs)s, this database is at %(ours)s. "
+                          "Bring both to the same version first."),
+                       theirs=", ".join(data.get("schema_revision") or []), ours=", ".join(sorted(database_revisions())))
+    community = data["community"]
+    if db.session.get(Community, community["id"]) is not None:
+        raise Conflict(N_("A community with this id already exists here."))
+    user_ids = [u["id"] for u in data["users"]]
+    if user_ids and db.session.scalar(select(User.id).where(User.id.in_(user_ids)).limit(1)) is not None:
+        raise Conflict(N_("People with the same ids already exist here; import into an empty database."))
+    place = data["place"]
+    if db.session.get(District, place["district"]["id"]) is None:
+        _insert(District.__table__, [place["district"]])
+    if db.session.get(Street, place["street"]["id"]) is None:
+        _insert(Street.__table__, [place["street"]])
+    _insert(Community.__table__, [community])
+    _insert(User.__table__, data["users"])
+    counts = {}
+    for table in community_tables():
+        rows = data["tables"].get(table.name, [])
+        _insert(table, rows)
+        counts[table.name] = len(rows)
+    db.session.flush()
+    _advance_sequences()
+    return counts
+
+
+def _advance_sequences():
+    """On PostgreSQL, move every id sequence past the ids just inserted."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    for table in db.metadata.sorted_tables:
+        if "id" not in table.c or not table.c.id.primary_key:
+            continue
+        quoted = f'"{table.name}"'
+        db.session.execute(text(
+            "SELECT CASE WHEN pg_get_serial_sequence(:t, 'id') IS NULL THEN NULL ELSE "
+            f"setval(pg_get_serial_sequence(:t, 'id'), GREATEST((SELECT COALESCE(max(id), 0) FROM {quoted}), 1)) END"
+        ), {"t": quoted})
