@@ -208,12 +208,31 @@ def user_data(user, *, now=None):
     profile_table = User.__table__
     profile = row_dict(profile_table, db.session.execute(
         select(profile_table).where(profile_table.c.id == user.id)).one())
+    photos = sorted({name for rows in tables.values() for row in rows for name in _photo_names(row)})
     return {
         "format": EXPORT_FORMAT,
         "generated_at": now.isoformat(timespec="seconds"),
         "profile": profile,
         "tables": {name: tables[name] for name in sorted(tables)},
+        "photos": photos,
     }
+
+
+def user_data_zip(user, out, *, now=None):
+    """The download with the person's photos: data.json and photos/<name> in a ZIP written to `out`."""
+    import os
+    import zipfile
+
+    from civic.core.uploads import upload_dir
+
+    data = user_data(user, now=now)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.json", json.dumps(data, ensure_ascii=False, indent=1, default=str))
+        for name in data["photos"]:
+            path = os.path.join(upload_dir(), name)
+            if "/" not in name and os.path.isfile(path):
+                archive.write(path, f"photos/{name}")
+    return data
 
 
 def user_data_json(user, *, now=None):

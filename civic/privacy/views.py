@@ -52,6 +52,20 @@ def download():
     })
 
 
+@bp.route("/me/privacy/download.zip")
+@login_required
+def download_zip():
+    """Download everything held about me with my photos, as one ZIP file."""
+    import io
+
+    buffer = io.BytesIO()
+    service.user_data_zip(current_user, buffer)
+    return Response(buffer.getvalue(), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="my-data-{current_user.id}.zip"',
+        "Cache-Control": "no-store",
+    })
+
+
 @bp.route("/c/<int:community_id>/privacy", methods=["GET", "POST"])
 @community_view("privacy.configure")
 def settings(community):

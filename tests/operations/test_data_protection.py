@@ -104,3 +104,29 @@ def test_community_export_names_its_schema_and_leaves_nothing_for_an_unknown_id(
     result = runner.invoke(args=["export-community", "999999", "--out", str(target)])
     assert result.exit_code != 0
     assert not target.exists() and not os.path.exists(str(target) + ".part")
+
+
+def test_data_download_includes_my_photos(app, client, auth, world, tmp_path):
+    """The ZIP download has data.json and the photos of my reports; the JSON lists them."""
+    import zipfile
+
+    photo = "b" * 32 + ".jpg"
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / photo).write_bytes(b"\xff\xd8photo")
+    app.config["UPLOADS_DIR"] = str(uploads)
+    try:
+        with app.app_context():
+            _report(db.session.get(User, world.resident.id), world.a.id, photo)
+            db.session.commit()
+        auth.login(phone=world.resident.phone)
+        assert "/me/privacy/download.zip" in client.get("/me/privacy").get_data(as_text=True)
+        response = client.get("/me/privacy/download.zip")
+        assert response.status_code == 200 and response.mimetype == "application/zip"
+        archive = zipfile.ZipFile(io.BytesIO(response.data))
+        assert archive.read(f"photos/{photo}") == b"\xff\xd8photo"
+        assert json.loads(archive.read("data.json"))["photos"] == [photo]
+    finally:
+        from civic.config import TestingConfig
+
+        app.config["UPLOADS_DIR"] = TestingConfig.UPLOADS_DIR
