@@ -4,6 +4,7 @@ import json
 import os
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from civic.accounts.models import LoginFailure, User
@@ -31,39 +32,43 @@ def _report(user, community_id, photo):
     return report
 
 
-def test_closure_removes_what_the_inventory_says(app, world, tmp_path):
+@pytest.fixture
+def uploads(app, tmp_path):
+    """UPLOADS_DIR pointed at an empty folder for the test."""
+    from civic.config import TestingConfig
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    app.config["UPLOADS_DIR"] = str(folder)
+    yield folder
+    app.config["UPLOADS_DIR"] = TestingConfig.UPLOADS_DIR
+
+
+def test_closure_removes_what_the_inventory_says(app, world, uploads):
     """Closing removes the report's text, photo file and place, failed sign-ins for the number, audit
     addresses, and the administrator right."""
     photo = "a" * 32 + ".jpg"
-    uploads = tmp_path / "uploads"
-    uploads.mkdir()
-    (uploads / photo).write_bytes(b"\\xff\\xd8")
-    app.config["UPLOADS_DIR"] = str(uploads)
-    try:
-        with app.app_context():
-            user = db.session.get(User, world.resident.id)
-            user.is_admin = True
-            phone = user.phone
-            report = _report(user, world.a.id, photo)
-            db.session.add(LoginFailure(kind="phone", key=phone, at=utcnow()))
-            record("account.sign_in", actor=user, subject=user, address="198.51.100.7")
-            db.session.commit()
-            # another admin, so that demoting is not the question here
-            summary = service.close_account(user, DEFAULT_PASSWORD, address="198.51.100.8")
-            db.session.commit()
-            report = db.session.get(Report, report.id)
-            assert (report.description, report.photo, report.lat, report.lon) == ("", None, None, None)
-            assert not (uploads / photo).exists()
-            assert db.session.scalar(select(func.count()).select_from(LoginFailure).where(LoginFailure.key == phone)) == 0
-            addresses = db.session.scalars(select(AuditEntry.address).where(
-                AuditEntry.subject_id == user.id, AuditEntry.action != "account.closed")).all()
-            assert set(addresses) == {None}
-            assert db.session.get(User, user.id).is_admin is False
-            assert summary["photos_removed"] == 1 and summary["login_failures_removed"] == 1
-    finally:
-        from civic.config import TestingConfig
-
-        app.config["UPLOADS_DIR"] = TestingConfig.UPLOADS_DIR
+    (uploads / photo).write_bytes(b"\xff\xd8")
+    with app.app_context():
+        user = db.session.get(User, world.resident.id)
+        user.is_admin = True
+        phone = user.phone
+        report = _report(user, world.a.id, photo)
+        db.session.add(LoginFailure(kind="phone", key=phone, at=utcnow()))
+        record("account.sign_in", actor=user, subject=user, address="198.51.100.7")
+        db.session.commit()
+        # another admin, so that demoting is not the question here
+        summary = service.close_account(user, DEFAULT_PASSWORD, address="198.51.100.8")
+        db.session.commit()
+        report = db.session.get(Report, report.id)
+        assert (report.description, report.photo, report.lat, report.lon) == ("", None, None, None)
+        assert not (uploads / photo).exists()
+        assert db.session.scalar(select(func.count()).select_from(LoginFailure).where(LoginFailure.key == phone)) == 0
+        addresses = db.session.scalars(select(AuditEntry.address).where(
+            AuditEntry.subject_id == user.id, AuditEntry.action != "account.closed")).all()
+        assert set(addresses) == {None}
+        assert db.session.get(User, user.id).is_admin is False
+        assert summary["photos_removed"] == 1 and summary["login_failures_removed"] == 1
 
 
 def test_retention_prunes_failures_addresses_and_old_notifications(app, world):
@@ -106,27 +111,19 @@ def test_community_export_names_its_schema_and_leaves_nothing_for_an_unknown_id(
     assert not target.exists() and not os.path.exists(str(target) + ".part")
 
 
-def test_data_download_includes_my_photos(app, client, auth, world, tmp_path):
+def test_data_download_includes_my_photos(app, client, auth, world, uploads):
     """The ZIP download has data.json and the photos of my reports; the JSON lists them."""
     import zipfile
 
     photo = "b" * 32 + ".jpg"
-    uploads = tmp_path / "uploads"
-    uploads.mkdir()
     (uploads / photo).write_bytes(b"\xff\xd8photo")
-    app.config["UPLOADS_DIR"] = str(uploads)
-    try:
-        with app.app_context():
-            _report(db.session.get(User, world.resident.id), world.a.id, photo)
-            db.session.commit()
-        auth.login(phone=world.resident.phone)
-        assert "/me/privacy/download.zip" in client.get("/me/privacy").get_data(as_text=True)
-        response = client.get("/me/privacy/download.zip")
-        assert response.status_code == 200 and response.mimetype == "application/zip"
-        archive = zipfile.ZipFile(io.BytesIO(response.data))
-        assert archive.read(f"photos/{photo}") == b"\xff\xd8photo"
-        assert json.loads(archive.read("data.json"))["photos"] == [photo]
-    finally:
-        from civic.config import TestingConfig
-
-        app.config["UPLOADS_DIR"] = TestingConfig.UPLOADS_DIR
+    with app.app_context():
+        _report(db.session.get(User, world.resident.id), world.a.id, photo)
+        db.session.commit()
+    auth.login(phone=world.resident.phone)
+    assert "/me/privacy/download.zip" in client.get("/me/privacy").get_data(as_text=True)
+    response = client.get("/me/privacy/download.zip")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert archive.read(f"photos/{photo}") == b"\xff\xd8photo"
+    assert json.loads(archive.read("data.json"))["photos"] == [photo]
