@@ -23,7 +23,7 @@ keepalive = 5
 max_requests = 5000          # recycle workers now and then
 max_requests_jitter = 500
 # The app itself decides which X-Forwarded-* headers to trust (PROXY_HOPS, Werkzeug's ProxyFix);
-# gunicorn must not rewrite them first.
+# gunicorn only uses this for the scheme of requests from the local nginx.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None             # the app logs each request once, as JSON, with a request id
 errorlog = "-"
