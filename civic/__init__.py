@@ -32,6 +32,7 @@ def create_app(config=None):
 
     if app.config["ENV_NAME"] == "production":
         check_production(app)
+    _trust_proxy(app)
 
     from civic import logging as civic_logging
 
@@ -41,15 +42,34 @@ def create_app(config=None):
 
     from civic import cli, errors, web
 
+    from civic.operations import metrics
+
+    metrics.init_app(app)
     web.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     return app
 
 
+def _trust_proxy(app):
+    """Behind PROXY_HOPS reverse proxies, take the client's address, scheme and host from their
+    X-Forwarded-* headers (only the last PROXY_HOPS entries: a forged entry from the client is ignored)."""
+    hops = app.config.get("PROXY_HOPS", 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
 def _init_extensions(app):
     from civic.extensions import api, babel, csrf, db, login_manager, migrate
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # A database that accepts the connection but never answers must not hang a request forever.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["connect_args"] = {"connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT"],
+                                   **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app, db)
@@ -92,6 +112,7 @@ def _import_models():
     import civic.patrols.models  # noqa: F401
     import civic.privacy.models  # noqa: F401
     import civic.rules.models  # noqa: F401
+    import civic.operations.models  # noqa: F401
 
 
 def _register_blueprints(app):
@@ -124,4 +145,7 @@ def _register_blueprints(app):
     from civic.privacy.views import bp as privacy_bp
 
     app.register_blueprint(privacy_bp)
+    from civic.operations.views import bp as operations_bp
+
+    app.register_blueprint(operations_bp)
     register_api(app)

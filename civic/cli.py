@@ -1,8 +1,21 @@
-"""Command-line tools: `flask --app wsgi seed-demo | create-admin | worker`."""
+"""Command-line tools: `flask --app wsgi seed-demo | create-admin | reset-password | demote-admin | worker | ...`."""
 import click
 from flask import current_app
 
 from civic.extensions import db
+
+
+def _run_account_change(func, *args):
+    """Call an account service, commit, and turn a refusal into a plain message and exit status 1."""
+    from civic.core.errors import DomainError
+
+    try:
+        user = func(*args)
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    return user
 
 
 def init_app(app):
@@ -10,8 +23,12 @@ def init_app(app):
 
     @app.cli.command("seed-demo")
     def seed_demo_command():
-        """Load the demo street, communities and a user for every role (idempotent)."""
+        """Load the demo street, communities and a user for every role (idempotent). Not in production."""
         from civic.demo import DEMO_PASSWORD, seed_demo
+
+        if current_app.config["ENV_NAME"] == "production":
+            raise click.ClickException("seed-demo is for trying the product out: it creates an administrator "
+                                       "whose password is published. It does not run with CIVIC_CONFIG=production.")
 
         lines = seed_demo()
         db.session.commit()
@@ -21,20 +38,61 @@ def init_app(app):
 
     @app.cli.command("create-admin")
     @click.option("--phone", prompt=True)
-    @click.option("--name", prompt=True, default="管理员")
-    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-    def create_admin_command(phone, name, password):
-        """Create a site administrator (or promote an existing account)."""
-        from civic.accounts.service import create_admin
-        from civic.core.errors import DomainError
+    @click.option("--promote", is_flag=True, help="Make an existing account an administrator (name and password stay).")
+    @click.option("--name", default="管理员", help="The new administrator's name.")
+    @click.option("--password", help="The new administrator's password (asked for when left out).")
+    def create_admin_command(phone, promote, name, password):
+        """Create a site administrator, or with --promote make an existing account one."""
+        from civic.accounts.service import create_admin, promote_admin
 
-        try:
-            user = create_admin(phone, name, password)
-            db.session.commit()
-        except DomainError as error:
-            db.session.rollback()
-            raise click.ClickException(error.message) from error
+        if promote:
+            user = _run_account_change(promote_admin, phone)
+            click.echo(f"Existing account {user.display_name} ({user.phone}) is now an administrator; "
+                       "its name and password are unchanged.")
+            return
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        user = _run_account_change(create_admin, phone, name, password)
         click.echo(f"Administrator {user.display_name} ({user.phone}) is ready.")
+
+    @app.cli.command("reset-password")
+    @click.option("--phone", prompt=True)
+    @click.option("--password", help="The new password (asked for when left out).")
+    def reset_password_command(phone, password):
+        """Set a new password for an account; its sessions and API tokens end."""
+        from civic.accounts.service import reset_password
+
+        if password is None:
+            password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        user = _run_account_change(reset_password, phone, password)
+        click.echo(f"The password of {user.display_name} ({user.phone}) was changed; its sessions have ended.")
+
+    @app.cli.command("demote-admin")
+    @click.option("--phone", prompt=True)
+    def demote_admin_command(phone):
+        """Take the administrator right away from an account (never the last administrator)."""
+        from civic.accounts.service import demote_admin
+
+        user = _run_account_change(demote_admin, phone)
+        click.echo(f"{user.display_name} ({user.phone}) is no longer an administrator.")
+
+    @app.cli.command("send-test-mail")
+    @click.argument("address")
+    def send_test_mail_command(address):
+        """Send one e-mail to ADDRESS with the MAIL_* settings, to prove they work."""
+        from civic.notifications.mail import build_message, mail_configured, send
+
+        config = current_app.config
+        if not mail_configured(config):
+            raise click.ClickException("MAIL_SERVER is not set: write the MAIL_* settings in the environment file.")
+        body = (f"This is a test e-mail from {config.get('SITE_URL') or 'the civic site'}.\n"
+                f"Server {config['MAIL_SERVER']}:{config['MAIL_PORT']}, "
+                f"{'TLS' if config.get('MAIL_USE_SSL') else 'STARTTLS' if config.get('MAIL_USE_TLS') else 'no encryption'}.")
+        try:
+            send(config, [build_message(config, address, "Civic test e-mail", body)])
+        except Exception as error:  # noqa: BLE001 - smtplib raises OSError and SMTPException alike
+            raise click.ClickException(f"Sending failed: {error}") from error
+        click.echo(f"Sent a test e-mail to {address} through {config['MAIL_SERVER']}:{config['MAIL_PORT']}.")
 
     ledger = click.Group("ledger", help="Merit bank ledger tools.")
     app.cli.add_command(ledger)

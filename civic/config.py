@@ -7,6 +7,34 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
 
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name, default):
+    """A yes/no setting: 1/true/yes/on or 0/false/no/off (any case); anything else is refused."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise RuntimeError(f"{name}={raw!r} is not a yes/no value: use 1, true, yes, on or 0, false, no, off")
+
+
+def env_int(name, default):
+    """A whole-number setting; a value that is not a number is refused."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name}={raw!r} is not a whole number") from None
+
+
 def _database_url(default):
     url = os.environ.get("DATABASE_URL", default)
     # psycopg 3 is the driver we ship; accept the common short forms.
@@ -73,11 +101,27 @@ class Config:
     LEDGER_DEFAULT_YEARLY_BUDGET = int(os.environ.get("LEDGER_DEFAULT_YEARLY_BUDGET", "1000000"))
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
-    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_PORT = env_int("MAIL_PORT", 25)
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
-    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "0") == "1"
+    MAIL_USE_TLS = env_bool("MAIL_USE_TLS", False)   # STARTTLS on a plain connection (port 587)
+    MAIL_USE_SSL = env_bool("MAIL_USE_SSL", False)   # TLS from the first byte (port 465)
     MAIL_FROM = os.environ.get("MAIL_FROM", "noreply@civic.local")
+    # Certificates to trust for the mail server (a file of PEM certificates); empty: the system's.
+    MAIL_CA_FILE = os.environ.get("MAIL_CA_FILE", "")
+    # Notifications older than this when a person's address is verified are not mailed (no flood).
+    MAIL_MAX_AGE_HOURS = env_int("MAIL_MAX_AGE_HOURS", 24)
+
+    # The public address of the site, e.g. "https://civic.example.org": QR codes and e-mail links use it.
+    SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
+    # Uploaded photos; scripts/backup.sh and restore.sh read the same variable.
+    UPLOADS_DIR = os.environ.get("UPLOADS_DIR") or str(INSTANCE_DIR / "uploads")
+    # Reverse proxies in front of gunicorn whose X-Forwarded-* headers are trusted (nginx alone: 1).
+    PROXY_HOPS = env_int("PROXY_HOPS", 0)
+    # Seconds to wait for the database to accept a connection before giving up.
+    DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    # /metrics answers only these client addresses (the proxy does not forward it).
+    METRICS_ALLOW = os.environ.get("METRICS_ALLOW", "127.0.0.1,::1")
 
     # Map tiles for patrol maps, e.g. "https://tiles.example.org/{z}/{x}/{y}.png" or 天地图
     # "https://t{s}.tianditu.gov.cn/vec_w/wmts?...&tk=KEY" (docs/operations.md); empty: the community's own
@@ -87,7 +131,7 @@ class Config:
     MAP_TILE_ORIGIN = (re.sub(r"//[^/.]*\{s\}[^/.]*\.", "//*.", "/".join(MAP_TILE_URL.split("/")[:3]))
                        if MAP_TILE_URL.startswith("http") else "")
 
-    LOG_JSON = os.environ.get("LOG_JSON", "1") == "1"
+    LOG_JSON = env_bool("LOG_JSON", True)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
 
@@ -96,8 +140,8 @@ class DevelopmentConfig(Config):
 
     ENV_NAME = "development"
     SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-not-secret"
-    LOG_JSON = os.environ.get("LOG_JSON", "0") == "1"
-    SMS_SHOW_CODES = os.environ.get("SMS_SHOW_CODES", "1") == "1"
+    LOG_JSON = env_bool("LOG_JSON", False)
+    SMS_SHOW_CODES = env_bool("SMS_SHOW_CODES", True)
 
 
 class TestingConfig(Config):
@@ -116,7 +160,7 @@ class ProductionConfig(Config):
     """Behind gunicorn; refuses to start with unsafe settings."""
 
     ENV_NAME = "production"
-    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 
@@ -135,11 +179,14 @@ def check_production(app):
         problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
     if app.debug:
         problems.append("debug mode must be off")
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and os.environ.get("CIVIC_ALLOW_SQLITE") != "1":
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not env_bool("CIVIC_ALLOW_SQLITE", False):
         problems.append("production needs PostgreSQL (set DATABASE_URL), or CIVIC_ALLOW_SQLITE=1 for a single small site")
     if app.config.get("SMS_BACKEND") == "http" and not app.config.get("SMS_HTTP_URL"):
         problems.append("SMS_BACKEND=http needs SMS_HTTP_URL (the provider's endpoint)")
     if app.config.get("SMS_SHOW_CODES"):
         problems.append("SMS_SHOW_CODES must be off: it shows sign-in codes on a page")
+    site = app.config.get("SITE_URL") or ""
+    if not site.startswith(("https://", "http://")):
+        problems.append("SITE_URL must be the public address of the site, e.g. https://civic.example.org")
     if problems:
         raise RuntimeError("Refusing to start in production: " + "; ".join(problems))

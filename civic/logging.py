@@ -5,7 +5,7 @@ import sys
 import time
 import uuid
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,6 +26,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class RequestIdFilter(logging.Filter):
+    """Give every record logged during a request that request's id (when it has none of its own)."""
+
+    def filter(self, record):
+        if not hasattr(record, "request_id") and has_request_context() and g.get("request_id"):
+            record.request_id = g.request_id
+        return True
+
+
+def gunicorn_logconfig():
+    """logging.dictConfig for gunicorn (gunicorn.conf.py): its own lines and tracebacks as JSON too."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"],
+               "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "civic.logging.JsonFormatter"}},
+        "filters": {"request_id": {"()": "civic.logging.RequestIdFilter"}},
+        "handlers": {"stderr": handler},
+        "root": {"level": "WARNING", "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        },
+    }
+
+
 class PlainFormatter(logging.Formatter):
     """Readable lines for development: `INFO civic request GET / 200 3.1ms`."""
 
@@ -43,6 +70,7 @@ def init_app(app):
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter() if app.config["LOG_JSON"] else PlainFormatter("%(levelname)s %(name)s %(message)s"))
+        handler.addFilter(RequestIdFilter())
         logger.addHandler(handler)
         logger.propagate = False
 

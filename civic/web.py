@@ -44,9 +44,21 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+def public_url(endpoint, **values):
+    """An absolute URL for QR codes and e-mails: on SITE_URL when it is set (behind a proxy the
+    request's own host may be an internal address), else on the request's host."""
+    from flask import url_for
+
+    site = current_app.config.get("SITE_URL")
+    if site:
+        return site + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
 def client_address():
-    """The client's address (the proxy must set X-Forwarded-For; see docs/operations.md)."""
-    return (request.access_route[0] if request.access_route else request.remote_addr) or "unknown"
+    """The client's address. Behind a proxy, PROXY_HOPS (ProxyFix) has already taken it from the
+    proxy's X-Forwarded-For; a header sent by the client itself is never read here."""
+    return request.remote_addr or "unknown"
 
 
 @login_manager.user_loader

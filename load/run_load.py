@@ -47,6 +47,7 @@ def app_env():
         DATABASE_URL=DB_URL,
         # Loopback has no TLS: with secure cookies the form sign-in could not keep its session.
         SESSION_COOKIE_SECURE="0",
+        SITE_URL="http://127.0.0.1",
         LOG_LEVEL="WARNING",
         LEDGER_DEFAULT_YEARLY_BUDGET="100000000",
     )

@@ -1,15 +1,22 @@
 #!/bin/sh
 # Back up the civic database (pg_dump custom format) and the uploaded photos.
 #
-#   DATABASE_URL=postgresql://user@host:5432/civic scripts/backup.sh [BACKUP_DIR]
+#   scripts/backup.sh [BACKUP_DIR]
 #
-# Writes BACKUP_DIR/civic-YYYYmmddTHHMMSSZ.dump and, when instance/uploads exists,
-# BACKUP_DIR/uploads-YYYYmmddTHHMMSSZ.tar.gz (default BACKUP_DIR: ./backups).
-# Prints the paths written, one per line. UPLOADS_DIR overrides the uploads folder.
+# Settings come from the environment, else from the site's environment file (CIVIC_ENV_FILE,
+# default /etc/civic/civic.env): DATABASE_URL and UPLOADS_DIR (default instance/uploads), the same
+# settings the app uses. Writes BACKUP_DIR/civic-STAMP.dump and BACKUP_DIR/uploads-STAMP.tar.gz
+# (default BACKUP_DIR: ./backups), readable by their owner only, prints their paths, and deletes
+# backups older than BACKUP_KEEP_DAYS (default 30; 0 keeps everything).
 set -eu
+umask 077
 
+env_file=${CIVIC_ENV_FILE:-/etc/civic/civic.env}
+if [ -z "${DATABASE_URL:-}" ] && [ -r "$env_file" ]; then
+    set -a; . "$env_file"; set +a
+fi
 if [ -z "${DATABASE_URL:-}" ]; then
-    echo "backup.sh: set DATABASE_URL (postgresql://...)" >&2
+    echo "backup.sh: set DATABASE_URL (postgresql://...) or write it in $env_file" >&2
     exit 2
 fi
 # SQLAlchemy's driver suffix is not understood by libpq.
@@ -21,7 +28,16 @@ esac
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-./backups}
-uploads=${UPLOADS_DIR:-$here/instance/uploads}
+if [ -n "${UPLOADS_DIR:-}" ]; then
+    uploads=$UPLOADS_DIR
+    if [ ! -d "$uploads" ]; then
+        echo "backup.sh: UPLOADS_DIR=$uploads is not a folder; nothing was backed up" >&2
+        exit 1
+    fi
+else
+    uploads=$here/instance/uploads
+    mkdir -p "$uploads"
+fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$dir"
 
@@ -31,9 +47,12 @@ pg_dump --format=custom --no-owner --no-privileges --file="$dump.part" "$url"
 mv "$dump.part" "$dump"
 echo "$dump"
 
-if [ -d "$uploads" ]; then
-    tarball="$dir/uploads-$stamp.tar.gz"
-    tar -czf "$tarball.part" -C "$uploads" .
-    mv "$tarball.part" "$tarball"
-    echo "$tarball"
+tarball="$dir/uploads-$stamp.tar.gz"
+tar -czf "$tarball.part" -C "$uploads" .
+mv "$tarball.part" "$tarball"
+echo "$tarball"
+
+keep=${BACKUP_KEEP_DAYS:-30}
+if [ "$keep" -gt 0 ]; then
+    find "$dir" -maxdepth 1 -type f \( -name 'civic-*.dump' -o -name 'uploads-*.tar.gz' \) -mtime +"$keep" -delete
 fi

@@ -1,45 +1,58 @@
 #!/bin/sh
-# Restore a backup made by scripts/backup.sh into an EMPTY database.
+# Restore a backup made by scripts/backup.sh into an EMPTY database and an EMPTY uploads folder.
 #
 #   createdb -h HOST -U USER civic_restored
-#   DATABASE_URL=postgresql://user@host:5432/civic_restored scripts/restore.sh civic-STAMP.dump [uploads-STAMP.tar.gz]
+#   DATABASE_URL=postgresql://user@host:5432/civic_restored UPLOADS_DIR=/srv/civic/instance/uploads \
+#       scripts/restore.sh civic-STAMP.dump uploads-STAMP.tar.gz
 #
-# Refuses a database that already has tables (so a live database is never overwritten).
-# The uploads tarball, when given, is unpacked into UPLOADS_DIR (default instance/uploads),
-# which must be missing or empty.
+# Everything is checked before anything is touched: both files are readable and whole, the
+# database has no tables, the uploads folder (UPLOADS_DIR, default instance/uploads) is missing
+# or empty. Then the database is restored in one transaction and the photos are unpacked.
+# Settings missing from the environment are read from CIVIC_ENV_FILE (default /etc/civic/civic.env).
 set -eu
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-    echo "usage: DATABASE_URL=postgresql://... $0 DUMP_FILE [UPLOADS_TAR]" >&2
+if [ $# -ne 2 ]; then
+    echo "usage: DATABASE_URL=postgresql://... UPLOADS_DIR=... $0 DUMP_FILE UPLOADS_TAR" >&2
     exit 2
 fi
 dump=$1
-tarball=${2:-}
+tarball=$2
+env_file=${CIVIC_ENV_FILE:-/etc/civic/civic.env}
+if [ -z "${DATABASE_URL:-}" ] && [ -r "$env_file" ]; then
+    set -a; . "$env_file"; set +a
+fi
 if [ -z "${DATABASE_URL:-}" ]; then
     echo "restore.sh: set DATABASE_URL to the empty target database" >&2
     exit 2
 fi
-[ -f "$dump" ] || { echo "restore.sh: no such file: $dump" >&2; exit 2; }
 url=$(printf '%s' "$DATABASE_URL" | sed -e 's#^postgresql+psycopg://#postgresql://#' -e 's#^postgres://#postgresql://#')
+here=$(cd "$(dirname "$0")/.." && pwd)
+uploads=${UPLOADS_DIR:-$here/instance/uploads}
 
-tables=$(psql --no-psqlrc --tuples-only --no-align --dbname="$url" \
-    --command="SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-if [ "$tables" != "0" ]; then
-    echo "restore.sh: the target database is not empty ($tables tables); create a new one with createdb" >&2
+problems=""
+[ -r "$dump" ] && pg_restore --list "$dump" >/dev/null 2>&1 || problems="$problems
+  $dump is missing or not a pg_dump custom-format file"
+[ -r "$tarball" ] && tar -tzf "$tarball" >/dev/null 2>&1 || problems="$problems
+  $tarball is missing or not a whole .tar.gz"
+if tables=$(psql --no-psqlrc --tuples-only --no-align --dbname="$url" \
+        --command="SELECT count(*) FROM pg_tables WHERE schemaname = 'public'" 2>/dev/null); then
+    [ "$tables" = "0" ] || problems="$problems
+  the target database is not empty ($tables tables); create a new one with createdb"
+else
+    problems="$problems
+  the target database does not answer (create it first with createdb)"
+fi
+if [ -e "$uploads" ] && [ -n "$(ls -A "$uploads" 2>/dev/null)" ]; then
+    problems="$problems
+  $uploads is not empty; move it away or set UPLOADS_DIR to a new folder"
+fi
+if [ -n "$problems" ]; then
+    echo "restore.sh: nothing was restored:$problems" >&2
     exit 1
 fi
 
 pg_restore --no-owner --no-privileges --exit-on-error --single-transaction --dbname="$url" "$dump"
 echo "restored $dump"
-
-if [ -n "$tarball" ]; then
-    here=$(cd "$(dirname "$0")/.." && pwd)
-    uploads=${UPLOADS_DIR:-$here/instance/uploads}
-    if [ -e "$uploads" ] && [ -n "$(ls -A "$uploads" 2>/dev/null)" ]; then
-        echo "restore.sh: $uploads is not empty; move it away first" >&2
-        exit 1
-    fi
-    mkdir -p "$uploads"
-    tar -xzf "$tarball" -C "$uploads"
-    echo "restored $tarball into $uploads"
-fi
+mkdir -p "$uploads"
+tar -xzf "$tarball" -C "$uploads"
+echo "restored $tarball into $uploads"

@@ -5,7 +5,9 @@ from flask_login import current_user
 from flask_smorest import Blueprint, abort
 
 from civic.accounts import service
-from civic.accounts.schemas import MeSchema, TokenRequestSchema, TokenSchema
+from civic.accounts.schemas import (
+    EmailInSchema, EmailSchema, EmailVerifySchema, MeSchema, TokenRequestSchema, TokenSchema,
+)
 from civic.api import auth_required
 from civic.core.errors import DomainError, PermissionDenied
 from civic.extensions import db
@@ -67,3 +69,50 @@ class Me(MethodView):
             "memberships": memberships,
             "unread_notifications": unread_count(current_user),
         }
+
+
+def _email_state(user):
+    return {"email": user.email, "verified": user.email_verified_at is not None}
+
+
+@blp.route("/me/email")
+class MyEmail(MethodView):
+    @blp.response(200, EmailSchema)
+    @auth_required
+    def get(self):
+        """My e-mail address and whether it is confirmed."""
+        return _email_state(current_user)
+
+    @blp.arguments(EmailInSchema)
+    @blp.response(202, EmailSchema)
+    @auth_required
+    def put(self, data):
+        """Set my e-mail address; a confirmation link is e-mailed to it (notifications follow once confirmed)."""
+        from civic.accounts.views import send_email_confirmation
+
+        token = service.set_email(current_user, data["email"])
+        try:
+            send_email_confirmation(current_user, token)
+        except OSError:
+            db.session.rollback()
+            abort(503, message="The e-mail could not be sent. Please try again later.")
+        db.session.commit()
+        return _email_state(current_user)
+
+    @blp.response(204)
+    @auth_required
+    def delete(self):
+        """Remove my e-mail address."""
+        service.remove_email(current_user)
+        db.session.commit()
+
+
+@blp.route("/me/email/verify")
+class MyEmailVerify(MethodView):
+    @blp.arguments(EmailVerifySchema)
+    @blp.response(200, EmailSchema)
+    def post(self, data):
+        """Confirm an e-mail address with the token from the confirmation link."""
+        user = service.verify_email(data["token"])
+        db.session.commit()
+        return _email_state(user)

@@ -63,3 +63,11 @@ class LanguageForm(FlaskForm):
 class ManagedResidentForm(FlaskForm):
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
     address = StringField(_l("Address"), validators=[Optional(), Length(max=120)])
+
+
+class EmailForm(FlaskForm):
+    email = StringField(_l("E-mail address"), validators=[DataRequired(), Length(max=120)])
+
+
+class ConfirmForm(FlaskForm):
+    """Only the CSRF token: the button carries the action."""

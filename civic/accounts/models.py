@@ -23,6 +23,8 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str] = mapped_column(String(40))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(120))
+    # Set when the person opened the link sent to `email`; notifications are mailed only after that.
+    email_verified_at: Mapped[datetime | None]
     is_admin: Mapped[bool] = mapped_column(default=False)
     is_managed: Mapped[bool] = mapped_column(default=False)
     managed_by_community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)

@@ -34,3 +34,16 @@ class TokenSchema(ma.Schema):
     token = ma.fields.String(metadata={"description": "Send as 'Authorization: Bearer <token>'"})
     expires_at = ma.fields.DateTime()
     user = ma.fields.Nested(UserSchema)
+
+
+class EmailInSchema(ma.Schema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=3, max=120))
+
+
+class EmailVerifySchema(ma.Schema):
+    token = ma.fields.String(required=True, validate=ma.validate.Length(min=10, max=500))
+
+
+class EmailSchema(ma.Schema):
+    email = ma.fields.String(allow_none=True)
+    verified = ma.fields.Boolean()

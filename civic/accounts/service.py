@@ -4,7 +4,7 @@ import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from civic.accounts.models import ApiToken, LoginFailure, User
 from civic.core import audit
@@ -29,8 +29,19 @@ def check_new_password(password):
     """Raise Invalid when a password is too weak to protect points."""
     if len(password or "") < MIN_PASSWORD:
         raise Invalid("A password needs at least %(n)s letters, digits or signs.", n=MIN_PASSWORD)
-    if password.isdigit() and len(set(password)) <= 2:
+    if password.isdigit() and len(set(password)) <= 2 or _is_run(password) or password.lower() in COMMON_PASSWORDS:
         raise Invalid("That password is too easy to guess.")
+
+
+# Passwords people pick first; all are refused whatever their length.
+COMMON_PASSWORDS = {"password", "password1", "passw0rd", "qwertyui", "qwerty123", "iloveyou", "abc12345",
+                    "woaini520", "woaini1314", "a1234567", "aa123456", "1qaz2wsx", "qwertyuiop", "admin123"}
+
+
+def _is_run(password):
+    """'12345678', '87654321', 'abcdefgh': each character one step from the last."""
+    steps = {ord(b) - ord(a) for a, b in zip(password.lower(), password.lower()[1:])}
+    return len(steps) == 1 and steps <= {1, -1}
 
 
 def sign_up(phone, display_name, password, *, now=None):
@@ -192,11 +203,101 @@ def revoke_api_token(user, secret, *, now=None):
 
 
 def create_admin(phone, display_name, password, *, now=None):
-    """Create a site administrator, or promote an existing account."""
+    """Create a new account that is a site administrator; an existing number is refused (see promote_admin)."""
     phone = normalize_phone(phone)
-    user = db.session.scalar(select(User).where(User.phone == phone))
-    if user is None:
-        user = sign_up(phone, display_name, password, now=now)
+    if db.session.scalar(select(User.id).where(User.phone == phone)):
+        raise Conflict("This mobile number already has an account. To make it an administrator, "
+                       "use --promote (its name and password stay as they are).")
+    user = sign_up(phone, display_name, password, now=now)
     user.is_admin = True
     audit.record("account.made_admin", subject=user, now=now)
+    return user
+
+
+def _account_for_phone(phone):
+    user = db.session.scalar(select(User).where(User.phone == normalize_phone(phone)))
+    if user is None or not user.active:
+        raise NotFound("No account has this mobile number.")
+    return user
+
+
+def promote_admin(phone, *, now=None):
+    """Make an existing account a site administrator (its name and password are unchanged)."""
+    user = _account_for_phone(phone)
+    user.is_admin = True
+    audit.record("account.made_admin", subject=user, now=now)
+    db.session.flush()
+    return user
+
+
+def demote_admin(phone, *, now=None):
+    """Take the administrator right away from an account; the last administrator cannot be demoted."""
+    user = _account_for_phone(phone)
+    if not user.is_admin:
+        raise Invalid("This account is not an administrator.")
+    others = db.session.scalar(select(func.count()).select_from(User).where(
+        User.is_admin.is_(True), User.active.is_(True), User.id != user.id))
+    if not others:
+        raise Conflict("This is the last administrator. Create or promote another one first.")
+    user.is_admin = False
+    user.auth_version = (user.auth_version or 0) + 1  # end the sessions that carried the right
+    audit.record("account.admin_removed", subject=user, now=now)
+    db.session.flush()
+    return user
+
+
+def reset_password(phone, new_password, *, now=None):
+    """Set a new password for an account (an administrator at the server); every session and API token ends."""
+    user = _account_for_phone(phone)
+    check_new_password(new_password)
+    user.set_password(new_password)
+    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=resolve(now)))
+    audit.record("account.password_reset", subject=user, now=now)
+    db.session.flush()
+    return user
+
+
+# --- e-mail address -----------------------------------------------------------------------------
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_PURPOSE = "email-verify"
+EMAIL_TOKEN_SECONDS = 3 * 24 * 3600
+
+
+def set_email(user, address, *, now=None):
+    """Record a new e-mail address, not yet verified; returns the token for the confirmation link."""
+    from civic.core import qr
+
+    address = (address or "").strip()
+    if len(address) > 120 or not EMAIL_RE.match(address):
+        raise Invalid("Please enter an e-mail address like name@example.com.")
+    user.email = address
+    user.email_verified_at = None
+    audit.record("account.email_set", actor=user, subject=user, now=now)
+    db.session.flush()
+    return qr.make_token(EMAIL_PURPOSE, {"u": user.id, "e": address}, ttl_seconds=EMAIL_TOKEN_SECONDS, now=now)
+
+
+def verify_email(token, *, now=None):
+    """Mark the address in the link as verified; refused when the address changed since or the link expired."""
+    from civic.core import qr
+
+    data = qr.read_token(EMAIL_PURPOSE, (token or "").strip(), now=now)
+    user = db.session.get(User, data.get("u"))
+    if user is None or user.email != data.get("e"):
+        raise Invalid("This confirmation link is no longer valid. Please enter your address again.")
+    if user.email_verified_at is None:
+        user.email_verified_at = resolve(now)
+        audit.record("account.email_verified", actor=user, subject=user, now=now)
+    db.session.flush()
+    return user
+
+
+def remove_email(user, *, now=None):
+    """Forget the e-mail address; no more notifications by e-mail."""
+    user.email = None
+    user.email_verified_at = None
+    audit.record("account.email_removed", actor=user, subject=user, now=now)
+    db.session.flush()
     return user

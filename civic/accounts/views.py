@@ -8,14 +8,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 from civic.accounts import service
 from civic.accounts import codes
 from civic.accounts.forms import (
-    CodeRequestForm, CodeSignInForm, LanguageForm, LoginForm, PasswordForm, PreferencesForm, ResetPasswordForm,
-    SignUpForm,
+    CodeRequestForm, CodeSignInForm, ConfirmForm, EmailForm, LanguageForm, LoginForm, PasswordForm, PreferencesForm,
+    ResetPasswordForm, SignUpForm,
 )
 from civic.accounts.sms import sender_for
 from civic.core import audit
 from civic.core.errors import DomainError
 from civic.extensions import db
-from civic.web import client_address
+from civic.web import client_address, public_url
 
 bp = Blueprint("accounts", __name__)
 
@@ -257,3 +257,59 @@ def stop_acting():
         audit.record("resident.act_for_stopped", actor=current_user, subject=resident_id, address=client_address())
         db.session.commit()
     return redirect(url_for("home.me"))
+
+
+def send_email_confirmation(user, token):
+    """E-mail the confirmation link for a new address (the page and the API both use this)."""
+    from civic.notifications.mail import build_message, send
+
+    link = public_url("accounts.verify_email", t=token)
+    body = _("Hello %(name)s,\n\nplease open this link to confirm your e-mail address:\n%(url)s\n\n"
+             "If you did not ask for this, ignore this e-mail.", name=user.display_name, url=link)
+    send(current_app.config, [build_message(current_app.config, user.email, _("Confirm your e-mail address"), body)])
+
+
+@bp.route("/me/email", methods=["GET", "POST"])
+@login_required
+def email():
+    """Add or change my e-mail address for notifications; a confirmation link is sent to it."""
+    form = EmailForm(email=current_user.email)
+    if form.validate_on_submit():
+        try:
+            token = service.set_email(current_user, form.email.data)
+            send_email_confirmation(current_user, token)
+            db.session.commit()
+        except DomainError as error:
+            db.session.rollback()
+            form.email.errors.append(error.message)
+        except OSError:
+            db.session.rollback()
+            form.email.errors.append(_("The e-mail could not be sent. Please try again later."))
+        else:
+            flash(_("We sent a link to %(email)s. Open it to confirm the address.", email=current_user.email), "success")
+            return redirect(url_for("accounts.email"))
+    return render_template("accounts/email.html", form=form, remove_form=ConfirmForm())
+
+
+@bp.route("/me/email/remove", methods=["POST"])
+@login_required
+def remove_email():
+    """Remove my e-mail address."""
+    if ConfirmForm().validate_on_submit():
+        service.remove_email(current_user)
+        db.session.commit()
+        flash(_("Your e-mail address was removed."), "success")
+    return redirect(url_for("accounts.email"))
+
+
+@bp.route("/me/email/verify", methods=["GET", "POST"])
+def verify_email():
+    """The link in the confirmation e-mail: a button confirms the address (opening the link changes nothing)."""
+    token = request.args.get("t", "")
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        user = service.verify_email(token)
+        db.session.commit()
+        flash(_("Your e-mail address %(email)s is confirmed.", email=user.email), "success")
+        return redirect(url_for("home.index"))
+    return render_template("accounts/verify_email.html", form=form, token=token)

@@ -1,5 +1,5 @@
 """Photo uploads: JPEG, PNG or WebP only, at most 5 MB, re-encoded so that EXIF and location
-data are dropped, stored under instance/uploads with an unguessable name."""
+data are dropped, stored under UPLOADS_DIR (default instance/uploads) with an unguessable name."""
 import io
 import os
 import secrets
@@ -20,9 +20,23 @@ bp = Blueprint("uploads", __name__)
 
 
 def upload_dir():
-    path = os.path.join(current_app.instance_path, "uploads")
+    path = current_app.config["UPLOADS_DIR"]
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def delete_photos(names):
+    """Delete stored photos by name (missing files are fine); returns how many files were removed."""
+    removed = 0
+    for name in names:
+        if not name or "/" in name or name.startswith("."):
+            continue
+        try:
+            os.remove(os.path.join(upload_dir(), name))
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def save_photo(file_storage):

@@ -1,7 +1,6 @@
 """API: deliberation topics, sessions, QR check-in, votes, residents' evaluation and implementation."""
 from urllib.parse import parse_qs, urlparse
 
-from flask import url_for
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -16,7 +15,7 @@ from civic.deliberation.schemas import (
     DelibTopicSchema, DelibVoteSchema, DelibVotingSchema,
 )
 from civic.extensions import db
-from civic.web import acting_user
+from civic.web import acting_user, public_url
 
 blp = Blueprint("api_deliberation", __name__, url_prefix="/api/v1/deliberation",
                 description="Neighbourhood deliberation: topics, sessions, check-in, votes, veto, implementation")
@@ -174,7 +173,7 @@ class Code(MethodView):
         service.checkin_open(meeting, service.resolve(None))
         token, refresh_in = service.checkin_token(meeting)
         expected, present = service.attendance_counts(meeting)
-        return {"token": token, "url": url_for("deliberation.checkin", t=token, _external=True),
+        return {"token": token, "url": public_url("deliberation.checkin", t=token),
                 "refresh_in": refresh_in, "expected": expected, "present": present}
 
 

@@ -24,7 +24,7 @@ from civic.deliberation.forms import (
 from civic.deliberation.models import MEETING_KINDS
 from civic.extensions import db
 from civic.rules.views import flash_four_eyes
-from civic.web import acting_user, community_view, current_community_id
+from civic.web import acting_user, community_view, current_community_id, public_url
 
 bp = Blueprint("deliberation", __name__)
 
@@ -291,7 +291,7 @@ def _code_payload(meeting):
         data.update(open=False, message=error.message)
         return data
     token, refresh_in = service.checkin_token(meeting)
-    url = url_for("deliberation.checkin", t=token, _external=True)
+    url = public_url("deliberation.checkin", t=token)
     data.update(token=token, url=url, refresh_in=round(refresh_in, 1),
                 png="data:image/png;base64," + base64.b64encode(qr.qr_png(url, box_size=6)).decode())
     recent = [(u.display_name, a) for u, _m, a in service.attendance_list(meeting) if a]

@@ -1,12 +1,10 @@
-"""Home (首页), me (我的), health check, manifest."""
+"""Home (首页), me (我的), manifest, service worker."""
 from flask import Blueprint, current_app, jsonify, redirect, render_template, send_from_directory, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import text
 
 from civic.accounts.forms import LanguageForm, PreferencesForm
 from civic.communities.service import memberships_of
-from civic.extensions import db
 from civic.web import acting_user, current_community_id
 
 bp = Blueprint("home", __name__)
@@ -53,17 +51,6 @@ def switch_community(community_id):
     if community_id in {m.community_id for m in memberships_of(acting_user(), status="active")} or current_user.is_admin:
         session["community_id"] = community_id
     return redirect(url_for("home.index"))
-
-
-@bp.route("/healthz")
-def healthz():
-    """Liveness and database check for the load balancer."""
-    try:
-        db.session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means unhealthy
-        db.session.rollback()
-        return jsonify(status="error", database="unreachable"), 503
-    return jsonify(status="ok", database="ok")
 
 
 @bp.route("/manifest.webmanifest")

@@ -1,6 +1,4 @@
 """Posting to inboxes, reading them, and e-mail delivery."""
-import smtplib
-from email.message import EmailMessage
 
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select, update
@@ -62,32 +60,36 @@ def mark_read(user, notification_id=None, *, ids=None, now=None):
 
 
 def deliver_email(config, *, now=None, limit=100):
-    """Send unsent notifications by e-mail to people who gave an address. Returns the count sent."""
-    from civic.accounts.models import User
+    """Send unsent notifications by e-mail to people with a verified address. Returns the count sent.
 
-    if not config.get("MAIL_SERVER"):
+    Only notifications made after the address was verified, and at most MAIL_MAX_AGE_HOURS old, are
+    sent: configuring mail (or verifying an address) never floods anyone with the old backlog. Each
+    e-mail carries a link to the site (SITE_URL + the notification's page)."""
+    from datetime import timedelta
+
+    from civic.accounts.models import User
+    from civic.notifications.mail import build_message, mail_configured, send
+
+    if not mail_configured(config):
         return 0
     now = resolve(now)
+    oldest = now - timedelta(hours=config.get("MAIL_MAX_AGE_HOURS", 24))
     rows = db.session.execute(
         select(Notification, User).join(User, User.id == Notification.user_id).where(
-            Notification.emailed_at.is_(None), User.email.is_not(None)
+            Notification.emailed_at.is_(None), User.email.is_not(None), User.email_verified_at.is_not(None),
+            Notification.created_at >= User.email_verified_at, Notification.created_at > oldest,
         ).order_by(Notification.id).limit(limit).with_for_update(skip_locked=True, of=Notification)
     ).all()
     if not rows:
         return 0
-    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
-        if config.get("MAIL_USE_TLS"):
-            smtp.starttls()
-        if config.get("MAIL_USERNAME"):
-            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-        for note, user in rows:
-            with force_locale(user.locale or config["BABEL_DEFAULT_LOCALE"]):
-                title, body = render(note)
-            msg = EmailMessage()
-            msg["From"] = config["MAIL_FROM"]
-            msg["To"] = user.email
-            msg["Subject"] = title
-            msg.set_content(body or title)
-            smtp.send_message(msg)
-            note.emailed_at = now
+    site = (config.get("SITE_URL") or "").rstrip("/")
+    messages = []
+    for note, user in rows:
+        with force_locale(user.locale or config["BABEL_DEFAULT_LOCALE"]):
+            title, body = render(note)
+            link = site + (note.link or "/notifications") if site else ""
+            text = (body or title) + ("\n\n" + gettext("Open: %(url)s", url=link) if link else "")
+        messages.append(build_message(config, user.email, title, text))
+        note.emailed_at = now
+    send(config, messages)
     return len(rows)

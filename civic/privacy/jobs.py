@@ -17,3 +17,9 @@ def privacy_gps_retention(app, now):
         if done < service.PURGE_BATCH:
             break
     return {"patrols": patrols, "points": points}
+
+
+@job("privacy_retention", hours=24)
+def privacy_retention(app, now):
+    """Prune failed sign-ins, old audit addresses and old notifications (docs/privacy.md)."""
+    return service.prune_personal_data(now=now)

@@ -208,12 +208,31 @@ def user_data(user, *, now=None):
     profile_table = User.__table__
     profile = row_dict(profile_table, db.session.execute(
         select(profile_table).where(profile_table.c.id == user.id)).one())
+    photos = sorted({name for rows in tables.values() for row in rows for name in _photo_names(row)})
     return {
         "format": EXPORT_FORMAT,
         "generated_at": now.isoformat(timespec="seconds"),
         "profile": profile,
         "tables": {name: tables[name] for name in sorted(tables)},
+        "photos": photos,
     }
+
+
+def user_data_zip(user, out, *, now=None):
+    """The download with the person's photos: data.json and photos/<name> in a ZIP written to `out`."""
+    import os
+    import zipfile
+
+    from civic.core.uploads import upload_dir
+
+    data = user_data(user, now=now)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.json", json.dumps(data, ensure_ascii=False, indent=1, default=str))
+        for name in data["photos"]:
+            path = os.path.join(upload_dir(), name)
+            if "/" not in name and os.path.isfile(path):
+                archive.write(path, f"photos/{name}")
+    return data
 
 
 def user_data_json(user, *, now=None):
@@ -343,18 +362,81 @@ def close_account(user, password, *, address=None, now=None):
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)).rowcount or 0
 
+    removed = _forget_personal_details(user)
+
     user.display_name = CLOSED_NAME % user.id
     user.phone = f"closed-{user.id}"  # the schema needs a unique value; it is not a phone number
     user.email = None
+    user.email_verified_at = None
     user.password_hash = None
     user.locale = None
+    user.is_admin = False
     user.active = False
     user.auth_version = (user.auth_version or 0) + 1  # every session ends
     db.session.flush()
     summary = {"communities": sorted(communities), "orders_cancelled": orders, "signups_withdrawn": signups,
-               "patrols_ended": patrols_ended, "roles_removed": roles, "tokens_revoked": tokens}
+               "patrols_ended": patrols_ended, "roles_removed": roles, "tokens_revoked": tokens, **removed}
     audit.record("account.closed", actor=user, subject=user, address=address, detail=summary, now=now)
     return summary
+
+
+def _forget_personal_details(user):
+    """What closure removes besides the profile (docs/privacy.md): the text, photos and places of the
+    person's problem reports, their claims' photos, their failed sign-ins, and the network addresses in
+    the audit entries about them. Returns counts."""
+    from civic.accounts.models import LoginFailure
+    from civic.core.audit import AuditEntry
+    from civic.core.uploads import delete_photos
+    from civic.merit.models import Claim
+    from civic.patrols.models import Report
+
+    photos = []
+    reports = db.session.scalars(select(Report).where(Report.reporter_id == user.id)).all()
+    for report in reports:
+        photos += [report.photo] if report.photo else []
+        report.description, report.photo, report.lat, report.lon = "", None, None, None
+    for claim in db.session.scalars(select(Claim).where(Claim.resident_id == user.id)):
+        if claim.photos:
+            photos += list(claim.photos)
+            claim.photos = []
+    failures = db.session.execute(delete(LoginFailure).where(
+        LoginFailure.kind == "phone", LoginFailure.key == user.phone)).rowcount or 0
+    addresses = db.session.execute(update(AuditEntry).where(
+        or_(AuditEntry.actor_id == user.id, AuditEntry.subject_id == user.id), AuditEntry.address.is_not(None))
+        .values(address=None)).rowcount or 0
+    db.session.flush()
+    delete_photos(photos)
+    return {"reports_cleared": len(reports), "photos_removed": len(photos), "login_failures_removed": failures,
+            "audit_addresses_removed": addresses}
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+LOGIN_FAILURE_DAYS = 30
+AUDIT_ADDRESS_DAYS = 180
+READ_NOTIFICATION_DAYS = 365
+NOTIFICATION_DAYS = 730
+
+
+def prune_personal_data(*, now=None):
+    """Retention (docs/privacy.md): failed sign-ins after 30 days, network addresses in the audit log
+    after 180 days, read notifications after a year and all notifications after two."""
+    from datetime import timedelta
+
+    from civic.accounts.models import LoginFailure
+    from civic.core.audit import AuditEntry
+    from civic.notifications.models import Notification
+
+    now = resolve(now)
+    failures = db.session.execute(delete(LoginFailure).where(
+        LoginFailure.at < now - timedelta(days=LOGIN_FAILURE_DAYS))).rowcount or 0
+    addresses = db.session.execute(update(AuditEntry).where(
+        AuditEntry.at < now - timedelta(days=AUDIT_ADDRESS_DAYS), AuditEntry.address.is_not(None))
+        .values(address=None)).rowcount or 0
+    notes = db.session.execute(delete(Notification).where(or_(
+        Notification.read_at < now - timedelta(days=READ_NOTIFICATION_DAYS),
+        Notification.created_at < now - timedelta(days=NOTIFICATION_DAYS)))).rowcount or 0
+    return {"login_failures": failures, "audit_addresses": addresses, "notifications": notes}
 
 
 # --- one community's export -----------------------------------------------------------------------
@@ -364,37 +446,147 @@ def community_tables():
     return [t for t in db.metadata.sorted_tables if "community_id" in t.c]
 
 
-def write_community_export(community_id, out, *, now=None, chunk=2000):
-    """Write one community's rows of every community-owned table to the text stream `out` as JSON.
+def _user_columns(table):
+    """Columns of `table` that hold a user id (a foreign key to user.id)."""
+    return [fk.parent.name for fk in table.foreign_keys if fk.column.table.name == "user"]
 
-    Rows are streamed table by table, so a community with millions of GPS points fits in memory.
-    Returns {table: row count}.
+
+def _photo_names(row):
+    """Stored photo names in a row: columns named like *photo (a name) or *photos (a list of names)."""
+    names = []
+    for key, value in row.items():
+        if key.endswith("photo") and isinstance(value, str) and value:
+            names.append(value)
+        elif key.endswith("photos") and isinstance(value, list):
+            names += [v for v in value if isinstance(v, str) and v]
+    return names
+
+
+def write_community_export(community_id, out, *, now=None, chunk=2000, photos=None):
+    """Write one community to the text stream `out` as JSON: its street and district, every
+    community-owned table's rows, the people those rows name (without password or token hashes), and
+    the schema revision it was made at. Rows are streamed table by table, so a community with millions
+    of GPS points fits in memory. When `photos` is a set, the names of the photos the rows refer to are
+    added to it. Returns {table: row count}.
     """
-    from civic.communities.models import Community
+    from civic.accounts.models import User
+    from civic.communities.models import Community, District, Street
+    from civic.operations.service import database_revisions
 
     now = resolve(now)
     community = db.session.get(Community, community_id)
     if community is None:
         raise NotFound(N_("No such community."))
-    community_table = Community.__table__
-    head = row_dict(community_table, db.session.execute(
-        select(community_table).where(community_table.c.id == community_id)).one())
-    out.write('{"format": %s, "generated_at": %s, "community": %s, "tables": {' % (
-        json.dumps(COMMUNITY_EXPORT_FORMAT), json.dumps(now.isoformat(timespec="seconds")),
-        json.dumps(head, ensure_ascii=False, default=str)))
-    counts = {}
+
+    def one(model, key):
+        table = model.__table__
+        return row_dict(table, db.session.execute(select(table).where(table.c.id == key)).one())
+
+    head = one(Community, community_id)
+    place = {"district": one(District, community.street.district_id), "street": one(Street, community.street_id)}
+    out.write('{"format": %s, "schema_revision": %s, "generated_at": %s, "community": %s, "place": %s, "tables": {' % (
+        json.dumps(COMMUNITY_EXPORT_FORMAT), json.dumps(sorted(database_revisions())),
+        json.dumps(now.isoformat(timespec="seconds")), json.dumps(head, ensure_ascii=False, default=str),
+        json.dumps(place, ensure_ascii=False, default=str)))
+    counts, user_ids = {}, set()
     for n, table in enumerate(community_tables()):
         out.write("%s\n%s: [" % ("," if n else "", json.dumps(table.name)))
         order = list(table.primary_key.columns) or list(table.columns)[:1]
+        user_columns = _user_columns(table)
         result = db.session.execute(
             select(table).where(table.c.community_id == community_id).order_by(*order)
             .execution_options(yield_per=chunk))
         count = 0
         for row in result:
-            out.write(("," if count else "") + "\n  " + json.dumps(row_dict(table, row), ensure_ascii=False,
-                                                                     default=str))
+            data = row_dict(table, row)
+            user_ids.update(data[c] for c in user_columns if data.get(c) is not None)
+            if photos is not None:
+                photos.update(_photo_names(data))
+            out.write(("," if count else "") + "\n  " + json.dumps(data, ensure_ascii=False, default=str))
             count += 1
         out.write("]")
         counts[table.name] = count
-    out.write("\n}}\n")
+    users = User.__table__
+    out.write('\n}, "users": [')
+    for n, user_id in enumerate(sorted(user_ids)):
+        row = db.session.execute(select(users).where(users.c.id == user_id)).one()
+        out.write(("," if n else "") + "\n  " + json.dumps(row_dict(users, row), ensure_ascii=False, default=str))
+    out.write("\n]}\n")
     return counts
+
+
+def _column_value(column, value):
+    """A value from an export back into the column's Python type."""
+    from sqlalchemy import Date, DateTime, LargeBinary
+
+    if value is None:
+        return None
+    if isinstance(column.type, DateTime):
+        return datetime.fromisoformat(value)
+    if isinstance(column.type, Date):
+        return date.fromisoformat(value)
+    if isinstance(column.type, LargeBinary):
+        return bytes.fromhex(value)
+    return value
+
+
+def _insert(table, rows):
+    if rows:
+        db.session.execute(table.insert(), [
+            {c.name: _column_value(c, row.get(c.name)) for c in table.columns if c.name in row} for row in rows])
+
+
+def import_community(data):
+    """Load an export made by write_community_export into this database (at the same schema revision).
+
+    The community's id and every row id are kept; a community or person with the same id already here
+    is refused, so it is meant for an empty database or a new site. People come without passwords:
+    an administrator sets one with `reset-password`. Returns {table: row count}.
+    """
+    from civic.accounts.models import User
+    from civic.communities.models import Community, District, Street
+    from civic.operations.service import database_revisions
+
+    if data.get("format") != COMMUNITY_EXPORT_FORMAT:
+        raise Invalid(N_("This file is not a community export."))
+    if sorted(data.get("schema_revision") or []) != sorted(database_revisions()):
+        raise Conflict(N_("The export was made at schema %(theirs)s, this database is at %(ours)s. "
+                          "Bring both to the same version first."),
+                       theirs=", ".join(data.get("schema_revision") or []), ours=", ".join(sorted(database_revisions())))
+    community = data["community"]
+    if db.session.get(Community, community["id"]) is not None:
+        raise Conflict(N_("A community with this id already exists here."))
+    user_ids = [u["id"] for u in data["users"]]
+    if user_ids and db.session.scalar(select(User.id).where(User.id.in_(user_ids)).limit(1)) is not None:
+        raise Conflict(N_("People with the same ids already exist here; import into an empty database."))
+    place = data["place"]
+    if db.session.get(District, place["district"]["id"]) is None:
+        _insert(District.__table__, [place["district"]])
+    if db.session.get(Street, place["street"]["id"]) is None:
+        _insert(Street.__table__, [place["street"]])
+    _insert(Community.__table__, [community])
+    _insert(User.__table__, data["users"])
+    counts = {}
+    for table in community_tables():
+        rows = data["tables"].get(table.name, [])
+        _insert(table, rows)
+        counts[table.name] = len(rows)
+    db.session.flush()
+    _advance_sequences()
+    return counts
+
+
+def _advance_sequences():
+    """On PostgreSQL, move every id sequence past the ids just inserted."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    for table in db.metadata.sorted_tables:
+        if "id" not in table.c or not table.c.id.primary_key:
+            continue
+        quoted = f'"{table.name}"'
+        db.session.execute(text(
+            "SELECT CASE WHEN pg_get_serial_sequence(:t, 'id') IS NULL THEN NULL ELSE "
+            f"setval(pg_get_serial_sequence(:t, 'id'), GREATEST((SELECT COALESCE(max(id), 0) FROM {quoted}), 1)) END"
+        ), {"t": quoted})

@@ -52,6 +52,20 @@ def download():
     })
 
 
+@bp.route("/me/privacy/download.zip")
+@login_required
+def download_zip():
+    """Download everything held about me with my photos, as one ZIP file."""
+    import io
+
+    buffer = io.BytesIO()
+    service.user_data_zip(current_user, buffer)
+    return Response(buffer.getvalue(), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="my-data-{current_user.id}.zip"',
+        "Cache-Control": "no-store",
+    })
+
+
 @bp.route("/c/<int:community_id>/privacy", methods=["GET", "POST"])
 @community_view("privacy.configure")
 def settings(community):
@@ -71,18 +85,27 @@ def settings(community):
 @click.argument("community_id", type=int)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, writable=True),
               help="The JSON file to write ('-' for standard output).")
-def export_community_command(community_id, out_path):
-    """Write every community-owned table's rows of one community to a JSON file."""
+@click.option("--photos", "photos_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the community's photos to this .tar.gz file.")
+def export_community_command(community_id, out_path, photos_path):
+    """Write one community (rows, people, schema revision) to a JSON file, and its photos to a tarball."""
     from civic.core.errors import NotFound
 
+    photos = set() if photos_path else None
     try:
         if out_path == "-":
-            counts = service.write_community_export(community_id, click.get_text_stream("stdout"))
+            counts = service.write_community_export(community_id, click.get_text_stream("stdout"), photos=photos)
         else:
             tmp = out_path + ".part"
-            with open(tmp, "w", encoding="utf-8") as out:
-                counts = service.write_community_export(community_id, out)
-            os.replace(tmp, out_path)
+            try:
+                with open(tmp, "w", encoding="utf-8") as out:
+                    counts = service.write_community_export(community_id, out, photos=photos)
+                if photos_path:
+                    _write_photos(photos, photos_path)
+                os.replace(tmp, out_path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)  # an unknown id or a failure leaves nothing behind
     except NotFound as error:
         raise click.ClickException(f"No community with id {community_id}.") from error
     finally:
@@ -90,3 +113,45 @@ def export_community_command(community_id, out_path):
     total = sum(counts.values())
     click.echo(f"Exported {total} rows from {sum(1 for n in counts.values() if n)} tables of community "
                f"{community_id} to {out_path}.", err=out_path == "-")
+
+
+def _write_photos(names, path):
+    """The named photos from UPLOADS_DIR into a .tar.gz (missing files are left out)."""
+    import tarfile
+
+    from civic.core.uploads import upload_dir
+
+    tmp = path + ".part"
+    with tarfile.open(tmp, "w:gz") as tar:
+        for name in sorted(names):
+            full = os.path.join(upload_dir(), name)
+            if "/" not in name and os.path.isfile(full):
+                tar.add(full, arcname=name)
+    os.replace(tmp, path)
+
+
+@bp.cli.command("import-community")
+@click.argument("export_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--photos", "photos_path", type=click.Path(exists=True, dir_okay=False),
+              help="The photos tarball written by export-community --photos.")
+def import_community_command(export_path, photos_path):
+    """Load a community written by export-community into this (empty) database, at the same schema revision."""
+    import json
+    import tarfile
+
+    from civic.core.uploads import upload_dir
+
+    with open(export_path, encoding="utf-8") as f:
+        data = json.load(f)
+    try:
+        counts = service.import_community(data)
+        if photos_path:
+            with tarfile.open(photos_path, "r:gz") as tar:
+                members = [m for m in tar.getmembers() if m.isfile() and "/" not in m.name and not m.name.startswith(".")]
+                tar.extractall(upload_dir(), members=members, filter="data")
+        db.session.commit()
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    click.echo(f"Imported community {data['community']['id']} ({data['community']['name']}): "
+               f"{sum(counts.values())} rows, {len(data['users'])} people.")

@@ -9,7 +9,7 @@ from civic.extensions import db
 
 GLOBAL_TABLES = {
     "user", "api_token", "login_failure", "sms_code", "audit_entry", "notification",
-    "district", "street", "community",
+    "district", "street", "community", "job_run",
     # above the communities: a street's or district's administrators and the ceilings they set
     "area_admin", "setting_ceiling",
 }

@@ -26,7 +26,8 @@ def production_env(app):
     """Production settings on the test database, as an operator would run them."""
     env = {k: v for k, v in os.environ.items() if k not in {"CIVIC_ALLOW_SQLITE", "TEST_DATABASE_URL"}}
     env.update(CIVIC_CONFIG="production", SECRET_KEY=secrets.token_urlsafe(48), LOG_LEVEL="ERROR",
-               DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], SESSION_COOKIE_SECURE="0")
+               DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], SESSION_COOKIE_SECURE="0",
+               SITE_URL="http://127.0.0.1")
     return env
 
 

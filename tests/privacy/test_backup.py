@@ -88,6 +88,7 @@ def test_backup_and_restore_round_trip(app, fresh_database, tmp_path):
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "Ledger OK" in verify.stdout
 
-    again = _run(["sh", "scripts/restore.sh", dump], DATABASE_URL=fresh_database)
+    again = _run(["sh", "scripts/restore.sh", dump, tarball], DATABASE_URL=fresh_database,
+                 UPLOADS_DIR=str(tmp_path / "another-uploads"))
     assert again.returncode == 1 and "not empty" in again.stderr
     assert _counts(fresh_database) == after

@@ -517,7 +517,9 @@ def test_every_form_survives_hostile_values(app, client, demo):
     # Whatever the hostile posts stored is shown as text on every page.
     for url in _all_page_urls(app, demo):
         if "2147483647" not in url and str(2**63) not in url:
-            assert SCRIPT not in client.get(url).get_data(as_text=True), url
+            response = client.get(url)
+            if response.mimetype != "application/zip":  # the data download with photos is binary
+                assert SCRIPT not in response.get_data(as_text=True), url
 
 
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example",

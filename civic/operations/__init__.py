@@ -1,0 +1,1 @@
+"""Running the site: version, schema revision, worker heartbeat and job runs, metrics."""
