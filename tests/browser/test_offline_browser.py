@@ -12,7 +12,8 @@ from civic.extensions import db
 from civic.patrols.models import Patrol, TrackPoint
 from civic.shop import service as shop_service
 from tests import factories
-from tests.patrols.test_patrols_browser import _step, gps_page  # noqa: F401 - the phone with emulated GPS
+from tests.patrols.helpers import step as _step
+from tests.patrols.test_patrols_browser import gps_page  # noqa: F401 - the phone with emulated GPS
 from tests.shop.conftest import stock_shop
 
 pytestmark = pytest.mark.browser
