@@ -14,6 +14,7 @@ from civic.merit import service as merit
 from civic.notifications.models import Notification
 from civic.notifications.service import notify
 from civic.patrols import service as patrols
+from tests import factories
 
 PO = "civic/translations/zh_Hans_CN/LC_MESSAGES/messages.po"
 
@@ -45,6 +46,7 @@ def test_a_dismissed_objection_tells_the_claimant_what_happened(app_ctx, world):
     rule = merit.create_rule(committee, world.a.id, {
         "category_id": cats["labour"], "kind": "award", "description": "", "cap_period": "none",
         "evidence_required": False, "active": True, "name": "扶老助残", "points_min": 5, "points_max": None})
+    factories.confirm_rule_changes(world.a.id, committee2)
     claim = merit.submit_claim(db.session.merge(world.resident), world.a.id, rule.id, description="陪孙奶奶看病")
     merit.approve_claim(committee, world.a.id, claim.id)
     objection = merit.object_to_claim(db.session.merge(world.resident2), world.a.id, claim.id, "那天她自己去的")

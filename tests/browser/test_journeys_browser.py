@@ -20,6 +20,7 @@ from civic.merit.models import Claim
 from civic.patrols import service as patrols
 from civic.shop import service as shop
 from civic.worker import run_job
+from tests import factories
 from tests.browser.steps import claim_with_photo, sign_up
 from tests.patrols.helpers import BASE, gps_walk, walk
 
@@ -45,7 +46,18 @@ def _rule(committee, community_id, name, low, high=None, **extra):
     data = {"category_id": cats["labour"], "kind": "award", "description": "", "cap_period": "none",
             "evidence_required": False, "active": True, "name": name, "points_min": low, "points_max": high}
     data.update(extra)
-    return merit.create_rule(committee, community_id, data).id
+    rule_id = merit.create_rule(committee, community_id, data).id
+    _second_member_confirms(committee, community_id)
+    return rule_id
+
+
+def _second_member_confirms(committee, community_id):
+    """Another committee member of the community confirms the waiting rule changes (four eyes)."""
+    from civic.communities.models import MemberRole
+
+    other = db.session.scalar(select(User).join(MemberRole, MemberRole.user_id == User.id).where(
+        MemberRole.community_id == community_id, MemberRole.role == "committee", User.id != committee.id).limit(1))
+    factories.confirm_rule_changes(community_id, other)
 
 
 def _shop_with(merge, world, *goods):
