@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership

@@ -12,7 +12,7 @@ class ChangeSchema(Schema):
     proposed_by = fields.Function(lambda c: c.proposed_by.display_name)
     proposed_at = fields.DateTime()
     decided_by = fields.Function(lambda c: c.decided_by.display_name if c.decided_by else None)
-    decided_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
 
 
 class ProposeSchema(Schema):

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from civic.extensions import db
 from civic.patrols.models import Patrol, TrackPoint
+from tests import factories
 from tests.patrols.helpers import BASE, gps_walk, step
 
 pytestmark = pytest.mark.browser
