@@ -2,8 +2,8 @@
 
 Three sources of truth:
 
-* the development tracks in /work/shared/gps/dev_tracks.json (override the
-  path with CIVIC_GPS_DEV_TRACKS; skipped when absent, it is not in the repo);
+* the development tracks in ../shared/gps/dev_tracks.json beside the checkout (override the
+  path with CIVIC_GPS_DEV_TRACKS; skipped when absent, a failure under CI=true);
 * tracks generated here, fresh for every seed: street-grid routes walked with
   pauses and stationary spells, GPS error as a Gauss-Markov (AR(1)) process
   with varying sigma, correlation time and sampling interval, multipath
@@ -28,7 +28,10 @@ from civic.patrols import track
 from civic.patrols.track import TrackSummary, summarize
 
 GEOD = Geodesic.WGS84
-DEV_TRACKS = Path(os.environ.get("CIVIC_GPS_DEV_TRACKS", "/work/shared/gps/dev_tracks.json"))
+_SHARED_TRACKS = [Path(__file__).resolve().parents[2].parent / "shared" / "gps" / "dev_tracks.json",
+                  Path("/work/shared/gps/dev_tracks.json")]
+DEV_TRACKS = Path(os.environ.get("CIVIC_GPS_DEV_TRACKS") or next(
+    (str(p) for p in _SHARED_TRACKS if p.exists()), str(_SHARED_TRACKS[0])))
 GPX_DIR = Path(__file__).resolve().parent.parent / "data" / "gpx"
 
 WALK_MEDIAN_PCT = 3.0
