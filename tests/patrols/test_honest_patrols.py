@@ -251,9 +251,10 @@ def test_off_route_share_is_measured_against_the_shift_route(app_ctx, world):
 def test_dev_tracks_are_not_flagged_as_made_up():
     """No honest development track (walks, still phones, vehicles, teleports) looks made up."""
     import json
-    from pathlib import Path
 
-    cases = json.loads(Path("/work/shared/gps/dev_tracks.json").read_text())["cases"]
+    from tests.patrols.test_track import DEV_TRACKS
+
+    cases = json.loads(DEV_TRACKS.read_text())["cases"]
     assert cases
     for case in cases:
         assert not track.looks_fabricated(track.fabrication_signs(case["points"])), case.get("kind")
