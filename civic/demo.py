@@ -181,8 +181,9 @@ DEMO_MEETING = "芙蓉社区民主议事会"
 
 def seed_deliberation(community):
     """Demo topics and a planned session with the committee's topic on its agenda (idempotent)."""
-    from datetime import datetime, time, timedelta, timezone
-    from zoneinfo import ZoneInfo
+    from datetime import timedelta
+
+    from civic.core.clock import local_date, local_day_start, utcnow
 
     from civic.deliberation import service as deliberation
     from civic.deliberation.models import Meeting, Topic
@@ -194,8 +195,7 @@ def seed_deliberation(community):
         return
     if db.session.scalar(select(Topic.id).where(Topic.community_id == community.id)):
         return
-    tomorrow = datetime.combine(datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1), time(19, 30),
-                                tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc).replace(tzinfo=None)
+    tomorrow = local_day_start(local_date(utcnow()), plus_days=1) + timedelta(hours=19, minutes=30)
     meeting = db.session.scalar(select(Meeting).where(Meeting.community_id == community.id,
                                                       Meeting.title == DEMO_MEETING))
     if meeting is None:

@@ -8,7 +8,6 @@ import csv
 import io
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
 from civic.core import audit
-from civic.core.clock import resolve
+from civic.core.clock import LOCAL_TZ, local_month_start, resolve, to_local, to_utc  # noqa: F401 - re-exported
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
@@ -33,7 +32,6 @@ from civic.patrols.models import (
     Signup, TrackPoint,
 )
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 REMINDER_BEFORE = timedelta(hours=2)
 IDLE_CLOSE_AFTER = timedelta(minutes=30)
 EARLY_START = timedelta(minutes=30)  # a shift's patrol may start this long before the shift
@@ -56,16 +54,6 @@ DEFAULT_REPORT_CATEGORIES = (
 
 
 # --- time helpers ---------------------------------------------------------------------------------
-
-def to_utc(local_dt):
-    """A naive China-time datetime as naive UTC (what the database stores)."""
-    return local_dt.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def to_local(naive_utc):
-    """A stored naive UTC datetime in China time (naive)."""
-    return naive_utc.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).replace(tzinfo=None)
-
 
 def unix(naive_utc):
     """Unix seconds of a naive UTC datetime."""
@@ -1198,8 +1186,7 @@ def volunteer_stats(community_id, user_id):
 
 
 def _month_start(now):
-    local = to_local(now)
-    return to_utc(datetime(local.year, local.month, 1))
+    return local_month_start(now)
 
 
 def community_stats(community_id, *, now=None):

@@ -109,7 +109,7 @@ def purge_batch(*, now=None, limit=None):
     The patrol row keeps its summary (distance, moving time, flags, point count) and is marked with
     `track_deleted_at` in its summary, so it is never measured again. Returns (patrols, points) deleted.
     """
-    from civic.patrols.models import Patrol, TrackPoint
+    from civic.patrols.models import Patrol
 
     now = resolve(now)
     limit = limit or PURGE_BATCH
