@@ -5,6 +5,7 @@ from civic.accounts.models import User
 from civic.accounts.service import create_admin, create_managed_resident, sign_up
 from civic.communities import service as communities
 from civic.communities.models import Community, Grid, Membership
+from civic.core.db import get_or_create
 from civic.extensions import db
 
 DEMO_PASSWORD = "civic-demo-1"
@@ -223,12 +224,7 @@ def seed_passbook(community):
 
     aunt = db.session.scalar(select(User).where(User.phone == "13800000005"))
     uncle = db.session.scalar(select(User).where(User.phone == "13800000006"))
-    home = db.session.scalar(select(Household).where(Household.community_id == community.id,
-                                                     Household.label == "芙蓉街 8 号"))
-    if home is None:
-        home = Household(community_id=community.id, label="芙蓉街 8 号")
-        db.session.add(home)
-        db.session.flush()
+    home = get_or_create(Household, community_id=community.id, label="芙蓉街 8 号")[0]
     for user in (aunt, uncle):
         membership = db.session.scalar(select(Membership).where(
             Membership.community_id == community.id, Membership.user_id == user.id))

@@ -20,6 +20,7 @@ from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import COMMITTEE, require
+from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.privacy.models import (
     DEFAULT_GPS_RETENTION_DAYS, MAX_GPS_RETENTION_DAYS, MIN_GPS_RETENTION_DAYS, PrivacySettings,
@@ -57,11 +58,7 @@ def update_settings(actor, community_id, *, gps_retention_days, now=None):
     if not MIN_GPS_RETENTION_DAYS <= days <= MAX_GPS_RETENTION_DAYS:
         raise Invalid(N_("Keep GPS points between %(low)s and %(high)s days."),
                       low=MIN_GPS_RETENTION_DAYS, high=MAX_GPS_RETENTION_DAYS)
-    row = db.session.scalar(select(PrivacySettings).where(PrivacySettings.community_id == community_id)
-                            .with_for_update())
-    if row is None:
-        row = PrivacySettings(community_id=community_id)
-        db.session.add(row)
+    row = get_or_create(PrivacySettings, lock=True, community_id=community_id)[0]
     before = row.gps_retention_days
     row.gps_retention_days, row.updated_by_id, row.updated_at = days, actor.id, now
     db.session.flush()

@@ -25,6 +25,7 @@ from civic.core.errors import Conflict, DomainError, Invalid, NotFound, Permissi
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
 from civic.core.lookup import get_in_community
+from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Account, Posting, Transaction
@@ -73,10 +74,7 @@ def set_voucher_days(actor, community_id, days):
     require(actor, "shop.manage", community_id)
     if not isinstance(days, int) or not 1 <= days <= 90:
         raise Invalid(N_("A voucher must stay valid for 1 to 90 days."))
-    settings = db.session.scalar(select(ShopSettings).where(ShopSettings.community_id == community_id))
-    if settings is None:
-        settings = ShopSettings(community_id=community_id)
-        db.session.add(settings)
+    settings = get_or_create(ShopSettings, community_id=community_id)[0]
     settings.voucher_days = days
     db.session.flush()
     return settings
