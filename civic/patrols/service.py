@@ -6,8 +6,7 @@ Points move only through civic.ledger.service with keys derived from the cause
 """
 import csv
 import io
-import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -331,15 +330,6 @@ def upcoming_shifts(community_id, *, now=None, limit=50):
     return db.session.scalars(
         select(Shift).where(Shift.community_id == community_id, Shift.ends_at > now)
         .order_by(Shift.starts_at, Shift.id).limit(limit)
-    ).all()
-
-
-def past_shifts(community_id, *, now=None, limit=30):
-    """Shifts that are over, latest first."""
-    now = resolve(now)
-    return db.session.scalars(
-        select(Shift).where(Shift.community_id == community_id, Shift.ends_at <= now)
-        .order_by(Shift.starts_at.desc(), Shift.id.desc()).limit(limit)
     ).all()
 
 
@@ -930,12 +920,6 @@ def report_categories(community_id, *, active_only=True):
 
 
 @register_seeder
-def _seed_report_categories(community_id):
-    if db.session.scalar(select(ReportCategory.id).where(ReportCategory.community_id == community_id)) is None:
-        for sort, name in enumerate(DEFAULT_REPORT_CATEGORIES):
-            db.session.add(ReportCategory(community_id=community_id, name=name, sort=sort))
-
-
 def add_category(actor, community_id, name):
     """A coordinator adds a report category."""
     require(actor, "report.handle", community_id)
@@ -1272,23 +1256,3 @@ def coverage_svg(cov, *, width=320, height=240):
                      f'height="{max((north - south) * scale, 1):.1f}" fill="#c0392b" fill-opacity="{opacity:.2f}"/>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-def parse_local_time(text):
-    """'19:00' -> time(19, 0), or Invalid."""
-    match = _TIME.match((text or "").strip())
-    if not match:
-        raise Invalid(N_("Please enter the time like 19:00."))
-    return time(int(match.group(1)), int(match.group(2)))
-
-
-def parse_date(text):
-    """'2026-11-24' -> date, or Invalid."""
-    try:
-        return date.fromisoformat((text or "").strip())
-    except ValueError:
-        raise Invalid(N_("Please enter the date like 2026-11-24.")) from None
-
