@@ -920,6 +920,12 @@ def report_categories(community_id, *, active_only=True):
 
 
 @register_seeder
+def _seed_report_categories(community_id):
+    if db.session.scalar(select(ReportCategory.id).where(ReportCategory.community_id == community_id)) is None:
+        for sort, name in enumerate(DEFAULT_REPORT_CATEGORIES):
+            db.session.add(ReportCategory(community_id=community_id, name=name, sort=sort))
+
+
 def add_category(actor, community_id, name):
     """A coordinator adds a report category."""
     require(actor, "report.handle", community_id)
