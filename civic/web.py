@@ -183,25 +183,27 @@ def init_app(app):
             )
 
     @app.before_request
-    def _refuse_nul_characters():
+    def _refuse_unstorable_input():
         # No text a person types contains NUL, and PostgreSQL cannot store it (an error, not a refusal):
-        # refuse it in query strings, form fields and JSON bodies before any view sees it.
-        def has_nul(value):
-            if isinstance(value, str):
-                return "\x00" in value
-            if isinstance(value, dict):
-                return any(has_nul(k) or has_nul(v) for k, v in value.items())
-            if isinstance(value, list):
-                return any(has_nul(v) for v in value)
-            return False
+        # refuse it in query strings and form fields before any view sees it. A JSON body is checked
+        # whole by civic.core.json_input (NUL, lone surrogates, deep nesting, huge numbers): 400.
+        from flask_babel import gettext
 
-        values = [dict(request.args.lists())]
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            if request.is_json:
-                values.append(request.get_json(silent=True))
-            else:
-                values.append(dict(request.form.lists()))
-        if any(has_nul(v) for v in values):
+        from civic.core.json_input import HostileJSON, check_json_body
+
+        def has_nul(values):
+            return any("\x00" in key or any("\x00" in v for v in items) for key, items in values.items())
+
+        if has_nul(dict(request.args.lists())):
+            abort(400)
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        if request.is_json:
+            try:
+                check_json_body(request.get_data(cache=True))
+            except HostileJSON as error:
+                abort(400, gettext(error.message))
+        elif has_nul(dict(request.form.lists())):
             abort(400)
 
     @app.before_request
