@@ -1,6 +1,7 @@
 """Configuration classes. Pick one with CIVIC_CONFIG (development, testing, production)."""
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -75,10 +76,21 @@ class Config:
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
 
-    # Sign-in throttling: failures allowed within the window before refusing.
-    LOGIN_WINDOW_SECONDS = 15 * 60
-    LOGIN_MAX_FAILURES_PER_PHONE = 5
-    LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+    # Sign-in throttling (docs/security.md): failures for one number from one address, and from one address
+    # over all numbers, before a delay begins; the delay then doubles with each further failure, up to the
+    # maximum. Failures are forgotten after LOGIN_FORGET_SECONDS without one, or on a correct sign-in.
+    LOGIN_MAX_FAILURES_PER_PHONE = env_int("LOGIN_MAX_FAILURES_PER_PHONE", 5)
+    LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
+    LOGIN_DELAY_SECONDS = env_int("LOGIN_DELAY_SECONDS", 60)
+    LOGIN_MAX_DELAY_SECONDS = env_int("LOGIN_MAX_DELAY_SECONDS", 3600)
+    LOGIN_FORGET_SECONDS = env_int("LOGIN_FORGET_SECONDS", 24 * 3600)
+
+    # A signed-in session (and its remember-me cookie) lasts at most this long; signing out ends it earlier.
+    SESSION_DAYS = env_int("SESSION_DAYS", 90)
+    REMEMBER_COOKIE_DURATION = timedelta(days=SESSION_DAYS)
+    # Strict-Transport-Security max-age sent by the app (0: not sent). Production: one year, like the header
+    # deploy/nginx.conf sets (which replaces the app's behind that proxy).
+    HSTS_SECONDS = 0
 
     API_TOKEN_DAYS = 90
 
@@ -162,6 +174,7 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600)
 
 
 CONFIGS = {

@@ -3,7 +3,7 @@ language, in which community, acting for whom; plus small view helpers."""
 from functools import wraps
 
 from flask import abort, current_app, g, has_request_context, request, session
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import validate_csrf
 from werkzeug.routing import IntegerConverter
 from wtforms import ValidationError
@@ -62,14 +62,45 @@ def client_address():
 
 
 @login_manager.user_loader
-def _load_user(session_id):
-    user_id, _, version = session_id.partition(".")
-    if not user_id.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or str(user.auth_version) != version or not user.is_active:
-        return None
-    return user
+def _load_user(session_key):
+    # The session and remember-me cookies carry the key of a server-side session (civic.web.sign_in);
+    # an ended, expired or superseded one signs nobody in, however the cookie was kept.
+    from civic.accounts.service import user_for_session
+
+    return user_for_session(session_key)
+
+
+def sign_in(user, *, method, remember=False, token_name=None):
+    """The one way in, after a password, a code or a reset was checked: a new server-side session behind
+    the session cookie (and the remember-me cookie with `remember`), or, with `token_name`, an API bearer
+    token instead. Commits. Returns the token row and secret for the API, else None."""
+    from civic.accounts.service import issue_api_token, start_session
+
+    if token_name is not None:
+        row, secret = issue_api_token(user, days=current_app.config["API_TOKEN_DAYS"], name=token_name)
+        db.session.commit()
+        return row, secret
+    _, key = start_session(user, method=method, days=current_app.config["SESSION_DAYS"])
+    db.session.commit()
+    session.pop("acting_for", None)
+    user.session_key = key
+    login_user(user, remember=remember)
+    return None
+
+
+def sign_out():
+    """The one way out: the bearer token of this request is revoked, or the cookie session is ended on the
+    server and its cookies (remember-me included) are cleared. Commits."""
+    from civic.accounts.service import end_session, revoke_api_token
+
+    if g.get("token_auth"):
+        revoke_api_token(current_user, request.headers.get("Authorization", "")[7:].strip())
+    elif session.get("_user_id"):
+        end_session(session["_user_id"])
+    db.session.commit()
+    session.pop("acting_for", None)
+    session.pop("community_id", None)
+    logout_user()
 
 
 @login_manager.request_loader
@@ -183,25 +214,27 @@ def init_app(app):
             )
 
     @app.before_request
-    def _refuse_nul_characters():
+    def _refuse_unstorable_input():
         # No text a person types contains NUL, and PostgreSQL cannot store it (an error, not a refusal):
-        # refuse it in query strings, form fields and JSON bodies before any view sees it.
-        def has_nul(value):
-            if isinstance(value, str):
-                return "\x00" in value
-            if isinstance(value, dict):
-                return any(has_nul(k) or has_nul(v) for k, v in value.items())
-            if isinstance(value, list):
-                return any(has_nul(v) for v in value)
-            return False
+        # refuse it in query strings and form fields before any view sees it. A JSON body is checked
+        # whole by civic.core.json_input (NUL, lone surrogates, deep nesting, huge numbers): 400.
+        from flask_babel import gettext
 
-        values = [dict(request.args.lists())]
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            if request.is_json:
-                values.append(request.get_json(silent=True))
-            else:
-                values.append(dict(request.form.lists()))
-        if any(has_nul(v) for v in values):
+        from civic.core.json_input import HostileJSON, check_json_body
+
+        def has_nul(values):
+            return any("\x00" in key or any("\x00" in v for v in items) for key, items in values.items())
+
+        if has_nul(dict(request.args.lists())):
+            abort(400)
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        if request.is_json:
+            try:
+                check_json_body(request.get_data(cache=True))
+            except HostileJSON as error:
+                abort(400, gettext(error.message))
+        elif has_nul(dict(request.form.lists())):
             abort(400)
 
     @app.before_request
@@ -212,7 +245,9 @@ def init_app(app):
             return
         if request.headers.get("Authorization", "").lower().startswith("bearer "):
             return
-        if "_user_id" not in session or not current_app.config.get("WTF_CSRF_ENABLED", True):
+        # However the person was restored (the session, or the remember-me cookie alone), a cookie is a
+        # cookie: loading current_user here also restores from the remember-me cookie.
+        if not current_app.config.get("WTF_CSRF_ENABLED", True) or not current_user.is_authenticated:
             return
         try:
             validate_csrf(request.headers.get("X-CSRFToken"))
@@ -231,6 +266,9 @@ def init_app(app):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_app.config.get("HSTS_SECONDS"):
+            response.headers.setdefault("Strict-Transport-Security",
+                                        f"max-age={current_app.config['HSTS_SECONDS']}; includeSubDomains")
         return response
 
     @app.template_filter("translated")

@@ -11,7 +11,7 @@ from civic.accounts.schemas import (
 from civic.api import auth_required
 from civic.core.errors import DomainError, PermissionDenied
 from civic.extensions import db
-from civic.web import client_address
+from civic.web import client_address, sign_in, sign_out
 
 blp = Blueprint("api_auth", __name__, url_prefix="/api/v1", description="Sign-in tokens and the signed-in person")
 
@@ -33,8 +33,7 @@ class Token(MethodView):
         except DomainError:
             db.session.commit()
             raise
-        row, secret = service.issue_api_token(user, days=current_app.config["API_TOKEN_DAYS"], name=data["name"])
-        db.session.commit()
+        row, secret = sign_in(user, method="password", token_name=data["name"])
         return {"token": secret, "expires_at": row.expires_at, "user": user}
 
     @blp.response(204)
@@ -44,8 +43,7 @@ class Token(MethodView):
         header = request.headers.get("Authorization", "")
         if not header.lower().startswith("bearer "):
             abort(400, message="Send the token to revoke in the Authorization header.")
-        service.revoke_api_token(current_user, header[7:].strip())
-        db.session.commit()
+        sign_out()
 
 
 @blp.route("/me")

@@ -12,7 +12,7 @@ from flask_babel import gettext
 from sqlalchemy import func, select
 
 from civic.accounts.models import SmsCode, User
-from civic.accounts.service import PHONE_RE, check_new_password, normalize_phone
+from civic.accounts.service import PHONE_RE, check_new_password, end_sign_ins, normalize_phone
 from civic.core import audit
 from civic.core.clock import resolve
 from civic.core.errors import Invalid, TooManyAttempts
@@ -112,11 +112,12 @@ def sign_in_with_code(phone, code, *, address, config, now=None):
 
 
 def reset_password_with_code(phone, code, password, *, address, config, now=None):
-    """Set a new password with a code sent to the account's number; every other session ends."""
+    """Set a new password with a code sent to the account's number; every session and API token ends."""
     now = resolve(now)
-    check_new_password(password)
+    check_new_password(password, user_inputs=(normalize_phone(phone),))
     user = _use_code(phone, code, "reset", config=config, now=now)
     user.set_password(password)
+    end_sign_ins(user, now=now)
     user.last_login_at = now
     audit.record("account.password_reset", actor=user, subject=user, address=address, now=now)
     return user

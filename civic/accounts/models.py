@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -48,9 +48,24 @@ class User(UserMixin, db.Model):
     def is_active(self):
         return self.active and not self.is_managed
 
+    # The key of the signed-in session this object was loaded for (civic.web.sign_in / _load_user).
+    session_key = None
+
     def get_id(self):
-        # Sessions carry the auth version, so a password change signs out other sessions.
-        return f"{self.id}.{self.auth_version}"
+        # Flask-Login stores this in the session and the remember-me cookie: the key of a `UserSession` row,
+        # which sign-out, a password change or closing the account ends on the server.
+        if not self.session_key:
+            raise RuntimeError("sign in through civic.web.sign_in(), which opens a server-side session")
+        return self.session_key
+
+    # One person is one row, whatever session they were loaded for (UserMixin would compare get_id()).
+    def __eq__(self, other):
+        return isinstance(other, User) and other.id is not None and self.id == other.id
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
 
     def __repr__(self):
         return f"<User {self.id} {self.display_name}>"
@@ -73,16 +88,41 @@ class ApiToken(db.Model):
     user: Mapped[User] = db.relationship()
 
 
-class LoginFailure(db.Model):
-    """A failed sign-in, counted per phone number and per address for throttling."""
+class UserSession(db.Model):
+    """A signed-in browser. The session cookie and the remember-me cookie carry its key (only the key's
+    SHA-256 is stored); signing out, a new password or closing the account ends it here, so a copied or
+    replayed cookie stops working."""
 
-    __tablename__ = "login_failure"
-    __table_args__ = (Index("ix_login_failure_kind_key_at", "kind", "key", "at"),)
+    __tablename__ = "user_session"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))  # "phone" or "address"
-    key: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The user's auth_version when signed in: anything that bumps it (a new password, losing the
+    # administrator right, closing the account) ends the session even if nothing else did.
+    auth_version: Mapped[int]
+    method: Mapped[str] = mapped_column(String(10))  # password, sms, reset, sign_up
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins for one number from one address (`phone` = "" counts one address over every number).
+
+    The row is locked while a guess is evaluated, so concurrent guesses are counted one after another; past
+    the free failures each new one doubles a waiting time for that pair only, so a stranger cannot lock the
+    owner of a number out from elsewhere."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("phone", "address"), CheckConstraint("failures >= 0", name="failures_not_negative"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(index=True)
+    blocked_until: Mapped[datetime | None]
 
 
 class SmsCode(db.Model):

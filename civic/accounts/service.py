@@ -1,12 +1,15 @@
 """Account rules: sign-up, sign-in with throttling, passwords, managed residents, API tokens."""
 import hashlib
+import ipaddress
 import re
 import secrets
 from datetime import timedelta
+from functools import lru_cache
 
 from sqlalchemy import delete, func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from civic.accounts.models import ApiToken, LoginFailure, User
+from civic.accounts.models import ApiToken, LoginThrottle, User, UserSession
 from civic.core import audit
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied, TooManyAttempts
@@ -25,23 +28,30 @@ def normalize_phone(phone):
     return phone
 
 
-def check_new_password(password):
-    """Raise Invalid when a password is too weak to protect points."""
+def check_new_password(password, *, user_inputs=()):
+    """Raise Invalid when a password is too weak to protect points.
+
+    Strength is estimated by zxcvbn (Dropbox's estimator: dictionaries of common passwords, names and
+    words, keyboard patterns, sequences, repeats and dates); a score under MIN_STRENGTH, or one of the
+    common pinyin passwords its English dictionaries miss, is refused. `user_inputs` (the person's number and
+    name) count as words an attacker would try first."""
+    from zxcvbn import zxcvbn
+
     if len(password or "") < MIN_PASSWORD:
         raise Invalid("A password needs at least %(n)s letters, digits or signs.", n=MIN_PASSWORD)
-    if password.isdigit() and len(set(password)) <= 2 or _is_run(password) or password.lower() in COMMON_PASSWORDS:
-        raise Invalid("That password is too easy to guess.")
+    # zxcvbn refuses over 72 characters (its running time grows with length); the start decides the score.
+    score = zxcvbn(password[:72], user_inputs=[str(word) for word in user_inputs if word])["score"]
+    if score < MIN_STRENGTH or password.lower() in PINYIN_PASSWORDS:
+        raise Invalid("That password is too easy to guess. Try three or four words, or a short sentence, "
+                      "with a number.", reason="weak_password")
 
 
-# Passwords people pick first; all are refused whatever their length.
-COMMON_PASSWORDS = {"password", "password1", "passw0rd", "qwertyui", "qwerty123", "iloveyou", "abc12345",
-                    "woaini520", "woaini1314", "a1234567", "aa123456", "1qaz2wsx", "qwertyuiop", "admin123"}
+# zxcvbn scores: 0 too guessable, 1 very guessable, 2 somewhat guessable (under 10^8 guesses, which the
+# sign-in throttle makes out of reach online), 3 safely unguessable, 4 very unguessable.
+MIN_STRENGTH = 2
 
-
-def _is_run(password):
-    """'12345678', '87654321', 'abcdefgh': each character one step from the last."""
-    steps = {ord(b) - ord(a) for a, b in zip(password.lower(), password.lower()[1:])}
-    return len(steps) == 1 and steps <= {1, -1}
+# Chinese passwords from the published leak rankings that zxcvbn (English dictionaries) scores 2 or more.
+PINYIN_PASSWORDS = {"woaini520", "woaini1314", "woaini521", "5201314a", "a5201314", "iloveyou1314"}
 
 
 def sign_up(phone, display_name, password, *, now=None):
@@ -52,7 +62,7 @@ def sign_up(phone, display_name, password, *, now=None):
     display_name = (display_name or "").strip()
     if not display_name:
         raise Invalid("Please enter your name.")
-    check_new_password(password)
+    check_new_password(password, user_inputs=(phone, display_name))
     if db.session.scalar(select(User.id).where(User.phone == phone)):
         raise Conflict("This mobile number is already registered. Please sign in.")
     user = User(phone=phone, display_name=display_name, created_at=resolve(now))
@@ -63,53 +73,178 @@ def sign_up(phone, display_name, password, *, now=None):
     return user
 
 
-def _recent_failures(kind, key, since):
+# --- sign-in throttling ----------------------------------------------------------------------------
+
+def address_key(address):
+    """The address a throttle counts: an IPv4 address as it is, an IPv6 one by its /64 (one household or
+    phone gets a whole /64, so single addresses would cost an attacker nothing)."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return (address or "unknown")[:64]
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _throttle_row(phone, address):
+    """The counter row for (phone, address), created when missing and locked until the transaction ends:
+    SELECT … FOR UPDATE on PostgreSQL; on SQLite the INSERT already holds the database's write lock."""
+    bind = db.session.get_bind()
+    if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(insert(LoginThrottle).values(phone=phone, address=address, failures=0)
+                       .on_conflict_do_nothing(index_elements=["phone", "address"]))
     return db.session.scalar(
-        select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.kind == kind, LoginFailure.key == key, LoginFailure.at >= since
-        )
-    )
+        select(LoginThrottle).where(LoginThrottle.phone == phone, LoginThrottle.address == address)
+        .with_for_update().execution_options(populate_existing=True))
+
+
+def _wait_seconds(row, now):
+    """Seconds until this row lets another guess through (0: now)."""
+    if row is None or row.blocked_until is None or row.blocked_until <= now:
+        return 0
+    return (row.blocked_until - now).total_seconds()
+
+
+def _count_failure(row, free, config, now):
+    """One more failure: past `free` failures, wait LOGIN_DELAY_SECONDS, doubling with each further one
+    (at most LOGIN_MAX_DELAY_SECONDS). Failures are forgotten after LOGIN_FORGET_SECONDS without one."""
+    if row.last_failure_at and (now - row.last_failure_at).total_seconds() > config["LOGIN_FORGET_SECONDS"]:
+        row.failures = 0
+    row.failures += 1
+    row.last_failure_at = now
+    if row.failures >= free:
+        delay = min(config["LOGIN_DELAY_SECONDS"] * 2 ** min(row.failures - free, 30), config["LOGIN_MAX_DELAY_SECONDS"])
+        row.blocked_until = now + timedelta(seconds=delay)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash():
+    """A hash made with the same method and cost as real ones, checked when a number has no password,
+    so that an unknown number takes as long as a known one (nothing tells which numbers are registered)."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def _password_matches(user, password):
+    """Check `password` against the user's hash, or against the dummy hash (same time) when there is none."""
+    stored = user.password_hash if user is not None and user.password_hash else None
+    matches = check_password_hash(stored or _dummy_hash(), password or "")
+    return bool(stored) and matches
 
 
 def authenticate(phone, password, *, address, config, now=None):
     """Return the user for a correct phone and password, or raise.
 
-    Failures are counted per number and per address over a sliding window;
-    past the limit, sign-in is refused even with the right password.
+    Failures are counted per number *and* address on a locked row, so concurrent guesses are evaluated one
+    after another and at most LOGIN_MAX_FAILURES_PER_PHONE are evaluated before delays begin. Delays double
+    with each further failure and hold only for that number from that address: the owner signing in from
+    their own phone is never locked out by a stranger. One address guessing many numbers is slowed down
+    after LOGIN_MAX_FAILURES_PER_ADDRESS failures in the same way.
     """
     now = resolve(now)
-    phone = normalize_phone(phone)
-    since = now - timedelta(seconds=config["LOGIN_WINDOW_SECONDS"])
-    minutes = config["LOGIN_WINDOW_SECONDS"] // 60
-    if (
-        _recent_failures("phone", phone, since) >= config["LOGIN_MAX_FAILURES_PER_PHONE"]
-        or _recent_failures("address", address, since) >= config["LOGIN_MAX_FAILURES_PER_ADDRESS"]
-    ):
+    phone = normalize_phone(phone)[:64]
+    address = address_key(address)
+    pair = _throttle_row(phone, address)
+    wide = db.session.scalar(select(LoginThrottle).where(LoginThrottle.phone == "", LoginThrottle.address == address))
+    wait = max(_wait_seconds(pair, now), _wait_seconds(wide, now))
+    if wait:
         audit.record("account.sign_in_throttled", address=address, detail={"phone": phone}, now=now)
         raise TooManyAttempts(
-            "Too many failed sign-ins. Please wait %(minutes)s minutes and try again.", minutes=minutes
+            "Too many failed sign-ins. Please wait %(minutes)s minutes and try again.", minutes=-(-int(wait) // 60)
         )
     user = db.session.scalar(select(User).where(User.phone == phone)) if phone else None
-    if user is None or not user.check_password(password) or not user.is_active:
-        db.session.add_all(
-            [LoginFailure(kind="phone", key=phone[:64], at=now), LoginFailure(kind="address", key=address[:64], at=now)]
-        )
+    if not _password_matches(user, password) or not user.is_active:
+        _count_failure(pair, config["LOGIN_MAX_FAILURES_PER_PHONE"], config, now)
+        _count_failure(_throttle_row("", address), config["LOGIN_MAX_FAILURES_PER_ADDRESS"], config, now)
         audit.record(
             "account.sign_in_failed", subject=user, address=address, detail={"phone": phone}, now=now
         )
         raise PermissionDenied("Wrong mobile number or password.", reason="bad_credentials")
-    db.session.execute(delete(LoginFailure).where(LoginFailure.kind == "phone", LoginFailure.key == phone))
+    db.session.delete(pair)
     user.last_login_at = now
     audit.record("account.sign_in", actor=user, subject=user, address=address, now=now)
     return user
 
 
+def forget_sign_in_failures(*, phone=None, before=None):
+    """Delete throttle rows: those of a number (closing the account), or those without a failure since
+    `before` and no longer delaying anyone (retention). Returns how many."""
+    query = delete(LoginThrottle)
+    if phone is not None:
+        query = query.where(LoginThrottle.phone == phone)
+    if before is not None:
+        query = query.where(func.coalesce(LoginThrottle.last_failure_at, before) < before,
+                            func.coalesce(LoginThrottle.blocked_until, before) < before)
+    return db.session.execute(query).rowcount or 0
+
+
+# --- sessions and tokens -------------------------------------------------------------------------------
+
+def start_session(user, *, method, days, now=None):
+    """Open a server-side session for a person who just proved who they are; returns (row, key). Only the
+    key's SHA-256 is stored; the key goes into the session and remember-me cookies (civic.web.sign_in)."""
+    now = resolve(now)
+    key = secrets.token_urlsafe(32)
+    row = UserSession(user_id=user.id, key_hash=_hash_token(key), auth_version=user.auth_version, method=method,
+                      created_at=now, expires_at=now + timedelta(days=days))
+    db.session.add(row)
+    db.session.flush()
+    return row, key
+
+
+def user_for_session(key, *, now=None):
+    """The person behind a live session key, or None (ended, expired, the password changed since, closed)."""
+    if not key:
+        return None
+    row = db.session.execute(
+        select(UserSession, User).join(User, User.id == UserSession.user_id)
+        .where(UserSession.key_hash == _hash_token(key))).first()
+    if row is None:
+        return None
+    session_row, user = row
+    if (session_row.ended_at is not None or session_row.expires_at <= resolve(now)
+            or session_row.auth_version != user.auth_version or not user.is_active):
+        return None
+    user.session_key = key
+    return user
+
+
+def end_session(key, *, now=None):
+    """End one session (signing out); a cookie that carries its key no longer signs anyone in."""
+    if key:
+        db.session.execute(update(UserSession).where(UserSession.key_hash == _hash_token(key),
+                                                     UserSession.ended_at.is_(None)).values(ended_at=resolve(now)))
+
+
+def end_sign_ins(user, *, now=None):
+    """End every session and revoke every API token of a person (new password, account closed).
+    Returns the number of tokens revoked."""
+    now = resolve(now)
+    db.session.execute(update(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+                       .values(ended_at=now))
+    return db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=now)).rowcount or 0
+
+
+def prune_sessions(*, before):
+    """Delete sessions that ended or expired before `before` (retention). Returns how many."""
+    return db.session.execute(delete(UserSession).where(
+        func.coalesce(UserSession.ended_at, UserSession.expires_at) < before)).rowcount or 0
+
+
 def change_password(user, current, new, *, now=None):
-    """Change a password after checking the current one; other sessions end."""
+    """Change a password after checking the current one; every session and API token ends (the edge
+    opens a new session for the device the change was made on)."""
     if not user.check_password(current):
         raise Invalid("The current password is wrong.")
-    check_new_password(new)
+    check_new_password(new, user_inputs=(user.phone, user.display_name))
     user.set_password(new)
+    end_sign_ins(user, now=now)
     audit.record("account.password_changed", actor=user, subject=user, now=now)
     return user
 
@@ -249,10 +384,9 @@ def demote_admin(phone, *, now=None):
 def reset_password(phone, new_password, *, now=None):
     """Set a new password for an account (an administrator at the server); every session and API token ends."""
     user = _account_for_phone(phone)
-    check_new_password(new_password)
+    check_new_password(new_password, user_inputs=(user.phone, user.display_name))
     user.set_password(new_password)
-    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                       .values(revoked_at=resolve(now)))
+    end_sign_ins(user, now=now)
     audit.record("account.password_reset", subject=user, now=now)
     db.session.flush()
     return user

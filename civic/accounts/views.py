@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
 from civic.accounts import service
 from civic.accounts import codes
@@ -15,7 +15,7 @@ from civic.accounts.sms import sender_for
 from civic.core import audit
 from civic.core.errors import DomainError
 from civic.extensions import db
-from civic.web import client_address, public_url
+from civic.web import client_address, public_url, sign_in, sign_out
 
 bp = Blueprint("accounts", __name__)
 
@@ -49,7 +49,7 @@ def signup():
             db.session.rollback()
             form.phone.errors.append(error.message)
         else:
-            login_user(user, remember=True)
+            sign_in(user, method="sign_up", remember=True)
             flash(_("Welcome! Next, ask to join your community."), "success")
             return redirect(url_for("communities.browse"))
     return render_template("accounts/signup.html", form=form)
@@ -74,9 +74,7 @@ def login():
         else:
             if "elder_mode" in session:  # chosen on this phone before signing in
                 service.update_preferences(user, elder_mode=session["elder_mode"])
-            db.session.commit()
-            session.pop("acting_for", None)
-            login_user(user, remember=form.remember.data)
+            sign_in(user, method="password", remember=form.remember.data)
             return redirect(_safe_next(url_for("home.index")))
     return render_template("accounts/login.html", form=form), status
 
@@ -131,10 +129,8 @@ def login_code():
         else:
             if "elder_mode" in session:
                 service.update_preferences(user, elder_mode=session["elder_mode"])
-            db.session.commit()
-            session.pop("acting_for", None)
             session.pop("code_phone", None)
-            login_user(user, remember=form.remember.data)
+            sign_in(user, method="sms", remember=form.remember.data)
             return redirect(_safe_next(url_for("home.index")))
     return render_template("accounts/login_code.html", form=form, show_codes=current_app.config["SMS_SHOW_CODES"]), status
 
@@ -153,10 +149,8 @@ def reset_password():
             (form.password if error.reason != "bad_code" else form.code).errors.append(error.message)
             status = error.status
         else:
-            db.session.commit()
-            session.pop("acting_for", None)
             session.pop("code_phone", None)
-            login_user(user, remember=True)
+            sign_in(user, method="reset", remember=True)
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("home.index"))
     return render_template("accounts/reset_password.html", form=form, show_codes=current_app.config["SMS_SHOW_CODES"]), status
@@ -172,10 +166,8 @@ def sent_messages():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Sign out."""
-    session.pop("acting_for", None)
-    session.pop("community_id", None)
-    logout_user()
+    """Sign out: the session ends on the server too, so a copied cookie no longer works."""
+    sign_out()
     flash(_("You have signed out."), "info")
     return redirect(url_for("home.index"))
 
@@ -183,7 +175,7 @@ def logout():
 @bp.route("/me/password", methods=["GET", "POST"])
 @login_required
 def password():
-    """Change your password; other devices are signed out."""
+    """Change your password; every other device and API token is signed out."""
     form = PasswordForm()
     if form.validate_on_submit():
         try:
@@ -193,7 +185,7 @@ def password():
             db.session.rollback()
             form.current.errors.append(error.message)
         else:
-            login_user(current_user._get_current_object(), remember=True)  # refresh this session with the new auth version
+            sign_in(current_user._get_current_object(), method="password", remember=True)  # a new session for this device
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("home.me"))
     return render_template("accounts/password.html", form=form)

@@ -31,7 +31,7 @@ def _unb64(text):
 
 def _mac(purpose, body):
     key = hashlib.sha256(("civic-qr:" + current_app.config["SECRET_KEY"]).encode()).digest()
-    return _b64(hmac.new(key, f"{purpose}:{body}".encode(), hashlib.sha256).digest()[:16])
+    return _b64(hmac.new(key, f"{purpose}:{body}".encode("utf-8", "replace"), hashlib.sha256).digest()[:16])
 
 
 def make_token(purpose, payload, *, ttl_seconds=None, now=None):
@@ -49,7 +49,8 @@ def read_token(purpose, token, *, now=None, ignore_expiry=False):
     if not isinstance(token, str) or token.count(".") != 1 or len(token) > 2000:
         raise Invalid(N_("This code is not valid."), reason="bad_token")
     body, mac = token.strip().split(".")
-    if not hmac.compare_digest(mac, _mac(purpose, body)):
+    # compare_digest refuses (TypeError) a str holding non-ASCII characters: compare bytes instead.
+    if not hmac.compare_digest(mac.encode("utf-8", "replace"), _mac(purpose, body).encode()):
         raise Invalid(N_("This code is not valid."), reason="bad_token")
     try:
         data = json.loads(_unb64(body))

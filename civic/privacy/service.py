@@ -35,8 +35,8 @@ PURGE_BATCH = 100  # patrols per batch
 OWNER_COLUMNS = ("user_id", "owner_id", "resident_id", "proposer_id", "reporter_id", "author_id", "subject_id")
 EXTRA_OWNER_COLUMNS = {"audit_entry": ("actor_id",)}
 # Never part of a download or an export.
-SECRET_COLUMNS = {"password_hash", "token_hash"}
-SKIP_TABLES = {"user", "alembic_version", "login_failure"}
+SECRET_COLUMNS = {"password_hash", "token_hash", "key_hash"}
+SKIP_TABLES = {"user", "alembic_version", "login_throttle"}
 
 
 # --- settings -------------------------------------------------------------------------------------
@@ -331,7 +331,8 @@ def close_account(user, password, *, address=None, now=None):
     Points history stays in the ledger: postings are append-only and keep pointing at the same
     account, so balances and the ledger's verify() are unchanged. Returns a summary dict.
     """
-    from civic.accounts.models import ApiToken, User
+    from civic.accounts.models import User
+    from civic.accounts.service import end_sign_ins
     from civic.communities.models import MemberRole, Membership
 
     now = resolve(now)
@@ -367,9 +368,7 @@ def close_account(user, password, *, address=None, now=None):
     db.session.execute(
         update(Membership).where(Membership.user_id == user.id)
         .values(status="left", address="", note="", household_id=None, decided_at=now))
-    tokens = db.session.execute(
-        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)).rowcount or 0
+    tokens = end_sign_ins(user, now=now)  # every session and API token ends
 
     removed = _forget_personal_details(user, now)
 
@@ -393,7 +392,7 @@ def _forget_personal_details(user, now):
     """What closure removes besides the profile (docs/privacy.md): the text, photos and places of the
     person's problem reports, their claims' photos, their patrols' raw GPS points and places, their failed
     sign-ins, and the network addresses in the audit entries about them. Returns counts."""
-    from civic.accounts.models import LoginFailure
+    from civic.accounts.service import forget_sign_in_failures
     from civic.core.audit import AuditEntry
     from civic.core.uploads import delete_photos
     from civic.merit.models import Claim
@@ -411,8 +410,7 @@ def _forget_personal_details(user, now):
         if claim.photos:
             photos += list(claim.photos)
             claim.photos = []
-    failures = db.session.execute(delete(LoginFailure).where(
-        LoginFailure.kind == "phone", LoginFailure.key == user.phone)).rowcount or 0
+    failures = forget_sign_in_failures(phone=user.phone)
     addresses = db.session.execute(update(AuditEntry).where(
         or_(AuditEntry.actor_id == user.id, AuditEntry.subject_id == user.id), AuditEntry.address.is_not(None))
         .values(address=None)).rowcount or 0
@@ -431,17 +429,18 @@ NOTIFICATION_DAYS = 730
 
 
 def prune_personal_data(*, now=None):
-    """Retention (docs/privacy.md): failed sign-ins after 30 days, network addresses in the audit log
-    after 180 days, read notifications after a year and all notifications after two."""
+    """Retention (docs/privacy.md): failed sign-ins after 30 days (sessions 30 days after they ended or
+    expired), network addresses in the audit log after 180 days, read notifications after a year and all
+    notifications after two."""
     from datetime import timedelta
 
-    from civic.accounts.models import LoginFailure
+    from civic.accounts.service import forget_sign_in_failures, prune_sessions
     from civic.core.audit import AuditEntry
     from civic.notifications.models import Notification
 
     now = resolve(now)
-    failures = db.session.execute(delete(LoginFailure).where(
-        LoginFailure.at < now - timedelta(days=LOGIN_FAILURE_DAYS))).rowcount or 0
+    failures = forget_sign_in_failures(before=now - timedelta(days=LOGIN_FAILURE_DAYS))
+    prune_sessions(before=now - timedelta(days=LOGIN_FAILURE_DAYS))
     addresses = db.session.execute(update(AuditEntry).where(
         AuditEntry.at < now - timedelta(days=AUDIT_ADDRESS_DAYS), AuditEntry.address.is_not(None))
         .values(address=None)).rowcount or 0

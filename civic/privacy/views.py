@@ -5,13 +5,13 @@ import os
 import click
 from flask import Blueprint, Response, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, login_required
 
 from civic.core.errors import DomainError
 from civic.extensions import db
 from civic.privacy import service
 from civic.privacy.forms import CloseAccountForm, RetentionForm
-from civic.web import client_address, community_view
+from civic.web import client_address, community_view, sign_out
 
 bp = Blueprint("privacy", __name__, cli_group=None)  # commands at the top level: flask export-community
 
@@ -33,8 +33,8 @@ def my_privacy():
                 flash(error.message, "error")
             return render_template("privacy/me.html", form=form, blockers=blockers), 422
         db.session.commit()
+        sign_out()
         session.clear()
-        logout_user()
         flash(_("Your account has been closed. Your points history is kept without your name."), "info")
         return redirect(url_for("accounts.login"))
     status = 422 if form.errors else 200

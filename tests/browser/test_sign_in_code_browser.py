@@ -73,3 +73,32 @@ def test_forgot_password_sets_a_new_one_with_a_code(phone, world):
     page.get_by_label("密码").fill("brand-new-pw")
     page.get_by_role("button", name="登录", exact=True).click()
     expect(page.locator("nav.bottom-nav")).to_be_visible()
+
+
+def test_cookies_copied_before_signing_out_no_longer_work(phone, browser, live_server, world):
+    """A resident signs in (kept signed in, the default) and presses 退出登录. The session and remember-me
+    cookies copied before that — as someone with the phone for a minute could — open nothing on another
+    phone afterwards, though they did before."""
+    context, page = phone
+    page.goto("/login")
+    page.get_by_label("手机号").fill(world.resident.phone)
+    page.get_by_label("密码").fill("correct-horse-1")
+    page.get_by_role("button", name="登录", exact=True).click()
+    expect(page.locator("nav.bottom-nav")).to_be_visible()
+    copied = context.cookies()
+    assert {c["name"] for c in copied} >= {"session", "remember_token"}
+
+    def other_phone_opens_me():
+        other = browser.new_context(base_url=live_server, locale="zh-CN")
+        other.add_cookies(copied)
+        other_page = other.new_page()
+        other_page.goto("/me")
+        signed_in = "/login" not in other_page.url
+        other.close()
+        return signed_in
+
+    assert other_phone_opens_me()
+    page.locator("[data-nav=me]").click()
+    page.get_by_role("button", name="退出登录").click()
+    expect(page.get_by_text("您已退出登录")).to_be_visible()
+    assert not other_phone_opens_me()

@@ -8,7 +8,7 @@ tables a distributed database would replicate to every node).
 from civic.extensions import db
 
 GLOBAL_TABLES = {
-    "user", "api_token", "login_failure", "sms_code", "audit_entry", "notification",
+    "user", "api_token", "user_session", "login_throttle", "sms_code", "audit_entry", "notification",
     "district", "street", "community", "job_run",
     # above the communities: a street's or district's administrators and the ceilings they set
     "area_admin", "setting_ceiling",

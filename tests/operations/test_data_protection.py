@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from civic.accounts.models import LoginFailure, User
+from civic.accounts.models import LoginThrottle, User, UserSession
 from civic.core.audit import AuditEntry, record
 from civic.core.clock import utcnow
 from civic.extensions import db
@@ -54,7 +54,7 @@ def test_closure_removes_what_the_inventory_says(app, world, uploads):
         user.is_admin = True
         phone = user.phone
         report = _report(user, world.a.id, photo)
-        db.session.add(LoginFailure(kind="phone", key=phone, at=utcnow()))
+        db.session.add(LoginThrottle(phone=phone, address="198.51.100.7", failures=2, last_failure_at=utcnow()))
         record("account.sign_in", actor=user, subject=user, address="198.51.100.7")
         db.session.commit()
         # another admin, so that demoting is not the question here
@@ -63,7 +63,7 @@ def test_closure_removes_what_the_inventory_says(app, world, uploads):
         report = db.session.get(Report, report.id)
         assert (report.description, report.photo, report.lat, report.lon) == ("", None, None, None)
         assert not (uploads / photo).exists()
-        assert db.session.scalar(select(func.count()).select_from(LoginFailure).where(LoginFailure.key == phone)) == 0
+        assert db.session.scalar(select(func.count()).select_from(LoginThrottle).where(LoginThrottle.phone == phone)) == 0
         addresses = db.session.scalars(select(AuditEntry.address).where(
             AuditEntry.subject_id == user.id, AuditEntry.action != "account.closed")).all()
         assert set(addresses) == {None}
@@ -79,8 +79,15 @@ def test_retention_prunes_failures_addresses_and_old_notifications(app, world):
     now = utcnow()
     with app.app_context():
         user = db.session.get(User, world.resident.id)
-        db.session.add_all([LoginFailure(kind="phone", key="13900000099", at=now - timedelta(days=40)),
-                            LoginFailure(kind="phone", key="13900000099", at=now - timedelta(days=1))])
+        db.session.add_all([LoginThrottle(phone="13900000099", address="10.0.0.1", failures=3,
+                                          last_failure_at=now - timedelta(days=40),
+                                          blocked_until=now - timedelta(days=40)),
+                            LoginThrottle(phone="13900000099", address="10.0.0.2", failures=3,
+                                          last_failure_at=now - timedelta(days=1)),
+                            UserSession(user_id=user.id, key_hash="a" * 64, auth_version=1, method="password",
+                                        created_at=now - timedelta(days=200), expires_at=now - timedelta(days=110)),
+                            UserSession(user_id=user.id, key_hash="b" * 64, auth_version=1, method="password",
+                                        created_at=now - timedelta(days=2), expires_at=now + timedelta(days=88))])
         record("account.sign_in", actor=user, subject=user, address="198.51.100.1", now=now - timedelta(days=200))
         record("account.sign_in", actor=user, subject=user, address="198.51.100.2", now=now - timedelta(days=2))
         old = notify(user, "test", "old", now=now - timedelta(days=800))
@@ -92,7 +99,8 @@ def test_retention_prunes_failures_addresses_and_old_notifications(app, world):
     result = run_job(app, "privacy_retention", now=now)
     assert result == {"login_failures": 1, "audit_addresses": 1, "notifications": 2}
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 1
+        assert db.session.scalar(select(func.count()).select_from(LoginThrottle)) == 1
+        assert db.session.scalars(select(UserSession.key_hash)).all() == ["b" * 64]
         assert set(db.session.scalars(select(AuditEntry.address).where(AuditEntry.address.is_not(None)))) == {"198.51.100.2"}
         assert [n.id for n in db.session.scalars(select(Notification).where(Notification.id.in_(ids)))] == [ids[2]]
 

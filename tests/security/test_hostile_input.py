@@ -2,6 +2,7 @@
 uploads, script in every text field that is shown back, SQL-looking input, replayed and
 tampered QR tokens, and the security headers on every page."""
 import io
+import json
 import re
 import struct
 import zlib
@@ -570,3 +571,124 @@ def test_form_ids_beyond_the_database_range(client, demo, path, data):
     login(client, COMMITTEE)
     response = client.post(path.format(a=demo.a), data=data)
     assert response.status_code < 500, response.status_code
+
+
+# --- malformed JSON that the parser accepts: lone surrogates, deep nesting, huge numbers ----------
+
+def _rule_id(client, demo):
+    rules = client.get(f"/api/v1/communities/{demo.a}/merit/rules", headers=bearer(demo, RESIDENT)).json
+    return next(r for r in rules if r.get("kind", "award") == "award")["id"]
+
+
+def _category_id(client, demo):
+    return client.get(f"/api/v1/communities/{demo.a}/report-categories", headers=bearer(demo, RESIDENT)).json[0]["id"]
+
+
+# Each endpoint: (url, who signs in, a valid body, the field the hostile value goes into).
+JSON_ENDPOINTS = {
+    "claims": (lambda c, d: f"/api/v1/communities/{d.a}/merit/claims", RESIDENT,
+               lambda c, d: {"rule_id": _rule_id(c, d), "description": "扫楼道"}, "description"),
+    "topics": (lambda c, d: f"/api/v1/deliberation/communities/{d.a}/topics", RESIDENT,
+               lambda c, d: {"title": "修路灯", "description": "三号楼"}, "title"),
+    "reports": (lambda c, d: f"/api/v1/communities/{d.a}/reports", RESIDENT,
+                lambda c, d: {"category_id": _category_id(c, d), "description": "路灯坏了"}, "description"),
+    "auth-token": (lambda c, d: "/api/v1/auth/token", None,
+                   lambda c, d: {"phone": RESIDENT, "password": "wrong-password"}, "phone"),
+}
+MARKER = "__HOSTILE__"
+HOSTILE_VALUES = {
+    "lone-surrogate": '"\\ud800"',                     # valid JSON text, but no UTF-8 can store it
+    "low-surrogate-inside-text": '"abc\\udfffdef"',
+    "nested-900": "[" * 900 + "]" * 900,
+    "nested-5000": "[" * 5000 + "]" * 5000,
+    "integer-5000-digits": "9" * 5000,
+    "integer-25-digits": "1" + "0" * 24,
+    "float-overflow": "1e999",
+}
+
+
+def assert_json_error(response):
+    """A 4xx answer in the one documented error shape (civic.errors.json_error)."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.get_data(as_text=True)[:300])
+    assert response.is_json, response.mimetype
+    body = response.json
+    assert body["code"] == response.status_code and body["status"] and body["message"], body
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES, ids=list(HOSTILE_VALUES))
+@pytest.mark.parametrize("endpoint", JSON_ENDPOINTS, ids=list(JSON_ENDPOINTS))
+def test_hostile_json_is_a_4xx_json_error(app, client, demo, endpoint, value):
+    """A lone surrogate, JSON nested hundreds or thousands deep, a 5000-digit (or 25-digit) integer and a
+    float beyond range, put into an otherwise valid body on claims, topics, reports and the token endpoint,
+    are refused with a 4xx in the documented error shape: never a 500, and nothing is stored."""
+    from civic.deliberation.models import Topic
+    from civic.merit.models import Claim
+    from civic.patrols.models import Report
+
+    url, who, valid, field = JSON_ENDPOINTS[endpoint]
+    body = valid(client, demo)
+    body[field] = MARKER
+    raw = json.dumps(body).replace(f'"{MARKER}"', HOSTILE_VALUES[value])
+    headers = bearer(demo, who) if who else {}
+    with app.app_context():
+        before = [db.session.scalar(select(func.count()).select_from(m)) for m in (Claim, Topic, Report)]
+    response = client.post(url(client, demo), data=raw, content_type="application/json", headers=headers)
+    assert_json_error(response)
+    with app.app_context():
+        assert [db.session.scalar(select(func.count()).select_from(m)) for m in (Claim, Topic, Report)] == before
+
+
+def test_a_plain_json_body_still_works_after_the_checks(client, demo):
+    """The refusals above are not blanket ones: ordinary text with Chinese, emoji (a surrogate pair when
+    escaped) and ordinary numbers is stored as sent."""
+    response = client.post(f"/api/v1/deliberation/communities/{demo.a}/topics", headers=bearer(demo, RESIDENT),
+                           data='{"title": "修路灯 \\ud83d\\ude00", "description": "[[[1]]] 12345"}',
+                           content_type="application/json")
+    assert response.status_code == 201, response.json
+    assert response.json["title"] == "修路灯 😀"
+
+
+def _non_ascii_signature(token):
+    """The same token with the last character of its signature replaced by a Chinese character."""
+    body, mac = token.split(".")
+    return f"{body}.{mac[:-1]}签"
+
+
+def test_qr_tokens_with_a_non_ascii_signature_are_refused(app, client, demo):
+    """A QR token whose signature holds a non-ASCII character is refused like any forged one: check-in
+    by scan (API and the page a scan opens), the voucher check at the counter and a personal card at the
+    attendance list answer 4xx (JSON in the error shape on the API), never a 500."""
+    from datetime import timedelta
+
+    from civic.accounts.models import User
+    from civic.core.clock import utcnow
+    from civic.deliberation import service
+    from civic.deliberation.models import Meeting
+    from civic.shop.models import Order
+    from civic.shop.service import voucher_token
+
+    now = utcnow()
+    live = client.post(f"/api/v1/deliberation/communities/{demo.a}/meetings", headers=bearer(demo, COMMITTEE), json={
+        "title": "今天的议事会", "place": "会议室", "starts_at": (now - timedelta(minutes=5)).isoformat() + "Z",
+        "ends_at": (now + timedelta(hours=2)).isoformat() + "Z"})
+    assert live.status_code == 201, live.json
+    order = _order(client, demo)
+    with app.app_context():
+        checkin = _non_ascii_signature(service.checkin_token(db.session.get(Meeting, live.json["id"]))[0])
+        card = _non_ascii_signature(service.person_token(db.session.get(User, demo.users[RESIDENT])))
+        voucher = _non_ascii_signature(voucher_token(db.session.get(Order, order["id"])))
+
+    assert_json_error(client.post("/api/v1/deliberation/checkin", json={"token": checkin},
+                                  headers=bearer(demo, RESIDENT)))
+    assert_json_error(client.post(f"/api/v1/communities/{demo.a}/shop/shops/{demo.shop}/vouchers/check",
+                                  json={"code": voucher}, headers=bearer(demo, KEEPER)))
+    assert_json_error(client.post(f"/api/v1/communities/{demo.a}/shop/shops/{demo.shop}/vouchers/redeem",
+                                  json={"code": voucher}, headers=bearer(demo, KEEPER)))
+    assert_json_error(client.post(
+        f"/api/v1/deliberation/communities/{demo.a}/meetings/{live.json['id']}/attendance",
+        json={"card_token": card}, headers=bearer(demo, COMMITTEE)))
+
+    login(client, RESIDENT)
+    page = client.get("/checkin", query_string={"t": checkin})
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    assert client.post("/checkin", data={"t": checkin}).status_code < 500
