@@ -28,6 +28,9 @@ class BalanceSchema(ma.Schema):
     balance = ma.fields.Integer(metadata={"description": "points that can be used now"})
     lifetime = ma.fields.Integer()
     level = ma.fields.Nested(LevelSchema)
+    owed = ma.fields.Integer(metadata={"description": "points still owed from deductions larger than the balance; "
+                                                      "paid first from later credits, shop orders refused meanwhile"})
+    reserved = ma.fields.Integer(metadata={"description": "points kept for approved deductions on public notice"})
 
 
 class PersonQuerySchema(ma.Schema):
