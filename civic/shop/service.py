@@ -388,10 +388,10 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
     points = item.price * quantity
     balance = db.session.scalar(select(Account.balance).where(Account.id == account.id)
                                 .execution_options(populate_existing=True))
+    require_free_to_spend(community_id, user.id, balance, points)  # no open debt, deductions on notice kept back
     if balance < points:
         raise ledger.InsufficientPoints(N_("Not enough points: %(balance)s available, %(needed)s needed."),
                                         balance=balance, needed=points)
-    require_free_to_spend(community_id, user.id, balance, points)  # no open debt, deductions on notice kept back
 
     item.stock -= quantity
     order = Order(community_id=community_id, shop_id=item.shop_id, item_id=item.id, user_id=user.id,
