@@ -149,6 +149,11 @@ def digests(community_id, *, before=None, limit=30):
     return db.session.scalars(query.order_by(Digest.day.desc()).limit(limit)).all()
 
 
+def digest_of(community_id, day):
+    """A community's digest of one day, or None."""
+    return db.session.scalar(select(Digest).where(Digest.community_id == community_id, Digest.day == day))
+
+
 def verify_digests():
     """Recompute every stored digest. Returns a list of breaches, the first mismatching day of each community
     first (later days of a broken chain are not listed: they depend on it)."""
