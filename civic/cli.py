@@ -101,10 +101,12 @@ def init_app(app):
     def ledger_verify_command():
         """Check that every transaction balances, every cached balance equals its postings and every daily
         digest still matches the transactions of its day."""
+        from civic.ledger.debt import verify_debts
         from civic.ledger.digest import verify_digests
         from civic.ledger.service import verify
 
         report = verify()
+        report["breaches"].extend(verify_debts())
         report["breaches"].extend(verify_digests())  # names the first day whose digest no longer matches
         checked = report["checked"]
         click.echo("Checked {transactions} transactions, {postings} postings, {accounts} accounts, "

@@ -163,3 +163,22 @@ def require_no_debt_to_collect(community_id, user_id):
         raise DebtOpen(N_("This resident owes %(owed)s points from a deduction, so the voucher cannot be used "
                           "now. If the order is cancelled, its points pay the debt first."), owed=debt)
 
+
+
+def verify_debts():
+    """Each debt's outstanding amount equals its amount less the payments recorded in the ledger."""
+    from civic.ledger.models import Posting
+
+    paid = {}
+    for key, amount in db.session.execute(
+        select(Transaction.idempotency_key, Posting.amount)
+        .join(Posting, (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))
+        .join(Account, Account.id == Posting.account_id)
+        .where(Transaction.idempotency_key.like("debt:%:after:%"), Account.kind == "resident")
+    ):
+        debt_id = int(key.split(":")[1])
+        paid[debt_id] = paid.get(debt_id, 0) - amount
+    return [f"debt {d.id} (community {d.community_id}): {d.amount_outstanding} outstanding, "
+            f"{d.amount - paid.get(d.id, 0)} by the ledger"
+            for d in db.session.scalars(select(Debt).order_by(Debt.id))
+            if d.amount_outstanding != d.amount - paid.get(d.id, 0)]

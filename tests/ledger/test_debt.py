@@ -39,7 +39,9 @@ def test_a_deduction_beyond_the_balance_is_owed_and_paid_from_later_awards(town)
     payments = db.session.scalars(select(Transaction).where(Transaction.idempotency_key.like("debt:%"))).all()
     assert sorted(-p.postings[0].amount for p in payments) == [4, 6]
     assert all(p.kind == "deduction" and p.source == "claim:1" for p in payments)
-    assert ledger.verify()["breaches"] == []
+    assert ledger.verify()["breaches"] == [] and debts.verify_debts() == []
+    db.session.execute(update(Debt).where(Debt.id == debt.id).values(amount_outstanding=3))
+    assert debts.verify_debts() == [f"debt {debt.id} (community {community.id}): 3 outstanding, 0 by the ledger"]
 
 
 def test_replays_pay_once(town):
