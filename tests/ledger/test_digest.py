@@ -6,6 +6,7 @@ import json
 import subprocess
 from datetime import date, datetime
 
+import pytest
 from sqlalchemy import select, text
 
 from civic.extensions import db
@@ -13,6 +14,7 @@ from civic.ledger import digest
 from civic.ledger import service as ledger
 from civic.ledger.models import Digest, Posting, Transaction
 from civic.worker import JOBS, load_jobs
+from tests.shop.test_shop_concurrency import _together
 
 # Naive UTC, as stored. China is UTC+8: 17:00 UTC on 1 Nov is 01:00 on 2 Nov there.
 NOV1_10H = datetime(2026, 11, 1, 2, 0)
@@ -153,7 +155,22 @@ def test_notice_board_shows_the_latest_digests(app, client, auth, world):
     auth.login(world.resident.phone)
     page = client.get(f"/c/{world.a.id}/merit/notice").get_data(as_text=True)
     assert 'data-testid="ledger-digests"' in page and 'data-day="2026-11-05"' in page and "sha256sum" in page
+    assert f"/api/v1/communities/{world.a.id}/ledger/digests/2026-11-05" in page
     with app.app_context():
         latest = db.session.scalar(select(Digest.digest).where(Digest.community_id == world.a.id)
                                    .order_by(Digest.day.desc()).limit(1))
     assert latest in page
+
+
+@pytest.mark.postgres
+def test_two_workers_publishing_at_once_write_each_day_once(app, world):
+    """Two worker processes' jobs run at the same moment (real threads, PostgreSQL): one row per day, chain intact."""
+    with app.app_context():
+        _history(world)
+        db.session.commit()
+    results = _together(app, 2, lambda _i: digest.publish_digests(now=LATER))
+    assert all(reason == "ok" for reason, _ in results)
+    with app.app_context():
+        rows = db.session.scalars(select(Digest).where(Digest.community_id == world.a.id).order_by(Digest.day)).all()
+        assert [r.day.day for r in rows] == [1, 2, 3, 4, 5]
+        assert digest.verify_digests() == []

@@ -17,6 +17,7 @@ from civic.shop import service as shop
 from civic.shop.models import Order
 from tests import factories
 from tests.shop.conftest import stock_shop
+from tests.shop.test_deduction_dodge import deduction_rule
 from tests.shop.test_shop_concurrency import _together
 
 pytestmark = pytest.mark.postgres
@@ -28,11 +29,7 @@ def _world(app, world):
     """Residents with 30 points each and two 10-point orders placed before a 15-point deduction was approved."""
     with app.app_context():
         s = stock_shop(world, stock=500, price=PRICE, points=START)
-        cats = {c.code: c.id for c in merit.categories(world.a.id)}
-        rule = merit.create_rule(world.committee, world.a.id, {
-            "category_id": cats["environment"], "kind": "deduction", "name": "乱堆乱放", "points_min": DEDUCTION,
-            "points_max": None, "description": "", "cap_period": "none", "evidence_required": False, "active": True})
-        factories.confirm_rule_changes(world.a.id, world.committee2)
+        rule = deduction_rule(world, DEDUCTION)
         residents = []
         for n in range(RESIDENTS):
             user = factories.make_member(world.a, name=f"居民{n}")

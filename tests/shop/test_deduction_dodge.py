@@ -21,15 +21,21 @@ START, DEDUCTION, PRICE = 30, 15, 10
 DOING_NOTHING = START - DEDUCTION
 
 
+def deduction_rule(world, points):
+    """A negative-list item of community A (乱堆乱放), confirmed by a second committee member. Flushes only."""
+    cats = {c.code: c.id for c in merit.categories(world.a.id)}
+    rule = merit.create_rule(world.committee, world.a.id, {
+        "category_id": cats["environment"], "kind": "deduction", "name": "乱堆乱放", "points_min": points,
+        "points_max": None, "description": "", "cap_period": "none", "evidence_required": False, "active": True})
+    factories.confirm_rule_changes(world.a.id, world.committee2)
+    return rule
+
+
 def _setup(app, world, *, approve=True):
     """Shop with 10-point goods, the resident with 30 points, a 15-point deduction recorded (and approved)."""
     with app.app_context():
         s = stock_shop(world, stock=10, price=PRICE, points=START)
-        cats = {c.code: c.id for c in merit.categories(world.a.id)}
-        rule = merit.create_rule(world.committee, world.a.id, {
-            "category_id": cats["environment"], "kind": "deduction", "name": "乱堆乱放", "points_min": DEDUCTION,
-            "points_max": None, "description": "", "cap_period": "none", "evidence_required": False, "active": True})
-        factories.confirm_rule_changes(world.a.id, world.committee2)
+        rule = deduction_rule(world, DEDUCTION)
         claim = merit.submit_claim(world.committee, world.a.id, rule.id, description="楼道堆放杂物",
                                    resident_id=world.resident.id)
         if approve:
