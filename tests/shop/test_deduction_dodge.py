@@ -144,3 +144,18 @@ def test_passbook_page_shows_the_debt(app, client, auth, world):
     auth.login(world.resident.phone)
     page = client.get("/points").get_data(as_text=True)
     assert 'data-testid="debt"' in page and "乱堆乱放" in page and "15" in page
+
+
+def test_item_page_counts_points_kept_for_a_deduction(app, client, auth, world):
+    """The item page says what is kept and greys the button out when only reserved points would pay."""
+    item_id, _shop_id, _claim_id = _setup(app, world)  # 30 points, 15 kept
+    with app.app_context():
+        from civic.accounts.models import User
+        from civic.shop import service as shop
+
+        shop.place_order(db.session.get(User, world.resident.id), world.a.id, item_id, request_key="first-0001")
+        db.session.commit()  # 20 left, 15 kept: a 10-point order would eat into them
+    auth.login(world.resident.phone)
+    page = client.get(f"/shop/items/{item_id}").get_data(as_text=True)
+    assert 'data-testid="debt"' in page and 'data-testid="shortfall"' in page
+    assert 'data-testid="order" disabled' in page
