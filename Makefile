@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-FLASK := $(BIN)/flask --app wsgi
+FLASK := CIVIC_CONFIG=development $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 BABEL_KEYWORDS := -k _l -k N_ -k Invalid -k Conflict -k NotFound -k PermissionDenied -k TooManyAttempts -k DomainError

@@ -21,8 +21,9 @@ def create_app(config=None):
     overrides = {}
     if isinstance(config, dict):
         overrides, config = config, None
+    unnamed = config is None and not os.environ.get("CIVIC_CONFIG")
     if config is None or isinstance(config, str):
-        config = CONFIGS[config or os.environ.get("CIVIC_CONFIG", "development")]
+        config = CONFIGS[config or os.environ.get("CIVIC_CONFIG") or "development"]
     from civic.web import IdConverter
 
     app.url_map.converters["int"] = IdConverter  # before any route is added
@@ -37,6 +38,12 @@ def create_app(config=None):
     from civic import logging as civic_logging
 
     civic_logging.init_app(app)
+    if unnamed:
+        # Production is never assumed; say so, so that an operator who forgot the environment file
+        # does not mistake the development database for the site's.
+        app.logger.warning("CIVIC_CONFIG is not set: using the development settings (database %s). "
+                           "Load the environment file (CIVIC_CONFIG=production ...) on a real site.",
+                           app.config["SQLALCHEMY_DATABASE_URI"].split("@")[-1])
     _init_extensions(app)
     _register_blueprints(app)
 

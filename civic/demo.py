@@ -5,6 +5,7 @@ from civic.accounts.models import User
 from civic.accounts.service import create_admin, create_managed_resident, sign_up
 from civic.communities import service as communities
 from civic.communities.models import Community, Grid, Membership
+from civic.core.db import get_or_create
 from civic.extensions import db
 
 DEMO_PASSWORD = "civic-demo-1"
@@ -181,8 +182,9 @@ DEMO_MEETING = "芙蓉社区民主议事会"
 
 def seed_deliberation(community):
     """Demo topics and a planned session with the committee's topic on its agenda (idempotent)."""
-    from datetime import datetime, time, timedelta, timezone
-    from zoneinfo import ZoneInfo
+    from datetime import timedelta
+
+    from civic.core.clock import local_date, local_day_start, utcnow
 
     from civic.deliberation import service as deliberation
     from civic.deliberation.models import Meeting, Topic
@@ -194,8 +196,7 @@ def seed_deliberation(community):
         return
     if db.session.scalar(select(Topic.id).where(Topic.community_id == community.id)):
         return
-    tomorrow = datetime.combine(datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1), time(19, 30),
-                                tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc).replace(tzinfo=None)
+    tomorrow = local_day_start(local_date(utcnow()), plus_days=1) + timedelta(hours=19, minutes=30)
     meeting = db.session.scalar(select(Meeting).where(Meeting.community_id == community.id,
                                                       Meeting.title == DEMO_MEETING))
     if meeting is None:
@@ -223,12 +224,7 @@ def seed_passbook(community):
 
     aunt = db.session.scalar(select(User).where(User.phone == "13800000005"))
     uncle = db.session.scalar(select(User).where(User.phone == "13800000006"))
-    home = db.session.scalar(select(Household).where(Household.community_id == community.id,
-                                                     Household.label == "芙蓉街 8 号"))
-    if home is None:
-        home = Household(community_id=community.id, label="芙蓉街 8 号")
-        db.session.add(home)
-        db.session.flush()
+    home = get_or_create(Household, community_id=community.id, label="芙蓉街 8 号")[0]
     for user in (aunt, uncle):
         membership = db.session.scalar(select(Membership).where(
             Membership.community_id == community.id, Membership.user_id == user.id))

@@ -139,6 +139,13 @@ class AuthActions:
     def logout(self):
         return self._client.post("/logout")
 
+    def switch_to(self, person, password=factories.DEFAULT_PASSWORD):
+        """Sign out whoever is signed in, then sign `person` (a user or a phone number) in; it must work."""
+        self.logout()
+        response = self.login(_phone_of(person), password)
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
 
 @pytest.fixture
 def auth(client):

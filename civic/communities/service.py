@@ -9,6 +9,7 @@ from civic.core import audit
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.permissions import can_administer, require
+from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.notifications import service as notices
 from civic.core.i18n import N_
@@ -30,24 +31,14 @@ def get_or_create_district(actor, name):
     """Find or add a district (administrators only)."""
     _require_admin(actor)
     name = _name(name)
-    district = db.session.scalar(select(District).where(District.name == name))
-    if district is None:
-        district = District(name=name)
-        db.session.add(district)
-        db.session.flush()
-    return district
+    return get_or_create(District, name=name)[0]
 
 
 def get_or_create_street(actor, district, name):
     """Find or add a street or township in a district (administrators only)."""
     _require_admin(actor)
     name = _name(name)
-    street = db.session.scalar(select(Street).where(Street.district_id == district.id, Street.name == name))
-    if street is None:
-        street = Street(district_id=district.id, name=name)
-        db.session.add(street)
-        db.session.flush()
-    return street
+    return get_or_create(Street, district_id=district.id, name=name)[0]
 
 
 def create_community(actor, street, name, kind="community"):
@@ -137,14 +128,10 @@ def request_to_join(user, community_id, *, address="", note="", now=None):
     if community is None:
         raise NotFound("No such community.")
     now = resolve(now)
-    membership = db.session.scalar(
-        select(Membership).where(Membership.community_id == community_id, Membership.user_id == user.id)
-    )
-    if membership is not None and membership.status in ("pending", "active"):
+    membership, created = get_or_create(Membership, community_id=community_id, user_id=user.id,
+                                        defaults={"status": "pending"})
+    if not created and membership.status in ("pending", "active"):
         raise Conflict("You have already asked to join this community.")
-    if membership is None:
-        membership = Membership(community_id=community_id, user_id=user.id)
-        db.session.add(membership)
     membership.status = "pending"
     membership.address = (address or "").strip()[:120]
     membership.note = (note or "").strip()[:200]
@@ -281,11 +268,8 @@ def appoint_committee(actor, community_id, phone, *, now=None):
     user = db.session.scalar(select(User).where(User.phone == normalize_phone(phone)))
     if user is None:
         raise Invalid("Nobody has registered with that mobile number.")
-    membership = db.session.scalar(
-        select(Membership).where(Membership.community_id == community_id, Membership.user_id == user.id))
-    if membership is None:
-        membership = Membership(community_id=community_id, user_id=user.id)
-        db.session.add(membership)
+    membership = get_or_create(Membership, community_id=community_id, user_id=user.id,
+                               defaults={"status": "pending"})[0]
     if membership.status != "active":
         membership.status, membership.decided_at, membership.decided_by_id = "active", resolve(now), actor.id
     db.session.flush()

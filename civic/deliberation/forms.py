@@ -1,6 +1,4 @@
 """Deliberation forms (HTML pages). Times are entered in local time (Asia/Shanghai)."""
-from datetime import timezone
-from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -10,6 +8,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from civic.core.clock import LOCAL_TZ, to_local, to_utc  # noqa: F401 - re-exported
 from civic.core.lookup import MAX_ID
 
 
@@ -17,19 +16,6 @@ def _ids_in_range(_form, field):
     """Every id of a multiple choice fits the database (a larger one is no row, and an error there)."""
     if any(not 0 <= value <= MAX_ID for value in field.data or []):
         raise ValidationError(field.gettext("Not a valid choice."))
-
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def to_utc(local_naive):
-    """A local (Asia/Shanghai) time from a form as naive UTC for storage."""
-    return local_naive.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def to_local(naive_utc):
-    """A stored naive UTC time as a local naive time for a form field."""
-    return naive_utc.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).replace(tzinfo=None)
 
 
 class ButtonForm(FlaskForm):

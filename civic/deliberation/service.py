@@ -18,8 +18,7 @@ Rules, stated exactly:
 """
 import logging
 import math
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +29,7 @@ from civic.communities.service import committee_of, register_settings_seeder
 from civic.rules import service as rules
 from civic.rules.service import register_settings_field
 from civic.core import audit, qr
-from civic.core.clock import resolve
+from civic.core.clock import LOCAL_TZ, local_text as local_time, resolve  # noqa: F401 - re-exported
 from civic.core.errors import Conflict, Invalid, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
@@ -43,7 +42,6 @@ from civic.extensions import db
 from civic.notifications import service as notices
 
 log = logging.getLogger("civic.deliberation")
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 CHECKIN_PURPOSE = "delib-checkin"
 PERSON_PURPOSE = "person"
@@ -114,11 +112,6 @@ def active_resident_ids(community_id):
     """Ids of the community's active residents."""
     return set(db.session.scalars(select(Membership.user_id).where(
         Membership.community_id == community_id, Membership.status == "active")))
-
-
-def local_time(naive_utc):
-    """A stored time as residents read it (Asia/Shanghai), e.g. 2026-05-01 19:30."""
-    return naive_utc.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def _notify_many(user_ids, kind, title, body, *, params, community_id, link, now):

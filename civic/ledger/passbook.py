@@ -6,17 +6,17 @@ the ledger or with a person's history; a cursor stays valid while new entries ar
 """
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import and_, func, select
 
+from civic.core.clock import local as local_time, to_utc
 from civic.core.errors import Invalid, NotFound
 from civic.core.i18n import N_
 from civic.core.permissions import require
 from civic.extensions import db
 from civic.ledger import debt
 from civic.ledger.models import Account, Posting, Tally, Transaction
-from civic.ledger.service import LOCAL_TZ
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -137,11 +137,6 @@ def iter_entries(actor, community_id, user_id, *, category=None, since=None, unt
         before = rows[-1].id
 
 
-def local_time(moment):
-    """A stored naive-UTC datetime in China time."""
-    return moment.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ)
-
-
 def by_month(items):
     """Group entries (newest first) into [((year, month), [entries])] by China-time month."""
     groups = []
@@ -159,10 +154,7 @@ def year_bounds(year):
     if not 2000 <= year <= 2100:
         raise Invalid(N_("Please choose a year between 2000 and 2100."))
 
-    def utc(y):
-        return datetime(y, 1, 1, tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
-
-    return utc(year), utc(year + 1)
+    return to_utc(datetime(year, 1, 1)), to_utc(datetime(year + 1, 1, 1))
 
 
 def _safe_cell(value):

@@ -14,20 +14,17 @@ Guarantees, each enforced in code and guarded by the database:
 """
 import hashlib
 import json
-from datetime import timezone
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from civic.core.clock import resolve
+from civic.core.clock import LOCAL_TZ, local, local_year, resolve  # noqa: F401 - re-exported
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound
 from civic.core.i18n import N_
 from civic.extensions import db
 from civic.ledger.models import Account, Budget, Posting, Tally, Transaction
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MERIT_KINDS = ("award", "deduction")
 
 
@@ -144,8 +141,8 @@ def _content_hash(kind, legs, category, memo, source):
 
 
 def _periods(now):
-    local = now.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ)
-    return ("all", f"y{local.year}", f"m{local.year}-{local.month:02d}")
+    here = local(now)
+    return ("all", f"y{here.year}", f"m{here.year}-{here.month:02d}")
 
 
 def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", category=None, source=None,
@@ -256,7 +253,7 @@ def _replay(existing, digest):
 def _charge_budget(community_id, legs, now):
     """Awards (and their reversals) move the year's issued total; the CHECK guards the limit."""
     issued = sum(amount for account, amount in legs if account.kind == "resident")
-    year = now.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).year
+    year = local_year(now)
     budget = budget_for(community_id, year, lock=True)
     if issued > 0 and budget.issued + issued > budget.amount:
         raise BudgetExceeded(N_("This award would exceed the community's points budget for %(year)s "
@@ -280,7 +277,7 @@ def budget_for(community_id, year, *, lock=False):
 
 
 def _this_year():
-    return resolve(None).replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).year
+    return local_year(resolve(None))
 
 
 def _write_budget(community_id, amount):

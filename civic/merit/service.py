@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from civic.accounts.models import User
 from civic.communities.models import Community
 from civic.core import audit
-from civic.core.clock import resolve
+from civic.core.clock import local, local_date, local_year, resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can, require, roles_in
@@ -380,18 +380,14 @@ def _require_reviewer(actor, claim):
         raise PermissionDenied(N_("Nobody may review a claim made for or by themselves."))
 
 
-def _local(naive_utc):
-    return naive_utc.replace(tzinfo=timezone.utc).astimezone(ledger.LOCAL_TZ)
-
-
 def _period_bounds(at, period):
     """[start, end) in naive UTC of the month or year (China time) containing `at`."""
-    local = _local(at)
+    here = local(at)
     if period == "month":
-        start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        start = here.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     else:
-        start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        start = here.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
         end = start.replace(year=start.year + 1)
     return (start.astimezone(timezone.utc).replace(tzinfo=None), end.astimezone(timezone.utc).replace(tzinfo=None))
 
@@ -421,7 +417,7 @@ def _check_caps(claim, points):
 def _check_budget(claim, points, now):
     if claim.kind != "award":
         return
-    budget = ledger.budget_for(claim.community_id, _local(now).year)
+    budget = ledger.budget_for(claim.community_id, local_year(now))
     if budget.issued + points > budget.amount:
         raise Conflict(N_("This award would exceed the community's points budget for the year "
                           "(%(left)s points left)."), reason="budget_exceeded", left=budget.amount - budget.issued)
@@ -725,7 +721,7 @@ def close_notices(*, now=None, limit=200):
 def send_digests(*, now=None):
     """Tell each committee member, once a day, how many claims and objections wait for review."""
     now = resolve(now)
-    day = _local(now).date().isoformat()
+    day = local_date(now).isoformat()
     waiting = db.session.execute(
         select(Claim.community_id, func.count(Claim.id)).where(Claim.status.in_(WAITING)).group_by(Claim.community_id)
     ).all()

@@ -6,9 +6,7 @@ Points move only through civic.ledger.service with keys derived from the cause
 """
 import csv
 import io
-import re
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
 from civic.core import audit
-from civic.core.clock import resolve
+from civic.core.clock import LOCAL_TZ, local_month_start, resolve, to_local, to_utc  # noqa: F401 - re-exported
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
@@ -33,7 +31,6 @@ from civic.patrols.models import (
     Signup, TrackPoint,
 )
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 REMINDER_BEFORE = timedelta(hours=2)
 IDLE_CLOSE_AFTER = timedelta(minutes=30)
 EARLY_START = timedelta(minutes=30)  # a shift's patrol may start this long before the shift
@@ -56,16 +53,6 @@ DEFAULT_REPORT_CATEGORIES = (
 
 
 # --- time helpers ---------------------------------------------------------------------------------
-
-def to_utc(local_dt):
-    """A naive China-time datetime as naive UTC (what the database stores)."""
-    return local_dt.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def to_local(naive_utc):
-    """A stored naive UTC datetime in China time (naive)."""
-    return naive_utc.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).replace(tzinfo=None)
-
 
 def unix(naive_utc):
     """Unix seconds of a naive UTC datetime."""
@@ -343,15 +330,6 @@ def upcoming_shifts(community_id, *, now=None, limit=50):
     return db.session.scalars(
         select(Shift).where(Shift.community_id == community_id, Shift.ends_at > now)
         .order_by(Shift.starts_at, Shift.id).limit(limit)
-    ).all()
-
-
-def past_shifts(community_id, *, now=None, limit=30):
-    """Shifts that are over, latest first."""
-    now = resolve(now)
-    return db.session.scalars(
-        select(Shift).where(Shift.community_id == community_id, Shift.ends_at <= now)
-        .order_by(Shift.starts_at.desc(), Shift.id.desc()).limit(limit)
     ).all()
 
 
@@ -1198,8 +1176,7 @@ def volunteer_stats(community_id, user_id):
 
 
 def _month_start(now):
-    local = to_local(now)
-    return to_utc(datetime(local.year, local.month, 1))
+    return local_month_start(now)
 
 
 def community_stats(community_id, *, now=None):
@@ -1285,23 +1262,3 @@ def coverage_svg(cov, *, width=320, height=240):
                      f'height="{max((north - south) * scale, 1):.1f}" fill="#c0392b" fill-opacity="{opacity:.2f}"/>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-def parse_local_time(text):
-    """'19:00' -> time(19, 0), or Invalid."""
-    match = _TIME.match((text or "").strip())
-    if not match:
-        raise Invalid(N_("Please enter the time like 19:00."))
-    return time(int(match.group(1)), int(match.group(2)))
-
-
-def parse_date(text):
-    """'2026-11-24' -> date, or Invalid."""
-    try:
-        return date.fromisoformat((text or "").strip())
-    except ValueError:
-        raise Invalid(N_("Please enter the date like 2026-11-24.")) from None
-

@@ -20,6 +20,7 @@ from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import COMMITTEE, require
+from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.privacy.models import (
     DEFAULT_GPS_RETENTION_DAYS, MAX_GPS_RETENTION_DAYS, MIN_GPS_RETENTION_DAYS, PrivacySettings,
@@ -57,11 +58,7 @@ def update_settings(actor, community_id, *, gps_retention_days, now=None):
     if not MIN_GPS_RETENTION_DAYS <= days <= MAX_GPS_RETENTION_DAYS:
         raise Invalid(N_("Keep GPS points between %(low)s and %(high)s days."),
                       low=MIN_GPS_RETENTION_DAYS, high=MAX_GPS_RETENTION_DAYS)
-    row = db.session.scalar(select(PrivacySettings).where(PrivacySettings.community_id == community_id)
-                            .with_for_update())
-    if row is None:
-        row = PrivacySettings(community_id=community_id)
-        db.session.add(row)
+    row = get_or_create(PrivacySettings, lock=True, community_id=community_id)[0]
     before = row.gps_retention_days
     row.gps_retention_days, row.updated_by_id, row.updated_at = days, actor.id, now
     db.session.flush()
@@ -109,7 +106,7 @@ def purge_batch(*, now=None, limit=None):
     The patrol row keeps its summary (distance, moving time, flags, point count) and is marked with
     `track_deleted_at` in its summary, so it is never measured again. Returns (patrols, points) deleted.
     """
-    from civic.patrols.models import Patrol, TrackPoint
+    from civic.patrols.models import Patrol
 
     now = resolve(now)
     limit = limit or PURGE_BATCH
@@ -119,16 +116,28 @@ def purge_batch(*, now=None, limit=None):
         if patrols >= limit:
             break
         for community_id, patrol_id in _due_patrols(days, community_ids, configured, now, limit - patrols):
-            patrol = db.session.get(Patrol, patrol_id)
-            if not (patrol.summary or {}).get("track_deleted_at"):
-                patrol.summary = dict(patrol.summary or {}, track_deleted_at=now.isoformat(timespec="seconds"),
-                                      track_points=patrol.point_count)
-            result = db.session.execute(delete(TrackPoint).where(
-                TrackPoint.community_id == community_id, TrackPoint.patrol_id == patrol_id))
-            points += result.rowcount or 0
+            points += _forget_track(db.session.get(Patrol, patrol_id), now)
             patrols += 1
     db.session.flush()
     return patrols, points
+
+
+#: Places kept in a patrol's summary; they go with the raw points.
+SUMMARY_PLACES = ("start", "end", "bbox")
+
+
+def _forget_track(patrol, now):
+    """Delete one patrol's raw points and the places in its summary; keep distance, time, flags and
+    the point count. Returns the number of points deleted."""
+    from civic.patrols.models import TrackPoint
+
+    summary = {k: v for k, v in (patrol.summary or {}).items() if k not in SUMMARY_PLACES}
+    summary.setdefault("track_deleted_at", now.isoformat(timespec="seconds"))
+    summary.setdefault("track_points", patrol.point_count)
+    patrol.summary = summary
+    result = db.session.execute(delete(TrackPoint).where(
+        TrackPoint.community_id == patrol.community_id, TrackPoint.patrol_id == patrol.id))
+    return result.rowcount or 0
 
 
 def track_deleted(patrol):
@@ -362,7 +371,7 @@ def close_account(user, password, *, address=None, now=None):
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)).rowcount or 0
 
-    removed = _forget_personal_details(user)
+    removed = _forget_personal_details(user, now)
 
     user.display_name = CLOSED_NAME % user.id
     user.phone = f"closed-{user.id}"  # the schema needs a unique value; it is not a phone number
@@ -380,21 +389,24 @@ def close_account(user, password, *, address=None, now=None):
     return summary
 
 
-def _forget_personal_details(user):
+def _forget_personal_details(user, now):
     """What closure removes besides the profile (docs/privacy.md): the text, photos and places of the
-    person's problem reports, their claims' photos, their failed sign-ins, and the network addresses in
-    the audit entries about them. Returns counts."""
+    person's problem reports, their claims' photos, their patrols' raw GPS points and places, their failed
+    sign-ins, and the network addresses in the audit entries about them. Returns counts."""
     from civic.accounts.models import LoginFailure
     from civic.core.audit import AuditEntry
     from civic.core.uploads import delete_photos
     from civic.merit.models import Claim
-    from civic.patrols.models import Report
+    from civic.patrols.models import Patrol, Report
 
     photos = []
     reports = db.session.scalars(select(Report).where(Report.reporter_id == user.id)).all()
     for report in reports:
         photos += [report.photo] if report.photo else []
         report.description, report.photo, report.lat, report.lon = "", None, None, None
+    tracks = 0
+    for patrol in db.session.scalars(select(Patrol).where(Patrol.user_id == user.id, Patrol.status != "active")):
+        tracks += _forget_track(patrol, now) and 1
     for claim in db.session.scalars(select(Claim).where(Claim.resident_id == user.id)):
         if claim.photos:
             photos += list(claim.photos)
@@ -407,7 +419,7 @@ def _forget_personal_details(user):
     db.session.flush()
     delete_photos(photos)
     return {"reports_cleared": len(reports), "photos_removed": len(photos), "login_failures_removed": failures,
-            "audit_addresses_removed": addresses}
+            "audit_addresses_removed": addresses, "tracks_removed": tracks}
 
 
 # --- retention ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can_administer_area, require
+from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.rules.models import AreaAdmin, RuleChange, SettingCeiling
 
@@ -104,13 +105,8 @@ def set_ceiling(actor, *, area, field, maximum, street_id=None, district_id=None
         raise PermissionDenied()
     if not isinstance(maximum, int) or isinstance(maximum, bool) or maximum < 0:
         raise Invalid(N_("A ceiling must be a whole number of at least 0."))
-    row = db.session.scalar(select(SettingCeiling).where(
-        SettingCeiling.area == area, SettingCeiling.field == field,
-        SettingCeiling.street_id.is_(None) if street_id is None else SettingCeiling.street_id == street_id,
-        SettingCeiling.district_id.is_(None) if district_id is None else SettingCeiling.district_id == district_id))
-    if row is None:
-        row = SettingCeiling(area=area, field=field, street_id=street_id, district_id=district_id)
-        db.session.add(row)
+    row = get_or_create(SettingCeiling, area=area, field=field, street_id=street_id, district_id=district_id,
+                        defaults={"maximum": maximum, "set_by_id": actor.id, "set_at": resolve(now)})[0]
     row.maximum, row.set_by_id, row.set_at = maximum, actor.id, resolve(now)
     db.session.flush()
     audit.record("rules.ceiling_set", actor=actor, now=now, detail={

@@ -13,18 +13,19 @@ and the CHECK (stock >= 0) guards it as well).
 """
 import re
 import secrets
-from datetime import timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
 from civic.core import audit, qr
-from civic.core.clock import resolve
+from civic.core.clock import local, local_month_start, local_text, resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
 from civic.core.lookup import get_in_community
+from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import require_free_to_spend, require_no_debt_to_collect
@@ -74,10 +75,7 @@ def set_voucher_days(actor, community_id, days):
     require(actor, "shop.manage", community_id)
     if not isinstance(days, int) or not 1 <= days <= 90:
         raise Invalid(N_("A voucher must stay valid for 1 to 90 days."))
-    settings = db.session.scalar(select(ShopSettings).where(ShopSettings.community_id == community_id))
-    if settings is None:
-        settings = ShopSettings(community_id=community_id)
-        db.session.add(settings)
+    settings = get_or_create(ShopSettings, community_id=community_id)[0]
     settings.voucher_days = days
     db.session.flush()
     return settings
@@ -313,13 +311,6 @@ def catalogue(community_id, *, now=None, include_unavailable=False):
 
 # --- orders -------------------------------------------------------------------------------------
 
-def _local_month_start(now):
-    """The start of the current calendar month in China time, as naive UTC."""
-    local = now.replace(tzinfo=timezone.utc).astimezone(ledger.LOCAL_TZ)
-    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return start.astimezone(timezone.utc).replace(tzinfo=None)
-
-
 def _lock_resident(community_id, user_id):
     """Lock the resident's ledger account: one resident's orders and cancels happen one at a time."""
     account = ledger.resident_account(community_id, user_id)
@@ -371,7 +362,7 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
     if item.monthly_limit is not None:
         taken = db.session.scalar(select(func.coalesce(func.sum(Order.quantity), 0)).where(
             Order.community_id == community_id, Order.user_id == user.id, Order.item_id == item.id,
-            Order.status.in_(("held", "redeemed")), Order.created_at >= _local_month_start(now))) or 0
+            Order.status.in_(("held", "redeemed")), Order.created_at >= local_month_start(now))) or 0
         if taken + quantity > item.monthly_limit:
             raise LimitReached(N_("You may take %(limit)s of %(item)s a month; you already have %(taken)s."),
                                limit=item.monthly_limit, item=item.name, taken=taken)
@@ -523,7 +514,7 @@ def find_voucher(actor, community_id, shop_id, code):
 def _when(moment):
     if moment is None:
         return ""
-    return moment.replace(tzinfo=timezone.utc).astimezone(ledger.LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return local_text(moment)
 
 
 def _closed_message(order):
@@ -570,8 +561,8 @@ def recent_redemptions(community_id, shop_id, *, limit=10):
 # --- the economy --------------------------------------------------------------------------------
 
 def _month_label(moment):
-    local = moment.replace(tzinfo=timezone.utc).astimezone(ledger.LOCAL_TZ)
-    return f"{local.year}-{local.month:02d}"
+    here = local(moment)
+    return f"{here.year}-{here.month:02d}"
 
 
 def economy(actor, community_id, *, months=6, now=None):
@@ -583,11 +574,11 @@ def economy(actor, community_id, *, months=6, now=None):
         .where(Account.community_id == community_id, Account.kind.in_(("resident", "hold", "shop")))
         .group_by(Account.kind)).all())
     # The month labels, oldest first, and the UTC start of the oldest.
-    labels, start = [], _local_month_start(now)
+    labels, start = [], local_month_start(now)
     for _ in range(months):
         labels.insert(0, _month_label(start))
-        start = _local_month_start(start - timedelta(days=1))
-    start = _local_month_start(start + timedelta(days=32))
+        start = local_month_start(start - timedelta(days=1))
+    start = local_month_start(start + timedelta(days=32))
     rows = db.session.execute(
         select(Transaction.kind, Transaction.created_at, Posting.amount)
         .join(Posting, (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))

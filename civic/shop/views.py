@@ -1,13 +1,13 @@
 """Points shop pages: the residents' catalogue and vouchers (/shop), the shopkeepers' goods and
 counter, and the committee's shops and economy page (/c/<community_id>/shop/...)."""
 import secrets
-from datetime import datetime, time, timedelta, timezone
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from civic.core import qr
+from civic.core.clock import local_date, local_day_start, local_text
 from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
@@ -37,9 +37,7 @@ def _status_label(status):
 @bp.app_template_filter("local_time")
 def _local_time(moment):
     """A stored naive-UTC datetime shown in China time."""
-    if moment is None:
-        return ""
-    return moment.replace(tzinfo=timezone.utc).astimezone(ledger.LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return local_text(moment)
 
 
 @bp.app_template_filter("voucher_code")
@@ -216,20 +214,12 @@ def settings(community):
     return redirect(url_for("shop.manage", community_id=community.id))
 
 
-def _local_day_start(day, plus_days=0):
-    """Midnight (China time) of a date, as naive UTC."""
-    if day is None:
-        return None
-    local = datetime.combine(day + timedelta(days=plus_days), time.min, tzinfo=ledger.LOCAL_TZ)
-    return local.astimezone(timezone.utc).replace(tzinfo=None)
-
-
 def _item_data(form):
     return {
         "name": form.name.data, "description": form.description.data or "", "price": form.price.data,
         "monthly_limit": form.monthly_limit.data, "low_stock_at": form.low_stock_at.data if form.low_stock_at.data is not None else 3,
-        "available_from": _local_day_start(form.available_from.data),
-        "available_until": _local_day_start(form.available_until.data, plus_days=1),  # the whole last day
+        "available_from": local_day_start(form.available_from.data),
+        "available_until": local_day_start(form.available_until.data, plus_days=1),  # the whole last day
         "active": form.active.data,
         "photo": save_photo(form.photo.data) if form.photo.data and getattr(form.photo.data, "filename", "") else None,
     }
@@ -265,16 +255,10 @@ def edit_item(community, item_id):
         flash(_("Saved."), "success")
         return redirect(url_for("shop.manage", community_id=community.id))
     if not form.is_submitted():
-        form.available_from.data = _local_date(goods.available_from)
-        form.available_until.data = _local_date(goods.available_until, minus_days=1)
+        form.available_from.data = local_date(goods.available_from)
+        form.available_until.data = local_date(goods.available_until, minus_days=1)
     return render_template("shop/item_form.html", community=community, shop=goods.shop, form=form, item=goods,
                            stock_form=StockForm())
-
-
-def _local_date(moment, minus_days=0):
-    if moment is None:
-        return None
-    return (moment.replace(tzinfo=timezone.utc).astimezone(ledger.LOCAL_TZ) - timedelta(days=minus_days)).date()
 
 
 @bp.route("/c/<int:community_id>/shop/items/<int:item_id>/stock", methods=["POST"])

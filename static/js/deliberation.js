@@ -6,11 +6,7 @@
   function $(id) { return document.getElementById(id); }
 
   function post(url, csrf, body) {
-    return fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
-      body: JSON.stringify(body)
-    }).then(function (r) {
+    return window.civic.postJSON(url, body, csrf).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (data) { return { ok: r.ok, data: data }; });
     });
   }

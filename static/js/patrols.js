@@ -119,11 +119,6 @@
     try { localStorage.setItem(key, JSON.stringify(q)); } catch (e) { /* storage full: keep in memory */ }
   }
 
-  function csrfToken() {
-    var el = document.querySelector("[data-csrf]");
-    return el ? el.getAttribute("data-csrf") : "";
-  }
-
   var sending = {};
 
   // Send the queue under `key` in batches of 50; resolves true when it is empty.
@@ -132,12 +127,7 @@
     var q = loadQueue(key);
     if (!q || !q.points.length) { return Promise.resolve(true); }
     var batch = q.points.slice(0, BATCH);
-    var headers = { "Content-Type": "application/json", "Accept": "application/json" };
-    var token = q.csrf || csrfToken();
-    if (token) { headers["X-CSRFToken"] = token; }
-    sending[key] = fetch(q.url, {
-      method: "POST", headers: headers, credentials: "same-origin", body: JSON.stringify({ points: batch })
-    }).then(function (response) {
+    sending[key] = window.civic.postJSON(q.url, { points: batch }, q.csrf).then(function (response) {
       var sent = {};
       batch.forEach(function (p) { sent[p.id] = true; });
       if (response.ok || response.status === 409 || response.status === 422 || response.status === 404) {
@@ -248,7 +238,7 @@
       var point = { id: tag + "-" + seq, t: t, lat: c.latitude, lon: c.longitude,
         accuracy: typeof c.accuracy === "number" ? Math.round(c.accuracy * 10) / 10 : null };
       last = point;
-      var q = loadQueue(key) || { url: url, csrf: csrfToken(), points: [] };
+      var q = loadQueue(key) || { url: url, csrf: window.civic.csrfToken(), points: [] };
       q.points.push(point);
       saveQueue(key, q);
       recorded += 1;

@@ -66,16 +66,8 @@ def journeys(d):
     ]
 
 
-def _sign_in(page, phone):
-    page.goto("/login")
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录", exact=True).click()
-    page.wait_for_url(lambda url: "/login" not in url)
-
-
 @pytest.mark.parametrize("elder", [False, True], ids=["normal", "elder"])
-def test_every_journey_page_passes_axe_and_the_phone_layout(browser, live_server, app, demo, elder):
+def test_every_journey_page_passes_axe_and_the_phone_layout(browser, live_server, app, demo, elder, sign_in):
     """axe-core reports no violation and the layout measures clean on each page of each role's journey."""
     from civic.accounts.models import User
     from civic.extensions import db
@@ -91,7 +83,7 @@ def test_every_journey_page_passes_axe_and_the_phone_layout(browser, live_server
         page = context.new_page()
         page.set_default_timeout(15_000)
         if phone:
-            _sign_in(page, phone)
+            sign_in(page, phone, PASSWORD)
         elif elder:
             page.goto("/")
             page.get_by_role("button", name="长辈模式").click()

@@ -24,16 +24,11 @@ def _catalogue():
         return [m for m in read_po(f) if m.id and m.string]
 
 
-def _login(client, person):
-    client.post("/logout")
-    assert client.post("/login", data={"phone": person.phone, "password": "correct-horse-1"}).status_code == 302
-
-
-def test_only_administrators_see_the_api_documentation_link(client, world):
+def test_only_administrators_see_the_api_documentation_link(client, world, auth):
     """我的 shows 接口文档 to an administrator only; /api/docs itself stays where it is."""
-    _login(client, world.resident)
+    auth.switch_to(world.resident)
     assert "/api/docs" not in client.get("/me").get_data(as_text=True)
-    _login(client, world.admin)
+    auth.switch_to(world.admin)
     assert "/api/docs" in client.get("/me").get_data(as_text=True)
     assert client.get("/api/docs").status_code == 200
 
@@ -69,12 +64,12 @@ def _meeting(app, world, starts, ends):
         return meeting.id, token
 
 
-def test_a_stale_or_damaged_check_in_code_offers_a_way_on(app, client, world):
+def test_a_stale_or_damaged_check_in_code_offers_a_way_on(app, client, world, auth):
     """An out-of-date code says so and offers 重新扫码 and a link back to its meeting; a damaged one offers
     重新扫码 and the meetings list. Neither is a dead end."""
     now = utcnow()
     meeting_id, old = _meeting(app, world, now - timedelta(hours=1), now + timedelta(hours=1))
-    _login(client, world.resident)
+    auth.switch_to(world.resident)
     page = client.get(f"/checkin?t={old}")
     html = page.get_data(as_text=True)
     assert page.status_code == 400 and "重新扫码" in html
@@ -84,23 +79,23 @@ def test_a_stale_or_damaged_check_in_code_offers_a_way_on(app, client, world):
     assert "重新扫码" in damaged and f'href="/c/{world.a.id}/deliberation"' in damaged and "回到议事" in damaged
 
 
-def test_a_meeting_that_ends_after_midnight_shows_the_next_day(app, client, world):
+def test_a_meeting_that_ends_after_midnight_shows_the_next_day(app, client, world, auth):
     """22:00 to 01:00 China time reads "22:00 – 次日 01:00", not an end before the start."""
     starts = datetime(2027, 6, 1, 14, 0)  # 22:00 in Beijing
     meeting_id, _ = _meeting(app, world, starts, starts + timedelta(hours=3))
-    _login(client, world.resident)
+    auth.switch_to(world.resident)
     html = client.get(f"/c/{world.a.id}/deliberation/meetings/{meeting_id}").get_data(as_text=True)
     assert "2027-06-01 22:00 – 次日 01:00" in html
 
 
-def test_the_message_badge_clears_when_the_inbox_is_read(app, client, world):
+def test_the_message_badge_clears_when_the_inbox_is_read(app, client, world, auth):
     """The bell's count goes away once the resident has opened the inbox; the new items are still marked
     as new on that visit."""
     with app.app_context():
         for _ in range(3):
             notify(world.resident.id, "test", "Welcome to %(community)s", params={"community": "芙蓉社区"})
         db.session.commit()
-    _login(client, world.resident)
+    auth.switch_to(world.resident)
     assert 'data-testid="unread-count">3<' in client.get("/").get_data(as_text=True)
     inbox = client.get("/notifications/").get_data(as_text=True)
     assert inbox.count('class="list-item unread"') == 3
@@ -108,7 +103,7 @@ def test_the_message_badge_clears_when_the_inbox_is_read(app, client, world):
     assert "unread-count" not in client.get("/").get_data(as_text=True)
 
 
-def test_confirming_a_report_says_what_happened(app, client, world):
+def test_confirming_a_report_says_what_happened(app, client, world, auth):
     """The reporter confirms the fix and is told the report is finished and how many points were added."""
     with app.app_context():
         committee, resident = db.session.merge(world.committee), db.session.merge(world.resident)
@@ -118,7 +113,7 @@ def test_confirming_a_report_says_what_happened(app, client, world):
         patrols.resolve_report(committee, world.a.id, report.id, photo="fixed.png")
         db.session.commit()
         report_id = report.id
-    _login(client, world.resident)
+    auth.switch_to(world.resident)
     page = client.post(f"/c/{world.a.id}/reports/{report_id}/confirm", follow_redirects=True).get_data(as_text=True)
     assert "谢谢您确认问题已解决，这件事已办结。" in page
     assert "已保存" not in page

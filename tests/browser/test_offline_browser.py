@@ -11,7 +11,6 @@ from sqlalchemy import select
 from civic.extensions import db
 from civic.patrols.models import Patrol, TrackPoint
 from civic.shop import service as shop_service
-from tests import factories
 from tests.patrols.helpers import step as _step
 from tests.patrols.test_patrols_browser import gps_page  # noqa: F401 - the phone with emulated GPS
 from tests.shop.conftest import stock_shop
@@ -27,24 +26,16 @@ KEPT = """async (path) => {
 }"""
 
 
-def _sign_in(page, phone):
-    page.goto("/login")
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录", exact=True).click()
-    expect(page.locator("nav.bottom-nav")).to_be_visible()
-
-
 def _wait_kept(page, path):
     """Until the service worker controls the page and has kept `path` on the phone."""
     page.wait_for_function(KEPT, arg=path, polling=100)
 
 
-def test_the_patrol_page_opens_and_keeps_tracking_offline(gps_page, app, world):
+def test_the_patrol_page_opens_and_keeps_tracking_offline(gps_page, app, world, sign_in):
     """A volunteer starts a patrol, loses the network, reopens the patrol page: it opens from the phone,
     keeps counting GPS points, holds them, and sends every one when the network is back."""
     context, page = gps_page
-    _sign_in(page, world.resident.phone)
+    sign_in(page, world.resident)
     page.locator("[data-nav=patrols]").click()
     page.get_by_test_id("go-patrol").click()
     page.get_by_test_id("start-free").click()
@@ -75,7 +66,7 @@ def test_the_patrol_page_opens_and_keeps_tracking_offline(gps_page, app, world):
     assert stored == base + 7
 
 
-def test_an_open_voucher_shows_at_the_counter_with_no_network(gps_page, app, world):
+def test_an_open_voucher_shows_at_the_counter_with_no_network(gps_page, app, world, sign_in):
     """A resident who opened their vouchers once can show the QR code and read out the code with no signal."""
     with app.app_context():
         s = stock_shop(world)
@@ -83,7 +74,7 @@ def test_an_open_voucher_shows_at_the_counter_with_no_network(gps_page, app, wor
         order_id, code, token = order.id, order.code, shop_service.voucher_token(order)
         db.session.commit()
     context, page = gps_page
-    _sign_in(page, world.resident.phone)
+    sign_in(page, world.resident)
     page.goto("/shop/orders")
     _wait_kept(page, "/shop/orders")
     page.get_by_text("洗衣粉").first.click()

@@ -65,3 +65,56 @@ def test_resident_scans_the_organisers_screen_and_the_count_goes_up(app, browser
     assert organiser.evaluate("document.documentElement.scrollWidth") <= 390
     with app.app_context():
         assert service.attendance_counts(service.get_meeting(world.a.id, meeting_id)) == (6, 1)
+
+
+def _camera_film(path, text, size=(640, 480)):
+    """A Y4M film (what Chromium's fake camera plays) showing the QR code of `text` on white."""
+    import qrcode
+
+    code = qrcode.make(text, box_size=8, border=4).convert("L")
+    frame = Image.new("L", size, 255)
+    side = min(size) - 40
+    frame.paste(code.resize((side, side), Image.NEAREST), ((size[0] - side) // 2, 20))
+    y, cb, cr = frame.convert("RGB").convert("YCbCr").split()
+    half = (size[0] // 2, size[1] // 2)
+    planes = y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
+    with open(path, "wb") as film:
+        film.write(f"YUV4MPEG2 W{size[0]} H{size[1]} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(10):
+            film.write(b"FRAME\n" + planes)
+
+
+def test_resident_checks_in_with_the_in_app_scanner(app, browser, live_server, sign_in, world, tmp_path):
+    """扫码签到 in the app: the phone's camera (Chromium's fake camera playing the organiser's code) is read
+    by the page's scanner, which posts the code with the page's CSRF token; the resident is checked in."""
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with app.app_context():
+        meeting = service.create_meeting(
+            world.committee, world.a.id, title="扫码议事会", kind="council", place="活动室",
+            starts_at=utcnow() - timedelta(minutes=1), ends_at=utcnow() + timedelta(hours=1), quorum_percent=0)
+        db.session.commit()
+        token, _seconds = service.checkin_token(meeting)
+        meeting_id = meeting.id
+        db.session.remove()
+    film = tmp_path / "organiser-screen.y4m"
+    _camera_film(film, f"{live_server}/checkin?t={token}")
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    camera = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + [
+        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={film}"])
+    try:
+        context = camera.new_context(viewport={"width": 360, "height": 740}, base_url=live_server, locale="zh-CN",
+                                     is_mobile=True, has_touch=True, permissions=["camera"])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        sign_in(page, world.resident)
+        page.goto(f"/c/{world.a.id}/deliberation/scan")
+        page.get_by_role("button", name="打开摄像头").click()
+        expect(page.locator("#delib-scan-result")).to_have_text("签到成功，欢迎您！")
+    finally:
+        camera.close()
+        app.config["WTF_CSRF_ENABLED"] = False
+    with app.app_context():
+        assert service.attendance_counts(service.get_meeting(world.a.id, meeting_id)) == (6, 1)

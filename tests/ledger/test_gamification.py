@@ -202,7 +202,7 @@ def test_honour_roll_page(client, auth, app, world):
     assert client.get(url).status_code == 403
 
 
-def test_leaderboard_and_badges_pages_and_api(client, auth, app, world):
+def test_leaderboard_and_badges_pages_and_api(client, auth, app, world, api_token):
     """Residents see the leaderboard and their badges as pages and through the API."""
     with app.app_context():
         _award(world, world.resident, 60, 1, at=datetime.utcnow())
@@ -214,9 +214,7 @@ def test_leaderboard_and_badges_pages_and_api(client, auth, app, world):
     assert client.get("/points/leaderboard?period=week").status_code == 422
     badges = client.get("/points/badges").get_data(as_text=True)
     assert 'data-code="first_award"' in badges and "第一笔积分" in badges
-    token = client.post("/api/v1/auth/token", json={"phone": world.resident2.phone,
-                                                    "password": factories.DEFAULT_PASSWORD}).json["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = api_token(world.resident2)
     board = client.get(f"/api/v1/communities/{world.a.id}/points/leaderboard",
                        query_string={"period": "all", "limit": 1}, headers=headers).json
     assert [r["display_name"] for r in board["rows"]] == ["刘阿姨"]

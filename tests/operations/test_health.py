@@ -33,6 +33,26 @@ def test_worker_refuses_to_start_without_civic_config(app):
     assert startup_problems(app, environ={"CIVIC_CONFIG": "production"}) == []
 
 
+def test_commands_without_civic_config_say_they_use_the_development_settings(tmp_path):
+    """An operator who forgot the environment file is told, not silently given the development database."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in {"CIVIC_CONFIG", "TEST_DATABASE_URL"}}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/forgotten.db"
+
+    def run(**extra):
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "--help"], cwd=root,
+                              env=dict(env, **extra), capture_output=True, text=True, timeout=60)
+
+    unset = run()
+    assert unset.returncode == 0 and "CIVIC_CONFIG is not set" in unset.stderr + unset.stdout
+    assert "CIVIC_CONFIG" not in (named := run(CIVIC_CONFIG="development")).stderr + named.stdout
+
+
 def test_healthz_shows_the_worker_heartbeat_and_each_job(app, client):
     """Before the worker ran: 'never'. After its jobs ran: 'ok' with each job's last run and result."""
     body = client.get("/healthz").json

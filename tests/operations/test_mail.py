@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
 
 from civic.accounts.models import User
 from civic.core.clock import utcnow
@@ -88,10 +87,9 @@ def test_no_flood_when_mail_is_first_configured(app, world, smtp):
     assert [m["Subject"] for m in smtp.messages] == ["Fresh news"]
 
 
-def test_email_api_sets_and_verifies(app, client, world, smtp):
+def test_email_api_sets_and_verifies(app, client, world, smtp, api_token):
     """PUT /api/v1/me/email sends the link; POST /api/v1/me/email/verify with its token confirms it."""
-    token = client.post("/api/v1/auth/token", json={"phone": world.resident.phone, "password": "correct-horse-1"}).json["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = api_token(world.resident)
     response = client.put("/api/v1/me/email", json={"email": "not-an-address"}, headers=headers)
     assert response.status_code == 422
     response = client.put("/api/v1/me/email", json={"email": "liu@example.org"}, headers=headers)

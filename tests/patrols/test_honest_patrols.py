@@ -23,11 +23,6 @@ def _u(user):
     return db.session.merge(user)
 
 
-def _token(client, phone):
-    response = client.post("/api/v1/auth/token", json={"phone": phone, "password": factories.DEFAULT_PASSWORD})
-    return {"Authorization": f"Bearer {response.json['token']}"}
-
-
 def _patrol(user, community_id, points, *, start=T0, minutes=None):
     """Start at `start`, send the fixes in batches, end when the last fix was taken (or after `minutes`)."""
     patrol = service.start_patrol(user, community_id, now=start)
@@ -37,11 +32,11 @@ def _patrol(user, community_id, points, *, start=T0, minutes=None):
     return service.end_patrol(user, community_id, patrol.id, now=end)
 
 
-def test_the_farming_attack_through_the_api_earns_nothing_unreviewed(app, client, world):
+def test_the_farming_attack_through_the_api_earns_nothing_unreviewed(app, client, world, api_token):
     """The attack from the issue: start, upload a smooth two-hour walk with past timestamps, end a second
     later, six times with the same timestamps. Every fix is dropped and counted, each patrol is flagged
     suspicious, none can be approved without a written reason, and nothing was paid."""
-    vol, coord = _token(client, world.resident.phone), _token(client, world.coordinator.phone)
+    vol, coord = api_token(world.resident.phone), api_token(world.coordinator.phone)
     base = f"/api/v1/communities/{world.a.id}"
     fake = walk(clock.time() - 3 * 3600, seconds=7200, dt=2, speed=1.34, fake=True)
     ids = []

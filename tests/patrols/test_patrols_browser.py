@@ -6,7 +6,6 @@ from sqlalchemy import select
 
 from civic.extensions import db
 from civic.patrols.models import Patrol, TrackPoint
-from tests import factories
 from tests.patrols.helpers import BASE, gps_walk, step
 
 pytestmark = pytest.mark.browser
@@ -52,13 +51,10 @@ def test_walk_with_an_offline_spell_loses_no_point(gps_page, sign_in, app, world
             assert (row.lat, row.lon) == pytest.approx(step(i), abs=1e-7)
 
 
-def test_live_distance_is_the_saved_distance(gps_page, app, world):
+def test_live_distance_is_the_saved_distance(gps_page, app, world, sign_in):
     """The live 公里 figure comes from the server's engine: after the last batch it equals the saved figure."""
     context, page = gps_page
-    page.goto("/login")
-    page.get_by_label("手机号").fill(world.resident.phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, world.resident)
     page.goto(f"/c/{world.a.id}/patrols/track")
     page.get_by_test_id("start-free").click()
     count = page.get_by_test_id("live-count")
@@ -75,7 +71,8 @@ def test_live_distance_is_the_saved_distance(gps_page, app, world):
     assert page.get_by_test_id("patrol-km").inner_text() == live
 
 
-def test_coordinator_sees_the_route_and_needs_a_reason_for_an_off_route_patrol(browser, live_server, app, world):
+def test_coordinator_sees_the_route_and_needs_a_reason_for_an_off_route_patrol(browser, live_server, app, world,
+                                                                               sign_in):
     """On the review page a coordinator sees the shift's route beside the track, drawn over the community's
     own geography with a scale bar (no tiles), the share of the track on the route, and cannot approve the
     off-route patrol without writing why; with a reason, 通过 approves it."""
@@ -108,10 +105,7 @@ def test_coordinator_sees_the_route_and_needs_a_reason_for_an_off_route_patrol(b
     try:
         page = context.new_page()
         page.set_default_timeout(15_000)
-        page.goto("/login")
-        page.get_by_label("手机号").fill(world.coordinator.phone)
-        page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-        page.get_by_role("button", name="登录").click()
+        sign_in(page, world.coordinator)
         page.goto(f"/c/{world.a.id}/patrols/{patrol_id}")
         expect(page.get_by_test_id("route-share")).to_contain_text("泉城路线")
         expect(page.get_by_test_id("route-share")).to_contain_text("0% 的轨迹")

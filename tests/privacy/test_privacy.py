@@ -65,6 +65,7 @@ def test_points_are_deleted_after_the_retention_period_and_the_summary_stays(app
     kept = {k: getattr(old, k) for k in ("distance_m", "moving_seconds", "flags", "point_count", "points_awarded",
                                          "status")}
     assert kept["point_count"] > 100 and kept["distance_m"] > 500 and kept["points_awarded"] > 0
+    assert all(old.summary.get(place) for place in service.SUMMARY_PLACES)
     young = _patrol(world, world.resident2, now=T0 + timedelta(days=100), prefix="y")
     active = patrols.start_patrol(_u(world.coordinator), world.a.id, now=T0)
     patrols.add_points(_u(world.coordinator), world.a.id, active.id, walk(patrols.unix(T0), seconds=60, prefix="a"),
@@ -80,6 +81,7 @@ def test_points_are_deleted_after_the_retention_period_and_the_summary_stays(app
     assert _points(old.id) == 0
     assert {k: getattr(old, k) for k in kept} == kept
     assert old.summary["track_deleted_at"].startswith("2027-05") and old.summary["track_points"] == kept["point_count"]
+    assert not set(service.SUMMARY_PLACES) & set(old.summary)  # start, end and bounding box go with the points
     assert service.track_deleted(old)
     assert _points(young.id) > 0 and _points(active.id) > 0
     assert service.purge_batch(now=T0 + timedelta(days=181)) == (0, 0)  # idempotent
@@ -271,8 +273,10 @@ def test_closing_an_account_refunds_withdraws_anonymises_and_keeps_the_ledger(ap
     assert after == postings_before + 1
     assert db.session.get(Account, account_id).owner_id == user.id
     assert ledger.verify()["breaches"] == []
-    # The patrol summary stays under the anonymised name; the closure is audited.
-    assert db.session.get(Patrol, patrol.id).distance_m > 0
+    # The patrol summary stays under the anonymised name, without its places; the closure is audited.
+    closed_patrol = db.session.get(Patrol, patrol.id)
+    assert closed_patrol.distance_m > 0 and _points(patrol.id) == 0 and summary["tracks_removed"] == 1
+    assert not set(service.SUMMARY_PLACES) & set(closed_patrol.summary) and service.track_deleted(closed_patrol)
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "account.closed"))
     assert entry.subject_id == user.id and entry.detail["orders_cancelled"] == 1
     with pytest.raises(NotFound):

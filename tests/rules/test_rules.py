@@ -16,20 +16,14 @@ from civic.rules.models import RuleChange
 from tests import factories
 
 
-def _token(client, phone=factories.DEFAULT_PHONE):
-    response = client.post("/api/v1/auth/token", json={"phone": phone, "password": factories.DEFAULT_PASSWORD})
-    assert response.status_code == 201, response.json
-    return {"Authorization": f"Bearer {response.json['token']}"}
-
-
 def _attendance_points(app, community_id):
     with app.app_context():
         return deliberation.settings_for(community_id).points_per_attendance
 
 
-def test_one_member_alone_cannot_raise_points(app, client, world):
+def test_one_member_alone_cannot_raise_points(app, client, world, api_token):
     """The attack of issue 10: raising points_per_attendance through the API leaves it unchanged; it waits."""
-    one = _token(client, world.committee.phone)
+    one = api_token(world.committee.phone)
     url = f"/api/v1/deliberation/communities/{world.a.id}/settings"
     body = {"support_threshold": 5, "points_per_attendance": 1000, "veto_percent": 30, "evaluation_days": 7}
     response = client.put(url, json=body, headers=one)
@@ -45,9 +39,9 @@ def test_one_member_alone_cannot_raise_points(app, client, world):
     assert _attendance_points(app, world.a.id) == 2
 
 
-def test_second_member_confirms_and_history_shows_both_names(app, client, auth, world):
+def test_second_member_confirms_and_history_shows_both_names(app, client, auth, world, api_token):
     """A different committee member confirms: in effect; the public history page names both people."""
-    one, two = _token(client, world.committee.phone), _token(client, world.committee2.phone)
+    one, two = api_token(world.committee.phone), api_token(world.committee2.phone)
     base = f"/api/v1/communities/{world.a.id}/rule-changes"
     proposal = client.post(base, json={"area": "patrols", "field": "report_points", "value": 8}, headers=one)
     assert proposal.status_code == 201 and proposal.json["status"] == "pending"
@@ -62,7 +56,7 @@ def test_second_member_confirms_and_history_shows_both_names(app, client, auth, 
     assert again.status_code == 409
     # Another community's committee cannot read it.
     assert client.get(f"/api/v1/communities/{world.a.id}/rule-changes",
-                      headers=_token(client, world.b_committee.phone)).status_code in (403, 404)
+                      headers=api_token(world.b_committee.phone)).status_code in (403, 404)
     # A resident reads the history page with both names.
     auth.login(world.resident.phone)
     page = client.get(f"/c/{world.a.id}/rules")
@@ -96,7 +90,7 @@ def test_threshold_and_budget_need_four_eyes_through_the_forms(app, client, auth
         assert rules.setting("ledger", "yearly_budget").read(world.a.id) == 5000
 
 
-def test_ceiling_of_the_street_refuses_a_proposal(app, client, world):
+def test_ceiling_of_the_street_refuses_a_proposal(app, client, world, api_token):
     """The street's administrator caps report_points at 10; a proposal of 50 is refused with the reason."""
     with app.app_context():
         street_admin = factories.make_user(name="街道管理员")
@@ -104,22 +98,22 @@ def test_ceiling_of_the_street_refuses_a_proposal(app, client, world):
         rules.assign_area_admin(db.session.merge(world.admin), street_admin, street_id=community.street_id)
         db.session.commit()
         phone, street_id = street_admin.phone, community.street_id
-    admin_headers = _token(client, phone)
+    admin_headers = api_token(phone)
     # A committee member cannot set ceilings.
     refused = client.put("/api/v1/ceilings", json={"area": "patrols", "field": "report_points", "maximum": 1,
-                                                   "street_id": street_id}, headers=_token(client, world.committee.phone))
+                                                   "street_id": street_id}, headers=api_token(world.committee.phone))
     assert refused.status_code == 403
     ok = client.put("/api/v1/ceilings", json={"area": "patrols", "field": "report_points", "maximum": 10,
                                               "street_id": street_id}, headers=admin_headers)
     assert ok.status_code == 200, ok.json
     over = client.post(f"/api/v1/communities/{world.a.id}/rule-changes",
                        json={"area": "patrols", "field": "report_points", "value": 50},
-                       headers=_token(client, world.committee.phone))
+                       headers=api_token(world.committee.phone))
     assert over.status_code == 422
     assert "10" in over.json["message"]
     within = client.post(f"/api/v1/communities/{world.a.id}/rule-changes",
                          json={"area": "patrols", "field": "report_points", "value": 10},
-                         headers=_token(client, world.committee.phone))
+                         headers=api_token(world.committee.phone))
     assert within.status_code == 201
 
 
@@ -154,7 +148,7 @@ def test_committee_cannot_be_packed(app, client, auth, world):
         communities.grant_role(db.session.merge(world.committee), world.a.id, puppet_id, "coordinator")
 
 
-def test_fresh_install_creates_its_first_rule(app, client, auth):
+def test_fresh_install_creates_its_first_rule(app, client, auth, api_token):
     """A community made by an administrator (no demo data) has its categories at once: first rule via API
     and form; reading pages adds no rows."""
     with app.app_context():
@@ -169,7 +163,7 @@ def test_fresh_install_creates_its_first_rule(app, client, auth):
         db.session.commit()
         community_id = community.id
         before = db.session.scalar(select(func.count(Category.id)))
-    headers = _token(client, "13900000002")
+    headers = api_token("13900000002")
     assert client.get(f"/api/v1/communities/{community_id}/merit/rules", headers=headers).status_code == 200
     with app.app_context():
         assert db.session.scalar(select(func.count(Category.id))) == before

@@ -6,36 +6,14 @@ from playwright.sync_api import expect
 
 from civic.extensions import db
 from civic.patrols import service as patrols
-from tests import factories
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page, phone):
-    page.context.clear_cookies()
-    page.goto("/login")
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_label("密码").fill(factories.DEFAULT_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("heading", name=re.compile("您好"))).to_be_visible()
-
-
-@pytest.fixture
-def small_phone(browser, live_server, app):
-    app.config["WTF_CSRF_ENABLED"] = True
-    context = browser.new_context(viewport={"width": 360, "height": 740}, base_url=live_server,
-                                  locale="zh-CN", is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-    app.config["WTF_CSRF_ENABLED"] = False
-
-
-def test_one_proposes_another_confirms(small_phone, app, world):
+def test_one_proposes_another_confirms(phones, app, world, sign_in):
     """王主任 proposes 8 points per confirmed report; it is not in effect; 李委员 presses 确认修改; it is."""
-    page, a = small_phone, world.a.id
-    _sign_in(page, world.committee.phone)
+    page, a = phones.new(), world.a.id
+    sign_in(page, world.committee)
     page.goto(f"/c/{a}/rules")
     page.get_by_label("要改的规则").select_option(label="问题上报确认后得分")
     page.get_by_label("新的数值").fill("8")
@@ -49,7 +27,7 @@ def test_one_proposes_another_confirms(small_phone, app, world):
         assert patrols.settings_for(a).report_points == 5
         db.session.remove()
 
-    _sign_in(page, world.committee2.phone)
+    sign_in(page, world.committee2)
     page.goto(f"/c/{a}/rules")
     page.locator("[id^=change-]", has_text="问题上报确认后得分").get_by_role("button", name="确认修改").click()
     expect(page.get_by_text("已确认，修改现在生效")).to_be_visible()

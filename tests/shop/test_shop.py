@@ -281,15 +281,9 @@ def test_economy_figures(app_ctx, world):
 
 # --- pages --------------------------------------------------------------------------------------
 
-def _login(client, user):
-    client.post("/logout")
-    response = client.post("/login", data={"phone": user.phone, "password": factories.DEFAULT_PASSWORD})
-    assert response.status_code == 302
-
-
-def test_resident_orders_and_cancels_through_the_pages(app, client, world, shop):
+def test_resident_orders_and_cancels_through_the_pages(app, client, world, shop, auth):
     """The catalogue lists goods; a resent order form makes one order; the voucher shows its QR and code."""
-    _login(client, world.resident)
+    auth.switch_to(world.resident)
     page = client.get("/shop").get_data(as_text=True)
     assert "洗衣粉" in page and "100" in page
     page = client.get(f"/shop/items/{shop.item_id}").get_data(as_text=True)
@@ -313,17 +307,17 @@ def test_resident_orders_and_cancels_through_the_pages(app, client, world, shop)
     # A bad quantity is a friendly refusal, never a 500.
     response = client.post(f"/shop/items/{shop.item_id}/order", data={"quantity": "-3", "request_key": "x"})
     assert response.status_code == 302
-    _login(client, world.resident2)
+    auth.switch_to(world.resident2)
     assert client.get(order_url).status_code == 404
 
 
-def test_shopkeeper_checks_and_hands_over_at_the_counter(app, client, world, shop):
+def test_shopkeeper_checks_and_hands_over_at_the_counter(app, client, world, shop, auth):
     """The counter shows who and what for a typed code, and the confirmation settles the voucher."""
     with app.app_context():
         order = service.place_order(db.session.merge(world.resident), world.a.id, shop.item_id)
         db.session.commit()
         order_id, code = order.id, order.code
-    _login(client, world.shopkeeper)
+    auth.switch_to(world.shopkeeper)
     counter = f"/c/{world.a.id}/shop/shops/{shop.shop_id}/counter"
     assert 'id="shop-video"' in client.get(counter).get_data(as_text=True)
     page = client.post(counter, data={"code": code.lower()}).get_data(as_text=True)
@@ -341,16 +335,16 @@ def test_shopkeeper_checks_and_hands_over_at_the_counter(app, client, world, sho
     assert "flash-error" in response.get_data(as_text=True)
 
 
-def test_committee_sets_up_a_shop_with_goods_and_photo(app, client, world):
+def test_committee_sets_up_a_shop_with_goods_and_photo(app, client, world, auth):
     """The committee adds a shop, assigns the shopkeeper; the shopkeeper adds goods with a photo and restocks."""
-    _login(client, world.committee)
+    auth.switch_to(world.committee)
     assert client.post(f"/c/{world.a.id}/shop/shops", data={"name": "合作商户", "address": "东门"}).status_code == 302
     with app.app_context():
         shop_id = service.shops(world.a.id)[0].id
     assert client.post(f"/c/{world.a.id}/shop/shops/{shop_id}/keepers",
                        data={"user_id": str(world.shopkeeper.id), "action": "assign"}).status_code == 302
     assert client.post(f"/c/{world.a.id}/shop/settings", data={"voucher_days": "5"}).status_code == 302
-    _login(client, world.shopkeeper)
+    auth.switch_to(world.shopkeeper)
     image = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 30, 30)).save(image, "PNG")
     image.seek(0)
@@ -378,10 +372,10 @@ def test_committee_sets_up_a_shop_with_goods_and_photo(app, client, world):
         assert item.available_until is not None
     # Economy is the committee's alone.
     assert client.get(f"/c/{world.a.id}/shop/economy").status_code == 403
-    _login(client, world.committee)
+    auth.switch_to(world.committee)
     page = client.get(f"/c/{world.a.id}/shop/economy").get_data(as_text=True)
     assert "<svg" in page and "大米 10 斤" in page
-    _login(client, world.resident)
+    auth.switch_to(world.resident)
     assert client.get(f"/c/{world.a.id}/shop").status_code == 403
 
 
