@@ -1,6 +1,6 @@
 """Daily ledger digests: a resident can check that history was not rewritten (issue 10).
 
-For each community and each local day (Asia/Shanghai, as the ledger's periods) from its first
+For each community and each local day (civic.core.clock: China time, as the ledger's periods) from its first
 transaction on, the worker stores one `Digest`:
 
     leaf(t)  = SHA-256( line(t) )                       (hex; line = canonical JSON, UTF-8)
@@ -16,15 +16,14 @@ Days without transactions get a digest too (tx_count 0), so the chain has no gap
 """
 import hashlib
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
-from civic.core.clock import resolve
+from civic.core.clock import local_date, local_day_start, resolve
 from civic.extensions import db
 from civic.ledger.models import Account, Digest, Posting, Transaction
-from civic.ledger.service import LOCAL_TZ
 
 GENESIS = "0" * 64
 # A day is digested only once it has been over for this long, so that a transaction begun just before
@@ -33,16 +32,9 @@ GRACE = timedelta(minutes=10)
 MAX_DAYS_PER_RUN = 400
 
 
-def local_day(moment):
-    """The local (China) calendar day of a naive UTC time."""
-    return moment.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ).date()
-
-
 def day_bounds(day):
     """[start, end) of a local day as naive UTC times (as the ledger stores them)."""
-    start = datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=LOCAL_TZ).astimezone(timezone.utc)
-    return start, end.replace(tzinfo=None)
+    return local_day_start(day), local_day_start(day, plus_days=1)
 
 
 def _timestamp(moment):
@@ -99,12 +91,12 @@ def chain(prev_digest, lines):
 
 def _first_day(community_id):
     first = db.session.scalar(select(func.min(Transaction.created_at)).where(Transaction.community_id == community_id))
-    return local_day(first) if first is not None else None
+    return local_date(first) if first is not None else None
 
 
 def last_complete_day(now):
     """The latest local day that is over (with the grace period)."""
-    return local_day(now - GRACE) - timedelta(days=1)
+    return local_date(now - GRACE) - timedelta(days=1)
 
 
 def publish_digests(*, now=None, community_ids=None):
