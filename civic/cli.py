@@ -99,10 +99,15 @@ def init_app(app):
 
     @ledger.command("verify")
     def ledger_verify_command():
-        """Check that every transaction balances and every cached balance equals its postings."""
+        """Check that every transaction balances, every cached balance equals its postings and every daily
+        digest still matches the transactions of its day."""
+        from civic.ledger.debt import verify_debts
+        from civic.ledger.digest import verify_digests
         from civic.ledger.service import verify
 
         report = verify()
+        report["breaches"].extend(verify_debts())
+        report["breaches"].extend(verify_digests())  # names the first day whose digest no longer matches
         checked = report["checked"]
         click.echo("Checked {transactions} transactions, {postings} postings, {accounts} accounts, "
                    "{tallies} tallies.".format(**checked))
@@ -111,7 +116,8 @@ def init_app(app):
             for line in report["breaches"]:
                 click.echo(f"  {line}", err=True)
             raise SystemExit(1)
-        click.echo("Ledger OK: every transaction sums to zero; every cached balance equals its postings.")
+        click.echo("Ledger OK: every transaction sums to zero; every cached balance equals its postings; "
+                   "every daily digest matches.")
 
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="Run every job once now and exit.")

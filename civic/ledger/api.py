@@ -1,14 +1,17 @@
-"""API of the passbook: balance and star level, passbook pages, leaderboards, badges."""
+"""API of the passbook: balance and star level, passbook pages, leaderboards, badges, daily ledger digests."""
+from datetime import date
+
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from civic.api import community_access
+from civic.core.permissions import can
 from civic.extensions import db
-from civic.ledger import gamification, passbook
+from civic.ledger import digest, gamification, passbook
 from civic.ledger.schemas import (
-    BadgeSchema, BalanceSchema, BoardQuerySchema, BoardSchema, PassbookPageSchema, PassbookQuerySchema,
-    PersonQuerySchema,
+    BadgeSchema, BalanceSchema, BoardQuerySchema, BoardSchema, DigestDaySchema, DigestPageSchema,
+    DigestQuerySchema, PassbookPageSchema, PassbookQuerySchema, PersonQuerySchema,
 )
 
 blp = Blueprint("api_ledger", __name__, url_prefix="/api/v1/communities",
@@ -63,3 +66,35 @@ class Badges(MethodView):
                   for b, award in rows]
         db.session.commit()  # the default badges, when this read created them
         return result
+
+
+@blp.route("/<int:community_id>/ledger/digests")
+class Digests(MethodView):
+    @community_access("merit.view")
+    @blp.arguments(DigestQuerySchema, location="query")
+    @blp.response(200, DigestPageSchema)
+    def get(self, args, community_id):
+        """The community's daily ledger digests, newest first, each chained to the day before (docs/ledger-digest.md)."""
+        rows = digest.digests(community_id, before=args["before"], limit=args["limit"] + 1)
+        more = len(rows) > args["limit"]
+        rows = rows[:args["limit"]]
+        return {"digests": rows, "next_before": rows[-1].day if more else None}
+
+
+@blp.route("/<int:community_id>/ledger/digests/<day>")
+class DigestDay(MethodView):
+    @community_access("merit.view")
+    @blp.response(200, DigestDaySchema)
+    def get(self, community_id, day):
+        """One day's digest with its transactions' leaves in id order, to recompute the digest with sha256sum."""
+        try:
+            wanted = date.fromisoformat(day)
+        except ValueError:
+            abort(400, message="The day must be written YYYY-MM-DD.")
+        row = digest.digest_of(community_id, wanted)
+        if row is None:
+            abort(404, message="No digest for this day (yet).")
+        keys = None if can(current_user, "merit.review", community_id) else {f"resident:{current_user.id}"}
+        return {"day": row.day, "tx_count": row.tx_count, "digest": row.digest, "prev_digest": row.prev_digest,
+                "created_at": row.created_at,
+                "transactions": digest.day_listing(community_id, row.day, reader_keys=keys)}

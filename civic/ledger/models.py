@@ -1,8 +1,8 @@
 """Ledger models: accounts with cached balances, transactions, postings, budgets, tallies."""
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
-    CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint,
+    CheckConstraint, Date, ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -143,3 +143,49 @@ class Tally(db.Model):
 # top-N is a short index walk with no sort, however many residents tie (migration 0003_gamification).
 Index("ix_ledger_tally_board", Tally.community_id, Tally.period, Tally.category, Tally.points.desc(),
       Tally.reached_at, Tally.user_id)
+
+
+# --- debts and daily digests (issue 10; civic/ledger/debt.py and civic/ledger/digest.py) ----------
+
+class Debt(db.Model):
+    """The unpaid part of a deduction that exceeded the balance: collected first from released holds and
+    from later awards, in the same database transaction as those postings. Shop orders wait until it is paid."""
+
+    __tablename__ = "ledger_debt"
+    __table_args__ = (
+        UniqueConstraint("community_id", "id"),
+        UniqueConstraint("community_id", "key"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount_outstanding >= 0 AND amount_outstanding <= amount", name="outstanding_in_range"),
+        Index("ix_ledger_debt_open", "community_id", "user_id", "amount_outstanding"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    key: Mapped[str] = mapped_column(String(120))  # the deduction's idempotency key, e.g. "claim:12:post"
+    category: Mapped[str | None] = mapped_column(String(40))
+    memo: Mapped[str] = mapped_column(String(300), default="")
+    source: Mapped[str | None] = mapped_column(String(80))
+    amount: Mapped[int]
+    amount_outstanding: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column()
+
+
+class Digest(db.Model):
+    """A community's ledger digest for one local day: SHA-256 over the day's transactions, chained to the day before."""
+
+    __tablename__ = "ledger_digest"
+    __table_args__ = (
+        UniqueConstraint("community_id", "id"),
+        UniqueConstraint("community_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    tx_count: Mapped[int]
+    digest: Mapped[str] = mapped_column(String(64))
+    prev_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,6 +15,7 @@ from civic.core.errors import Invalid, NotFound
 from civic.core.i18n import N_
 from civic.core.permissions import require
 from civic.extensions import db
+from civic.ledger import debt
 from civic.ledger.models import Account, Posting, Tally, Transaction
 
 PAGE_SIZE = 20
@@ -59,7 +60,7 @@ def summary(actor, community_id, user_id):
     require_passbook(actor, community_id, user_id)
     lifetime = lifetime_merit(community_id, user_id)
     return {"community_id": community_id, "user_id": user_id, "balance": balance_of(community_id, user_id),
-            "lifetime": lifetime, "level": level_for(lifetime)}
+            "lifetime": lifetime, "level": level_for(lifetime), **debt.standing(community_id, user_id)}
 
 
 def _entries_query(community_id, account_id, category):

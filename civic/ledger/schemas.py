@@ -28,6 +28,9 @@ class BalanceSchema(ma.Schema):
     balance = ma.fields.Integer(metadata={"description": "points that can be used now"})
     lifetime = ma.fields.Integer()
     level = ma.fields.Nested(LevelSchema)
+    owed = ma.fields.Integer(metadata={"description": "points still owed from deductions larger than the balance; "
+                                                      "paid first from later credits, shop orders refused meanwhile"})
+    reserved = ma.fields.Integer(metadata={"description": "points kept for approved deductions on public notice"})
 
 
 class PersonQuerySchema(ma.Schema):
@@ -88,3 +91,35 @@ class BadgeSchema(ma.Schema):
     category = ma.fields.String(allow_none=True)
     earned = ma.fields.Boolean()
     awarded_at = ma.fields.DateTime(allow_none=True)
+
+
+# --- daily ledger digests (civic/ledger/digest.py, docs/ledger-digest.md) --------------------------
+
+class DigestQuerySchema(ma.Schema):
+    before = ma.fields.Date(load_default=None, metadata={"description": "next_before of the previous page"})
+    limit = ma.fields.Integer(load_default=30, validate=ma.validate.Range(min=1, max=100))
+
+
+class DigestSchema(ma.Schema):
+    day = ma.fields.Date(metadata={"description": "local (China) calendar day"})
+    tx_count = ma.fields.Integer(metadata={"description": "transactions of the community on that day"})
+    digest = ma.fields.String(metadata={"description": "SHA-256 (hex) of prev_digest and the day's leaves"})
+    prev_digest = ma.fields.String(metadata={"description": "the previous day's digest (64 zeros on the first day)"})
+    created_at = ma.fields.DateTime()
+
+
+class DigestPageSchema(ma.Schema):
+    digests = ma.fields.List(ma.fields.Nested(DigestSchema), metadata={"description": "newest first"})
+    next_before = ma.fields.Date(allow_none=True, metadata={"description": "null on the last page"})
+
+
+class DigestLeafSchema(ma.Schema):
+    id = ma.fields.Integer(metadata={"description": "transaction id"})
+    leaf = ma.fields.String(metadata={"description": "SHA-256 (hex) of the canonical line"})
+    line = ma.fields.String(allow_none=True, metadata={
+        "description": "the canonical line: shown for merit awards and deductions, for your own transactions, "
+                       "and to the committee; null otherwise"})
+
+
+class DigestDaySchema(DigestSchema):
+    transactions = ma.fields.List(ma.fields.Nested(DigestLeafSchema), metadata={"description": "in id order"})

@@ -330,10 +330,12 @@ def award(community_id, user_id, amount, *, idempotency_key, category=None, memo
     """Give a resident merit points from the community's issuance (counts against the budget)."""
     if amount <= 0:
         raise Invalid(N_("An award must be a positive number of points."))
-    return post_transaction(
+    txn = post_transaction(
         community_id, idempotency_key=idempotency_key, kind="award", category=category, memo=memo, source=source,
         actor=actor, now=now, legs=[(issuance_account(community_id), -amount), (resident_account(community_id, user_id), amount)],
     )
+    _after_credit(community_id, user_id, txn, now)
+    return txn
 
 
 def deduct(community_id, user_id, amount, *, idempotency_key, category=None, memo="", source=None, actor=None, now=None):
@@ -364,10 +366,19 @@ def settle_hold(community_id, shop_id, amount, *, idempotency_key, memo="", sour
 
 def release_hold(community_id, user_id, amount, *, idempotency_key, memo="", source=None, actor=None, now=None):
     """A held purchase is cancelled or expired: the points go back to the resident."""
-    return post_transaction(
+    txn = post_transaction(
         community_id, idempotency_key=idempotency_key, kind="release", memo=memo, source=source, actor=actor, now=now,
         legs=[(hold_account(community_id), -amount), (resident_account(community_id, user_id), amount)],
     )
+    _after_credit(community_id, user_id, txn, now)
+    return txn
+
+
+def _after_credit(community_id, user_id, txn, now):
+    """Hook after points reach a resident: open debts are paid first, in this transaction (civic.ledger.debt)."""
+    from civic.ledger.debt import collect_debts
+
+    collect_debts(community_id, user_id, txn, now=now)
 
 
 def reverse(community_id, transaction_id, *, idempotency_key, memo, actor=None, now=None):

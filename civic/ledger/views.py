@@ -200,3 +200,11 @@ def honour_roll(community):
         local_now=passbook.local_time(now),
         refresh_seconds=60, back=url_for("ledger.passbook"),
     )
+
+
+@bp.app_template_global("ledger_digests")
+def ledger_digests(community_id, limit=7):
+    """The latest daily ledger digests of a community, for the notice board's section (templates/ledger/_digests.html)."""
+    from civic.ledger.digest import on_board
+
+    return on_board(community_id, limit=limit)

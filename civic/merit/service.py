@@ -18,8 +18,9 @@ Decisions made here:
   second, different committee member; nobody reviews a claim made for or by themselves;
 - when every objection is dismissed, the notice period starts again in full so that neighbours
   see the item, and the dismissal, for the whole period;
-- a deduction larger than the balance deducts what there is (possibly nothing) and records
-  the shortfall on the claim (posted_points); balances never go below zero.
+- a deduction larger than the balance deducts what there is (possibly nothing), records it on the
+  claim (posted_points) and the rest becomes a ledger debt paid first from later credits; balances
+  never go below zero, and approved deductions keep their points from the shop (civic.ledger.debt).
 """
 import hashlib
 import json
@@ -40,7 +41,8 @@ from civic.core.permissions import can, require, roles_in
 from civic.core.lookup import get_in_community
 from civic.extensions import db
 from civic.ledger import service as ledger
-from civic.ledger.models import Account, Category
+from civic.ledger.debt import deduct_or_owe, register_reservation
+from civic.ledger.models import Category
 from civic.merit.models import (
     CAP_PERIODS, RULE_KINDS, Claim, DigestSent, MeritObjection, MeritRule, MeritSettings, RequestKey,
 )
@@ -650,7 +652,7 @@ def open_objections(claim):
 def post_claim(claim, *, now=None):
     """Post an item whose notice ended to the ledger (idempotency key "claim:<id>:post") and mark it posted.
 
-    The caller holds the claim's row lock. A deduction larger than the balance deducts what there is.
+    The caller holds the claim's row lock. A deduction larger than the balance deducts what there is; the rest is owed.
     """
     now = resolve(now)
     key = f"claim:{claim.id}:post"
@@ -661,14 +663,10 @@ def post_claim(claim, *, now=None):
                            category=claim.category_code, memo=memo, source=f"claim:{claim.id}",
                            actor=claim.first_approver_id, now=now)
         posted = claim.points
-    else:
-        account = ledger.resident_account(claim.community_id, claim.resident_id)
-        balance = db.session.scalar(select(Account.balance).where(Account.id == account.id).with_for_update())
-        posted = min(claim.points, balance or 0)
-        if posted > 0:
-            txn = ledger.deduct(claim.community_id, claim.resident_id, posted, idempotency_key=key,
-                                category=claim.category_code, memo=memo, source=f"claim:{claim.id}",
-                                actor=claim.first_approver_id, now=now)
+    else:  # what the balance cannot cover becomes a debt, paid first from later credits (civic.ledger.debt)
+        txn, posted, _debt = deduct_or_owe(claim.community_id, claim.resident_id, claim.points, idempotency_key=key,
+                                           category=claim.category_code, memo=memo, source=f"claim:{claim.id}",
+                                           actor=claim.first_approver_id, now=now)
     claim.status = "posted"
     claim.posted_at = now
     claim.posted_points = posted
@@ -685,7 +683,8 @@ def post_claim(claim, *, now=None):
                params={"item": claim.rule_name, "points": posted}, community_id=claim.community_id, now=now)
     else:
         notify(claim.resident_id, "merit.posted", N_("%(points)s points deducted: %(item)s"),
-               N_("The deduction was %(full)s points, but your balance was only %(points)s."),
+               N_("The deduction was %(full)s points, but your balance was only %(points)s. The rest is owed and "
+                  "is paid first from points you receive later; the shop is closed to you until then."),
                params={"item": claim.rule_name, "points": posted, "full": claim.points},
                community_id=claim.community_id, now=now)
     return claim
@@ -784,3 +783,14 @@ def finish_request(row, status, body):
     row.response_status = status
     row.response_body = body
     db.session.flush()
+
+
+def _deductions_on_notice(community_id, user_id):
+    """Points of the resident's approved deductions not yet posted (on notice or under objection): the ledger
+    keeps them from the shop until they post or are cancelled (civic.ledger.debt, issue 10)."""
+    return db.session.scalar(select(func.coalesce(func.sum(Claim.points), 0)).where(
+        Claim.community_id == community_id, Claim.resident_id == user_id, Claim.kind == "deduction",
+        Claim.status.in_(("notice", "objected")))) or 0
+
+
+register_reservation(_deductions_on_notice)

@@ -28,6 +28,7 @@ from civic.core.lookup import get_in_community
 from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.ledger import service as ledger
+from civic.ledger.debt import require_free_to_spend, require_no_debt_to_collect
 from civic.ledger.models import Account, Posting, Transaction
 from civic.notifications import service as notices
 from civic.communities.service import register_settings_seeder
@@ -378,6 +379,7 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
     points = item.price * quantity
     balance = db.session.scalar(select(Account.balance).where(Account.id == account.id)
                                 .execution_options(populate_existing=True))
+    require_free_to_spend(community_id, user.id, balance, points)  # no open debt, deductions on notice kept back
     if balance < points:
         raise ledger.InsufficientPoints(N_("Not enough points: %(balance)s available, %(needed)s needed."),
                                         balance=balance, needed=points)
@@ -527,11 +529,13 @@ def redeem_voucher(actor, community_id, shop_id, code, *, now=None):
     """Hand over the goods: the voucher is used once and the held points settle to the shop."""
     now = resolve(now)
     order = find_voucher(actor, community_id, shop_id, code)
+    _lock_resident(community_id, order.user_id)  # the order in which deductions lock: account, then the rest
     order = get_order(community_id, order.id, lock=True)
     if order.status != "held":
         raise Conflict(_closed_message(order), reason="voucher_closed", when=_when(order.closed_at))
     if order.expires_at <= now:
         raise Conflict(N_("This voucher expired on %(when)s."), reason="voucher_closed", when=_when(order.expires_at))
+    require_no_debt_to_collect(community_id, order.user_id)
     order.status = "redeemed"
     order.closed_at = now
     order.redeemed_by_id = actor.id

@@ -14,6 +14,7 @@ from civic.core.permissions import can, require
 from civic.core.uploads import save_photo
 from civic.extensions import db
 from civic.ledger import service as ledger
+from civic.ledger.debt import standing
 from civic.shop import service
 from civic.shop.forms import (
     CodeForm, ItemForm, KeeperForm, OrderForm, PlainForm, SettingsForm, ShopForm, StockForm,
@@ -82,7 +83,7 @@ def item(item_id):
     goods = service.get_item(community_id, item_id)
     form = OrderForm(request_key=secrets.token_urlsafe(18))
     return render_template("shop/item.html", item=goods, form=form, available=service.is_available(goods),
-                           balance=ledger.balance_of(community_id, user.id))
+                           balance=ledger.balance_of(community_id, user.id), summary=standing(community_id, user.id))
 
 
 @bp.route("/shop/items/<int:item_id>/order", methods=["POST"])

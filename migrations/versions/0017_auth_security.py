@@ -2,7 +2,7 @@
 and address, replacing login_failure)
 
 Revision ID: 0017_auth_security
-Revises: 0014_operations
+Revises: 0016_ledger_debt
 
 Existing cookies carried "<user id>.<auth version>" and cannot be ended on the server: after this
 upgrade they no longer sign anyone in (everyone signs in once more). Failed sign-ins recorded in
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_auth_security"
-down_revision = "0014_operations"
+down_revision = "0016_ledger_debt"
 branch_labels = None
 depends_on = None
 
