@@ -293,6 +293,16 @@ def departments_for_street(street_id):
         .order_by(Department.district_id.is_not(None), Department.name)).all()
 
 
+def staff_by_department(department_ids):
+    """{department_id: [display name]} of the staff of these departments."""
+    found = {}
+    for department_id, name in db.session.execute(
+            select(DepartmentStaff.department_id, User.display_name).join(User, User.id == DepartmentStaff.user_id)
+            .where(DepartmentStaff.department_id.in_(list(department_ids) or [0])).order_by(User.display_name)):
+        found.setdefault(department_id, []).append(name)
+    return found
+
+
 def staff_department_ids(user):
     """The departments a person works for."""
     if user is None or not getattr(user, "id", None):
@@ -540,6 +550,16 @@ def escalate_overdue(*, now=None):
             moved += 1
     db.session.flush()
     return moved
+
+
+def open_reports_with_cases(community_id, *, limit=100):
+    """A community's unfinished reports with their case (or None), red first (for the drill-down)."""
+    return db.session.execute(
+        select(Report, Case).outerjoin(Case, and_(Case.community_id == Report.community_id,
+                                                  Case.report_id == Report.id))
+        .where(Report.community_id == community_id, Report.status.in_(UNFINISHED_REPORT))
+        .order_by(func.coalesce(Case.overdue, False).desc(), Report.id.desc())
+        .limit(limit)).all()
 
 
 def durations(case):
