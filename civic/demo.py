@@ -249,7 +249,7 @@ def seed_passbook(community):
 # reports at every stage of 吹哨报到, one of them overdue and red.
 GRID_PEOPLE = [  # (phone, name, what)
     ("13800000007", "孙网格员", "grid worker of 芙蓉社区 第一网格"),
-    ("13800000020", "泉城路街道综治中心", "street administrator (command view)"),
+    ("13800000020", "林主任", "street administrator (command view)"),
     ("13800000021", "城管队员小马", "department staff: 城管"),
     ("13800000022", "物业管家小何", "department staff: 物业"),
 ]

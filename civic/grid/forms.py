@@ -11,7 +11,7 @@ ROLE_CHOICES = [("grid_worker", _l("Grid worker")), ("grid_leader", _l("Grid lea
 
 class VisitForm(FlaskForm):
     met = StringField(_l("Who you met"), validators=[Optional(), Length(max=80)])
-    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=2000)])
+    notes = TextAreaField(_l("What you found"), validators=[Optional(), Length(max=2000)])
     minutes = IntegerField(_l("Minutes spent"), default=15, validators=[InputRequired(), NumberRange(min=0, max=480)])
     photo = FileField(_l("Photo (optional)"))
     follow_up = BooleanField(_l("Needs a follow-up visit"))
