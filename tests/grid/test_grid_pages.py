@@ -171,3 +171,32 @@ def test_weekly_summary_made_once_told_and_readable_as_csv(gw, client):
     assert client.get(f"/grid/summaries/{street.id}?print=1").status_code == 200
     _login(client, gw.worker)
     assert client.get(f"/grid/summaries/{street.id}").status_code == 404
+
+
+def test_api_rounds_visit_with_a_problem_and_a_department_accepts(client, app, grid_world, api_token):
+    """From the phone API: rounds due, a visit that raises a problem, and 城管 accepting its case."""
+    w = grid_world
+    headers = api_token(w.worker)
+    rounds = client.get(f"/api/v1/communities/{w.a.id}/grid/rounds", headers=headers).json
+    assert len(rounds[0]["due"]) == 3 and rounds[0]["cycle_days"] == 30
+    with app.app_context():
+        category_id = first_category(w.a.id).id
+    response = client.post(f"/api/v1/communities/{w.a.id}/grid/visits", headers=headers, json={
+        "household_id": w.houses[2].id, "met": "住户", "minutes": 10,
+        "problem": {"category_id": category_id, "description": "井盖松动"}})
+    assert response.status_code == 201 and response.json["report_id"]
+    assert client.post(f"/api/v1/communities/{w.b.id}/grid/visits", headers=headers,
+                       json={"household_id": w.houses[2].id}).status_code == 403
+    with app.app_context():
+        from civic.accounts.models import User
+        from civic.grid import service
+
+        case = service.escalate_report(db.session.get(User, w.leader.id), w.a.id, response.json["report_id"])
+        service.dispatch_case(db.session.get(User, w.street_admin.id), case.id, w.dept.id)
+        db.session.commit()
+        case_id = case.id
+    staff = api_token(w.staff)
+    assert [c["id"] for c in client.get("/api/v1/grid/cases", headers=staff).json] == [case_id]
+    assert client.get("/api/v1/grid/cases", headers=api_token(w.other_staff)).json == []
+    accepted = client.post(f"/api/v1/grid/cases/{case_id}/accept", headers=staff)
+    assert accepted.status_code == 200 and accepted.json["accepted_at"]
