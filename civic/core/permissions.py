@@ -65,6 +65,7 @@ ACTIONS = {
     "grid.visit": {GRID_WORKER, GRID_LEADER, COMMITTEE},
     "grid.manage": {COMMITTEE},
     "grid.escalate": {GRID_LEADER, COMMITTEE},
+    "dispute.manage": {GRID_LEADER, COMMITTEE},
 }
 
 

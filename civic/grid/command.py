@@ -15,7 +15,7 @@ from civic.core.errors import PermissionDenied
 from civic.core.permissions import can_administer_area
 from civic.deliberation.models import AgendaItem, Meeting
 from civic.extensions import db
-from civic.grid.models import Case, GridCycle, Visit
+from civic.grid.models import Case, Dispute, GridCycle, Visit
 from civic.ledger.models import Account, Posting, Transaction
 from civic.patrols.models import Patrol, Report, ReportCategory, ReportEvent
 from civic.rules.models import AreaAdmin
@@ -131,6 +131,11 @@ def community_figures(ids, since, until):
     meetings = _grouped(select(Meeting.community_id, func.count()).where(
         Meeting.community_id.in_(ids), Meeting.status == "closed", in_range(Meeting.starts_at))
         .group_by(Meeting.community_id))
+    disputes = _grouped(select(Dispute.community_id, func.count()).where(
+        Dispute.community_id.in_(ids), in_range(Dispute.opened_at)).group_by(Dispute.community_id))
+    agreed = _grouped(select(Dispute.community_id, func.count()).where(
+        Dispute.community_id.in_(ids), Dispute.status.in_(("agreed", "closed")), Dispute.agreement != "",
+        in_range(Dispute.decided_at)).group_by(Dispute.community_id))
     decisions = defaultdict(dict)
     for cid, status, n in db.session.execute(
             select(AgendaItem.community_id, AgendaItem.status, func.count()).where(
@@ -153,6 +158,7 @@ def community_figures(ids, since, until):
             "visit_coverage": round(100 * visited.get(cid, 0) / total) if total else None,
             "meetings": meetings.get(cid, 0), "decisions_passed": decisions[cid].get("adopted", 0),
             "decisions_rejected": decisions[cid].get("rejected", 0), "vetoes": decisions[cid].get("vetoed", 0),
+            "disputes": disputes.get(cid, 0), "disputes_agreed": agreed.get(cid, 0),
         }
     return figures
 
@@ -172,7 +178,7 @@ def totals(rows):
     keys = ("residents", "active", "points_outstanding", "points_issued", "points_redeemed", "patrols", "patrol_km",
             "patrol_hours", "problems_raised", "problems_open", "problems_overdue", "problems_resolved",
             "households", "households_visited", "visits", "meetings", "decisions_passed", "decisions_rejected",
-            "vetoes")
+            "vetoes", "disputes", "disputes_agreed")
     total = {k: round(sum(r[k] for r in rows), 1) for k in keys}
     total["visit_coverage"] = round(100 * total["households_visited"] / total["households"]) \
         if total["households"] else None

@@ -60,3 +60,24 @@ class DeadlineForm(FlaskForm):
     street_id = SelectField(_l("Street"), coerce=int, validators=[DataRequired()])
     category = StringField(_l("Kind of problem"), validators=[DataRequired(), Length(max=40)])
     hours = IntegerField(_l("Hours to fix"), default=72, validators=[InputRequired(), NumberRange(min=1, max=2160)])
+
+
+class DisputeForm(FlaskForm):
+    title = StringField(_l("What is the dispute about?"), validators=[DataRequired(), Length(max=120)])
+    parties = StringField(_l("The parties"), validators=[DataRequired(), Length(max=300)])
+    mediator_id = SelectField(_l("Mediator"), coerce=int, validators=[DataRequired()])
+
+
+class SessionForm(FlaskForm):
+    attendees = StringField(_l("Who came"), validators=[Optional(), Length(max=300)])
+    notes = TextAreaField(_l("What was said"), validators=[DataRequired(), Length(max=4000)])
+
+
+class OutcomeForm(FlaskForm):
+    agreement = TextAreaField(_l("The agreement"), validators=[Optional(), Length(max=4000)])
+    follow_up_days = IntegerField(_l("Follow-up visit in (days)"), default=30,
+                                  validators=[InputRequired(), NumberRange(min=1, max=365)])
+
+
+class FollowUpForm(FlaskForm):
+    note = TextAreaField(_l("What the follow-up visit found"), validators=[DataRequired(), Length(max=500)])

@@ -181,3 +181,53 @@ class Summary(db.Model):
     ends_on: Mapped[datetime]
     figures: Mapped[dict] = mapped_column(JSON)
     made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+DISPUTE_STATUSES = ("open", "agreed", "failed", "closed")
+
+
+class Dispute(db.Model):
+    """矛盾纠纷: a neighbour dispute handled by a mediator (调解员): parties, sessions, agreement, follow-up."""
+
+    __tablename__ = "grid_dispute"
+    __table_args__ = (
+        UniqueConstraint("community_id", "id"),
+        CheckConstraint("status IN ('open', 'agreed', 'failed', 'closed')", name="status"),
+        ForeignKeyConstraint(["community_id", "report_id"], ["patrol_report.community_id", "patrol_report.id"]),
+        ForeignKeyConstraint(["community_id", "mediator_id"], ["membership.community_id", "membership.user_id"]),
+        Index("ix_grid_dispute_community_id_status", "community_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    report_id: Mapped[int | None] = mapped_column(index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    parties: Mapped[str] = mapped_column(String(300))
+    mediator_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    agreement: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None]
+    follow_up_due_at: Mapped[datetime | None]
+    followed_up_at: Mapped[datetime | None]
+    follow_up_note: Mapped[str] = mapped_column(String(500), default="")
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    mediator = relationship("User", foreign_keys=[mediator_id])
+
+
+class DisputeSession(db.Model):
+    """One mediation session of a dispute: when, who came, what was said."""
+
+    __tablename__ = "grid_dispute_session"
+    __table_args__ = (
+        ForeignKeyConstraint(["community_id", "dispute_id"], ["grid_dispute.community_id", "grid_dispute.id"]),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    dispute_id: Mapped[int] = mapped_column(index=True)
+    held_at: Mapped[datetime]
+    attendees: Mapped[str] = mapped_column(String(300), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))

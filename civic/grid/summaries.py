@@ -21,7 +21,7 @@ LOCAL_OFFSET = timedelta(hours=8)  # Asia/Shanghai has no summer time
 COLUMNS = ("residents", "active", "visits", "households", "households_visited", "visit_coverage", "problems_raised",
            "problems_resolved", "problems_open", "problems_overdue", "median_hours_to_resolve", "patrols",
            "patrol_km", "patrol_hours", "points_issued", "points_redeemed", "points_outstanding", "meetings",
-           "decisions_passed", "decisions_rejected", "vetoes")
+           "decisions_passed", "decisions_rejected", "vetoes", "disputes", "disputes_agreed")
 
 
 def last_period(period, now):

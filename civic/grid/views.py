@@ -12,9 +12,10 @@ from civic.core.errors import Invalid
 from civic.core.permissions import can, can_administer
 from civic.core.uploads import save_photo
 from civic.extensions import db
-from civic.grid import command, service, summaries
+from civic.grid import command, disputes, service, summaries
 from civic.grid.forms import (
-    CycleForm, DeadlineForm, DepartmentForm, DispatchForm, NoteForm, ResolveForm, RoleForm, StaffForm, VisitForm,
+    CycleForm, DeadlineForm, DepartmentForm, DispatchForm, DisputeForm, FollowUpForm, NoteForm, OutcomeForm,
+    ResolveForm, RoleForm, SessionForm, StaffForm, VisitForm,
 )
 from civic.grid.models import Department
 from civic.patrols import service as patrols
@@ -291,3 +292,57 @@ def summary(summary_id):
     return render_template("grid/summary.html", summary=s, title=summaries.title_of(s),
                            print_view=request.args.get("print") == "1",
                            street=db.session.get(Street, s.street_id))
+
+
+# --- disputes (矛盾纠纷) -----------------------------------------------------------------------------
+
+@bp.route("/c/<int:community_id>/grid/disputes", methods=["GET", "POST"])
+@community_view("community.view")
+def dispute_list(community):
+    """Disputes: open ones first; the grid leader or committee records a new one and names its mediator."""
+    manage = can(current_user, "dispute.manage", community.id)
+    form = DisputeForm()
+    form.mediator_id.choices = [(u.id, u.display_name) for u in patrols.members_of(community.id)]
+    if request.method == "POST":
+        if not manage:
+            abort(403)
+        form.validate_on_submit() or _form_error(form)
+        d = disputes.open_dispute(current_user, community.id, title=form.title.data, parties=form.parties.data,
+                                  mediator_id=form.mediator_id.data)
+        db.session.commit()
+        flash(_("Dispute recorded. The mediator has been told."), "success")
+        return redirect(url_for("grid.dispute", community_id=community.id, dispute_id=d.id))
+    rows = disputes.disputes_of(current_user, community.id)
+    if not manage and not rows:
+        abort(403)
+    return render_template("grid/disputes.html", community=community, disputes=rows, form=form, manage=manage)
+
+
+@bp.route("/c/<int:community_id>/grid/disputes/<int:dispute_id>", methods=["GET", "POST"])
+@community_view("community.view")
+def dispute(community, dispute_id):
+    """A dispute: parties, sessions, the agreement and the follow-up visit."""
+    d = disputes.get_dispute(current_user, community.id, dispute_id)
+    session_form, outcome_form, follow_form = SessionForm(prefix="m"), OutcomeForm(prefix="o"), FollowUpForm(prefix="f")
+    action = request.form.get("action")
+    if request.method == "POST":
+        if action == "session" and session_form.validate_on_submit():
+            disputes.record_session(current_user, community.id, d.id, attendees=session_form.attendees.data,
+                                    notes=session_form.notes.data)
+            message = _("Session recorded.")
+        elif action in ("agreed", "failed") and outcome_form.validate_on_submit():
+            disputes.record_outcome(current_user, community.id, d.id, agreed=action == "agreed",
+                                    agreement=outcome_form.agreement.data,
+                                    follow_up_days=outcome_form.follow_up_days.data)
+            message = _("Outcome recorded. A follow-up visit is due.")
+        elif action == "follow_up" and follow_form.validate_on_submit():
+            disputes.record_follow_up(current_user, community.id, d.id, note=follow_form.note.data)
+            message = _("Follow-up recorded. The dispute is closed.")
+        else:
+            _form_error(session_form if action == "session" else follow_form if action == "follow_up"
+                        else outcome_form)
+        db.session.commit()
+        flash(message, "success")
+        return redirect(url_for("grid.dispute", community_id=community.id, dispute_id=d.id))
+    return render_template("grid/dispute.html", community=community, dispute=d, sessions=disputes.sessions_of(d),
+                           session_form=session_form, outcome_form=outcome_form, follow_form=follow_form)

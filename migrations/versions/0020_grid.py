@@ -1,9 +1,9 @@
 """grid: grid roles, visiting cycles, visits (日走访), departments and staff, deadlines by category,
-cases dispatched to departments (吹哨报到), weekly/monthly summaries
+cases dispatched to departments (吹哨报到), weekly/monthly summaries, disputes (矛盾纠纷) and their sessions
 
 Revision ID: 0020_grid
 Revises: 0014_operations
-Create Date: 2026-12-05 17:45:06.124063
+Create Date: 2026-12-05 18:17:05.733939
 
 """
 import sqlalchemy as sa
@@ -150,6 +150,37 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_grid_case_report_id'), ['report_id'], unique=False)
         batch_op.create_index('ix_grid_case_street_id_closed', ['street_id', 'closed'], unique=False)
 
+    op.create_table('grid_dispute',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('report_id', sa.Integer(), nullable=True),
+    sa.Column('title', sa.String(length=120), nullable=False),
+    sa.Column('parties', sa.String(length=300), nullable=False),
+    sa.Column('mediator_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('agreement', sa.Text(), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('follow_up_due_at', sa.DateTime(), nullable=True),
+    sa.Column('followed_up_at', sa.DateTime(), nullable=True),
+    sa.Column('follow_up_note', sa.String(length=500), nullable=False),
+    sa.Column('opened_by_id', sa.Integer(), nullable=False),
+    sa.Column('opened_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("status IN ('open', 'agreed', 'failed', 'closed')", name=op.f('ck_grid_dispute_status')),
+    sa.ForeignKeyConstraint(['community_id', 'mediator_id'], ['membership.community_id', 'membership.user_id'], name=op.f('fk_grid_dispute_community_id_mediator_id_membership')),
+    sa.ForeignKeyConstraint(['community_id', 'report_id'], ['patrol_report.community_id', 'patrol_report.id'], name=op.f('fk_grid_dispute_community_id_report_id_patrol_report')),
+    sa.ForeignKeyConstraint(['community_id'], ['community.id'], name=op.f('fk_grid_dispute_community_id_community')),
+    sa.ForeignKeyConstraint(['mediator_id'], ['user.id'], name=op.f('fk_grid_dispute_mediator_id_user')),
+    sa.ForeignKeyConstraint(['opened_by_id'], ['user.id'], name=op.f('fk_grid_dispute_opened_by_id_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_grid_dispute')),
+    sa.UniqueConstraint('community_id', 'id', name=op.f('uq_grid_dispute_community_id_id'))
+    )
+    with op.batch_alter_table('grid_dispute', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_grid_dispute_community_id'), ['community_id'], unique=False)
+        batch_op.create_index('ix_grid_dispute_community_id_status', ['community_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_grid_dispute_mediator_id'), ['mediator_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_grid_dispute_opened_at'), ['opened_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_grid_dispute_report_id'), ['report_id'], unique=False)
+
     op.create_table('grid_visit',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('community_id', sa.Integer(), nullable=False),
@@ -181,9 +212,31 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_grid_visit_visited_at'), ['visited_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_grid_visit_worker_id'), ['worker_id'], unique=False)
 
+    op.create_table('grid_dispute_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('dispute_id', sa.Integer(), nullable=False),
+    sa.Column('held_at', sa.DateTime(), nullable=False),
+    sa.Column('attendees', sa.String(length=300), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('recorded_by_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id', 'dispute_id'], ['grid_dispute.community_id', 'grid_dispute.id'], name=op.f('fk_grid_dispute_session_community_id_dispute_id_grid_dispute')),
+    sa.ForeignKeyConstraint(['community_id'], ['community.id'], name=op.f('fk_grid_dispute_session_community_id_community')),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['user.id'], name=op.f('fk_grid_dispute_session_recorded_by_id_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_grid_dispute_session'))
+    )
+    with op.batch_alter_table('grid_dispute_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_grid_dispute_session_community_id'), ['community_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_grid_dispute_session_dispute_id'), ['dispute_id'], unique=False)
+
 
 
 def downgrade():
+    with op.batch_alter_table('grid_dispute_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_grid_dispute_session_dispute_id'))
+        batch_op.drop_index(batch_op.f('ix_grid_dispute_session_community_id'))
+
+    op.drop_table('grid_dispute_session')
     with op.batch_alter_table('grid_visit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grid_visit_worker_id'))
         batch_op.drop_index(batch_op.f('ix_grid_visit_visited_at'))
@@ -194,6 +247,14 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_grid_visit_community_id'))
 
     op.drop_table('grid_visit')
+    with op.batch_alter_table('grid_dispute', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_grid_dispute_report_id'))
+        batch_op.drop_index(batch_op.f('ix_grid_dispute_opened_at'))
+        batch_op.drop_index(batch_op.f('ix_grid_dispute_mediator_id'))
+        batch_op.drop_index('ix_grid_dispute_community_id_status')
+        batch_op.drop_index(batch_op.f('ix_grid_dispute_community_id'))
+
+    op.drop_table('grid_dispute')
     with op.batch_alter_table('grid_case', schema=None) as batch_op:
         batch_op.drop_index('ix_grid_case_street_id_closed')
         batch_op.drop_index(batch_op.f('ix_grid_case_report_id'))
