@@ -351,6 +351,17 @@ def seed_grid(admin, street, community):
     case = grid.case_of_report(community.id, late.id)
     grid.dispatch_case(office, case.id, departments["城管"].id, now=now - timedelta(days=3))
     grid.escalate_overdue(now=now)  # 12 more hours passed: up to the district, red
+    from civic.grid import disputes
+
+    uncle = db.session.scalar(select(User).where(User.phone == "13800000006"))
+    dispute = disputes.open_dispute(leader, community.id, title="楼上漏水殃及楼下", parties="芙蓉街 8 号、芙蓉街 10 号",
+                                    mediator_id=worker.id, now=now - timedelta(days=6))
+    disputes.record_session(worker, community.id, dispute.id, attendees=f"{resident.display_name}、{uncle.display_name}",
+                            notes="双方同意请物业查明漏点", now=now - timedelta(days=5))
+    disputes.record_outcome(worker, community.id, dispute.id, agreed=True, agreement="漏点在 8 号，由 8 号修复防水，10 号自行修补吊顶",
+                            follow_up_days=14, now=now - timedelta(days=4))
+    disputes.open_dispute(leader, community.id, title="车位占用", parties="芙蓉街 12 号、芙蓉街 14 号",
+                          mediator_id=worker.id, now=now - timedelta(days=1))
     db.session.flush()
     return lines
 

@@ -149,6 +149,8 @@ def grid_home(user, community_id, *, now=None):
             Visit.community_id == community_id, Visit.household_id.in_([h.id for h in households] or [0]))
         .group_by(Visit.household_id)).all())
     problems = open_problems_in(community_id, grid_ids)
+    red = set(db.session.scalars(select(Case.report_id).where(
+        Case.community_id == community_id, Case.overdue.is_(True), Case.closed.is_(False))))
     result = []
     for grid_id in grid_ids:
         grid, days = grids[grid_id]
@@ -161,7 +163,7 @@ def grid_home(user, community_id, *, now=None):
             rows.append({"household": h, "residents": residents.get(h.id, []), "last_visit": seen, "due": due})
         rows.sort(key=lambda r: (not r["due"], r["last_visit"] or now.replace(year=1970), r["household"].label))
         result.append({"grid": grid, "days": days, "households": rows, "due": [r for r in rows if r["due"]],
-                       "problems": problems.get(grid_id, [])})
+                       "problems": problems.get(grid_id, []), "overdue": red})
     return result
 
 

@@ -99,7 +99,7 @@ def test_grid_pages_pass_axe_and_the_phone_layout(browser, live_server, app, eld
     from civic.accounts.models import User
     from civic.demo import seed_demo
     from civic.grid import summaries
-    from civic.grid.models import Case, Summary
+    from civic.grid.models import Case, Dispute, Summary
     from civic.communities.models import Community, Household
 
     with app.app_context():
@@ -112,10 +112,13 @@ def test_grid_pages_pass_axe_and_the_phone_layout(browser, live_server, app, eld
                                                              Household.grid_id.is_not(None)))
         case = db.session.scalar(select(Case.id).where(Case.overdue.is_(True)))
         summary = db.session.scalar(select(Summary.id).where(Summary.community_id.is_(None)))
+        dispute = db.session.scalar(select(Dispute.id).where(Dispute.status == "agreed"))
+        open_dispute = db.session.scalar(select(Dispute.id).where(Dispute.status == "open"))
     c = f"/c/{cid}"
     journeys = [
-        ("13800000007", ["/", f"{c}/grid", f"{c}/grid/households/{house}"]),
-        ("13800000001", [f"{c}/grid", f"{c}/grid/manage"]),
+        ("13800000007", ["/", f"{c}/grid", f"{c}/grid/households/{house}", f"{c}/grid/disputes/{dispute}",
+                         f"{c}/grid/disputes/{open_dispute}"]),
+        ("13800000001", [f"{c}/grid", f"{c}/grid/manage", f"{c}/grid/disputes"]),
         ("13800000020", ["/", "/grid/command", f"/grid/command/c/{cid}", "/grid/cases", f"/grid/cases/{case}",
                          "/grid/departments", "/grid/summaries", f"/grid/summaries/{summary}"]),
         ("13800000021", ["/grid/cases", f"/grid/cases/{case}"]),
