@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
-from sqlalchemy import event, insert, text  # noqa: E402
+import psycopg
+from sqlalchemy import event, insert, text
 
 DB_NAME = "civic_bench_command"
 SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -62,7 +62,14 @@ def reset_schema(app):
 def seed(now, sizes):
     """Streets of the given sizes with everything the command view counts; bulk inserts. Returns the street ids."""
     from civic.accounts.models import User
-    from civic.communities.models import Community, District, Grid, Household, Membership, Street
+    from civic.communities.models import (
+        Community,
+        District,
+        Grid,
+        Household,
+        Membership,
+        Street,
+    )
     from civic.communities.service import seed_community
     from civic.extensions import db
     from civic.grid.models import Case, Visit

@@ -6,7 +6,12 @@ from flask_smorest import Blueprint
 from civic.api import auth_required, community_access
 from civic.extensions import db
 from civic.grid import service
-from civic.grid.schemas import GridCaseSchema, GridRoundsSchema, GridVisitCreateSchema, GridVisitSchema
+from civic.grid.schemas import (
+    GridCaseSchema,
+    GridRoundsSchema,
+    GridVisitCreateSchema,
+    GridVisitSchema,
+)
 
 blp = Blueprint("api_grid", __name__, url_prefix="/api/v1", description="Grid governance: daily rounds, cases")
 

@@ -80,7 +80,7 @@ def community_figures(ids, since, until):
     """The figures of each community in [since, until): {community_id: {name: value}}. A fixed number of
     statements, whatever the number of communities."""
     ids = list(ids) or [0]
-    in_range = lambda col: and_(col >= since, col < until)  # noqa: E731
+    in_range = lambda col: and_(col >= since, col < until)
     residents = _grouped(select(Membership.community_id, func.count()).where(
         Membership.community_id.in_(ids), Membership.status == "active").group_by(Membership.community_id))
     people = union_all(

@@ -8,14 +8,28 @@ from datetime import timedelta
 from sqlalchemy import and_, func, or_, select
 
 from civic.accounts.models import User
-from civic.communities.models import Community, Grid, Household, MemberRole, Membership, Street
+from civic.communities.models import (
+    Community,
+    Grid,
+    Household,
+    MemberRole,
+    Membership,
+    Street,
+)
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can, can_administer_area, require
 from civic.extensions import db
 from civic.grid.models import (
-    GRID_ROLES, Case, CategoryDeadline, Department, DepartmentStaff, GridCycle, GridRole, Visit,
+    GRID_ROLES,
+    Case,
+    CategoryDeadline,
+    Department,
+    DepartmentStaff,
+    GridCycle,
+    GridRole,
+    Visit,
 )
 from civic.notifications import service as notices
 from civic.patrols import service as patrols
@@ -396,7 +410,8 @@ def get_case(case_id, *, lock=False):
     return case
 
 
-def _street_admin(user, case):
+def is_street_admin(user, case):
+    """True for the administrators of the case's street or its district."""
     return can_administer_area(user, street_id=case.street_id)
 
 
@@ -404,7 +419,7 @@ def visible_case(user, case_id):
     """A case its street's (or district's) administrators, the department it went to, or the community's
     report handlers may see; anyone else gets NotFound."""
     case = get_case(case_id)
-    if (_street_admin(user, case) or (case.department_id and case.department_id in staff_department_ids(user))
+    if (is_street_admin(user, case) or (case.department_id and case.department_id in staff_department_ids(user))
             or can(user, "report.handle", case.community_id)):
         return case
     raise NotFound(N_("No such case."))
@@ -426,7 +441,7 @@ def dispatch_case(actor, case_id, department_id, *, note="", now=None):
     """The street sends the case to a department, with the deadline it set for the kind of problem (部门报到)."""
     now = resolve(now)
     case = get_case(case_id, lock=True)
-    if not _street_admin(actor, case):
+    if not is_street_admin(actor, case):
         raise PermissionDenied()
     department = get_department(department_id)
     if department.id not in {d.id for d in departments_for_street(case.street_id)}:

@@ -1,6 +1,17 @@
 """Grid pages: a grid worker's home and rounds, the committee's grid setup, cases for the street and its
 departments, the street office's command view (街道综治中心) and the weekly/monthly summaries."""
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -8,14 +19,26 @@ from sqlalchemy import select
 from civic.accounts.models import User
 from civic.accounts.service import normalize_phone
 from civic.communities.models import Community, Street
+from civic.core.clock import utcnow
 from civic.core.errors import Invalid
 from civic.core.permissions import can, can_administer
 from civic.core.uploads import save_photo
 from civic.extensions import db
 from civic.grid import command, disputes, service, summaries
 from civic.grid.forms import (
-    CycleForm, DeadlineForm, DepartmentForm, DispatchForm, DisputeForm, FollowUpForm, NoteForm, OutcomeForm,
-    ResolveForm, RoleForm, SessionForm, StaffForm, VisitForm,
+    CycleForm,
+    DeadlineForm,
+    DepartmentForm,
+    DispatchForm,
+    DisputeForm,
+    FollowUpForm,
+    NoteForm,
+    OutcomeForm,
+    ResolveForm,
+    RoleForm,
+    SessionForm,
+    StaffForm,
+    VisitForm,
 )
 from civic.grid.models import Department
 from civic.patrols import service as patrols
@@ -156,7 +179,7 @@ def case(case_id):
     c = service.visible_case(current_user, case_id)
     report = patrols.get_report(c.community_id, c.report_id)
     dispatch, note, resolve_form = DispatchForm(prefix="d"), NoteForm(prefix="n"), ResolveForm(prefix="s")
-    street_admin = service._street_admin(current_user, c)
+    street_admin = service.is_street_admin(current_user, c)
     staff = bool(c.department_id and c.department_id in service.staff_department_ids(current_user))
     dispatch.department_id.choices = [(d.id, d.name) for d in service.departments_for_street(c.street_id)]
     action = request.form.get("action")
@@ -260,10 +283,6 @@ def command_community(community_id):
     community = db.session.get(Community, community_id)
     if community is None or not can_administer(current_user, community_id):
         abort(404)
-    from datetime import timedelta
-
-    from civic.core.clock import utcnow
-
     now = utcnow()
     return render_template(
         "grid/command_community.html", community=community,

@@ -97,7 +97,7 @@ def _raise(gw, now=T0, house=0):
 
 def test_a_visit_raises_a_problem_in_one_step_and_it_shows_in_the_grid(gw):
     """The report is the patrols' own report, by the worker, listed among the grid's open problems."""
-    visit, report = _raise(gw)
+    _visit, report = _raise(gw)
     assert report.reporter_id == gw.worker.id and report.status == "submitted"
     home = service.grid_home(gw.worker, gw.a.id, now=T0)
     assert [r.id for r in home[0]["problems"]] == [report.id]

@@ -97,10 +97,10 @@ DEMO_PASSWORD = "civic-demo-1"
 def test_grid_pages_pass_axe_and_the_phone_layout(browser, live_server, app, elder):
     """Every grid page of the demo, for the grid worker, the committee, the street office and a department."""
     from civic.accounts.models import User
+    from civic.communities.models import Community, Household
     from civic.demo import seed_demo
     from civic.grid import summaries
     from civic.grid.models import Case, Dispute, Summary
-    from civic.communities.models import Community, Household
 
     with app.app_context():
         seed_demo()

@@ -137,14 +137,14 @@ def test_command_view_figures_against_hand_counts(gw):
     assert a["median_hours_to_resolve"] == 6.0
     assert (a["households"], a["households_visited"], a["visit_coverage"], a["visits"]) == (3, 1, 33, 2)
     assert rows[gw.b.id]["problems_open"] == 0
-    assert list(rows)[0] == gw.a.id  # the red one first
+    assert next(iter(rows)) == gw.a.id  # the red one first
     assert late.id in [r.id for r, c in service.open_reports_with_cases(gw.a.id) if c and c.overdue]
 
 
 def test_weekly_summary_made_once_told_and_readable_as_csv(gw, client):
     """Monday's run makes last week's summary for the street and each community once, and tells the readers."""
-    from civic.notifications.models import Notification
     from civic.grid import service
+    from civic.notifications.models import Notification
 
     monday = datetime(2026, 5, 11, 1, 0)  # 09:00 Monday in Shanghai
     service.record_visit(gw.worker, gw.a.id, gw.houses[1].id, now=monday - timedelta(days=2))
