@@ -200,3 +200,24 @@ def test_api_rounds_visit_with_a_problem_and_a_department_accepts(client, app, g
     assert client.get("/api/v1/grid/cases", headers=api_token(w.other_staff)).json == []
     accepted = client.post(f"/api/v1/grid/cases/{case_id}/accept", headers=staff)
     assert accepted.status_code == 200 and accepted.json["accepted_at"]
+
+
+def test_the_worker_runs_the_grid_jobs(app, grid_world):
+    """The scheduler's jobs are registered and run in their own transaction with the clock they are given."""
+    from civic.worker import JOBS, load_jobs, run_job
+
+    load_jobs()
+    assert {"grid_escalate_overdue", "grid_weekly_analysis", "grid_monthly_summary"} <= set(JOBS)
+    with app.app_context():
+        from civic.accounts.models import User
+        from civic.patrols import service as patrols
+
+        category = first_category(grid_world.a.id)
+        patrols.submit_report(db.session.get(User, grid_world.resident.id), grid_world.a.id,
+                              category_id=category.id, description="路灯坏了", now=datetime(2026, 5, 1))
+        db.session.commit()
+    assert run_job(app, "grid_escalate_overdue", now=datetime(2026, 5, 10)) == 1
+    assert run_job(app, "grid_monthly_summary", now=datetime(2026, 5, 10)) == 1
+    with app.app_context():
+        assert db.session.scalar(select(Case.overdue)) is True
+        assert db.session.scalar(select(Summary.period)) == "month"
