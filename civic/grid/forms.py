@@ -64,7 +64,7 @@ class StaffForm(FlaskForm):
 
 class DeadlineForm(FlaskForm):
     street_id = SelectField(_l("Street"), coerce=int, validators=[DataRequired()])
-    category = StringField(_l("Kind of problem"), validators=[DataRequired(), Length(max=40)])
+    category = SelectField(_l("Kind of problem"), validators=[DataRequired(), Length(max=40)])
     hours = IntegerField(_l("Hours to fix"), default=72, validators=[InputRequired(), NumberRange(min=1, max=2160)])
 
 

@@ -342,6 +342,13 @@ def set_deadline(actor, street_id, category, hours):
     return row
 
 
+def category_names(street_ids):
+    """The kinds of problem the communities of these streets use (names are msgids for the defaults)."""
+    return list(db.session.scalars(select(ReportCategory.name).join(
+        Community, Community.id == ReportCategory.community_id).where(
+        Community.street_id.in_(list(street_ids) or [0])).distinct().order_by(ReportCategory.name)))
+
+
 def deadlines_of(street_id):
     """{category name: hours} set by the street."""
     return dict(db.session.execute(select(CategoryDeadline.category, CategoryDeadline.hours).where(

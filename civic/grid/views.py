@@ -221,6 +221,7 @@ def departments():
         .order_by(Department.name)).all()
     staff_form.department_id.choices = [(d.id, d.name) for d in depts]
     deadline_form.street_id.choices = [(i, n) for kind, i, n in areas if kind == "street"]
+    deadline_form.category.choices = [(name, _(name)) for name in service.category_names(street_ids)]
     sent = {key.split("-")[0] for key in request.form}
     if "p" in sent and dept_form.validate_on_submit():
         kind, _sep, number = dept_form.area.data.partition(":")

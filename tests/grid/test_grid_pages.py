@@ -221,3 +221,23 @@ def test_the_worker_runs_the_grid_jobs(app, grid_world):
     with app.app_context():
         assert db.session.scalar(select(Case.overdue)) is True
         assert db.session.scalar(select(Summary.period)) == "month"
+
+
+def test_street_sets_departments_staff_and_deadlines_through_the_page(client, app, grid_world):
+    """The street office adds a department, a staff member by mobile number and a deadline for a kind of problem
+    chosen from those its communities use."""
+    from civic.grid.models import CategoryDeadline, Department, DepartmentStaff
+
+    w = grid_world
+    _login(client, w.street_admin)
+    page = client.get("/grid/departments").get_data(as_text=True)
+    assert 'value="Unsafe"' in page
+    client.post("/grid/departments", data={"p-area": f"street:{w.street_id}", "p-name": "市场监管"})
+    with app.app_context():
+        dept_id = db.session.scalar(select(Department.id).where(Department.name == "市场监管"))
+    client.post("/grid/departments", data={"s-department_id": str(dept_id), "s-phone": w.resident2.phone})
+    client.post("/grid/departments", data={"l-street_id": str(w.street_id), "l-category": "Unsafe", "l-hours": "6"})
+    with app.app_context():
+        assert db.session.scalar(select(DepartmentStaff.user_id).where(DepartmentStaff.department_id == dept_id)) \
+            == w.resident2.id
+        assert db.session.scalar(select(CategoryDeadline.hours).where(CategoryDeadline.category == "Unsafe")) == 6
