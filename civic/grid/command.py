@@ -7,7 +7,7 @@ import statistics
 from collections import defaultdict
 from datetime import timedelta
 
-from sqlalchemy import and_, func, select, union_all
+from sqlalchemy import and_, case, func, select, union_all
 
 from civic.communities.models import Community, Grid, Household, Membership, Street
 from civic.core.clock import resolve
@@ -171,6 +171,23 @@ def command_view(user, *, street_id=None, district_id=None, now=None, days=30):
     rows = [{"id": cid, "name": name, "street": street, **figures[cid]} for cid, name, street in communities]
     rows.sort(key=lambda r: (-r["problems_overdue"], -r["problems_open"], r["street"], r["name"]))
     return rows
+
+
+def weekly_trend(community_ids, now, *, weeks=8):
+    """Problems raised and households visited per week over the last `weeks` weeks, for the whole area:
+    [{"start": datetime, "problems": n, "visits": n}], oldest first. Two statements, one bucket per week."""
+    ids = list(community_ids) or [0]
+    starts = [now - timedelta(days=7 * (weeks - i)) for i in range(weeks)]
+
+    def buckets(column):
+        return [func.coalesce(func.sum(case((and_(column >= start, column < start + timedelta(days=7)), 1),
+                                            else_=0)), 0) for start in starts]
+
+    problems = db.session.execute(select(*buckets(Report.created_at)).where(
+        Report.community_id.in_(ids), Report.created_at >= starts[0], Report.status != "merged")).one()
+    visits = db.session.execute(select(*buckets(Visit.visited_at)).where(
+        Visit.community_id.in_(ids), Visit.visited_at >= starts[0])).one()
+    return [{"start": start, "problems": int(p), "visits": int(v)} for start, p, v in zip(starts, problems, visits)]
 
 
 def totals(rows):

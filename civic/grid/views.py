@@ -272,7 +272,9 @@ def command_view():
     """街道综治中心: every community of my street or district side by side."""
     area = _area_args()
     rows = command.command_view(current_user, **area)
-    return render_template("grid/command.html", rows=rows, total=command.totals(rows), areas=command.areas_of(
+    trend = command.weekly_trend([r["id"] for r in rows], utcnow())
+    return render_template("grid/command.html", rows=rows, total=command.totals(rows), trend=trend,
+                           peak=max([1] + [max(t["problems"], t["visits"]) for t in trend]), areas=command.areas_of(
         current_user), area=area, current=":".join(("street" if "street_id" in area else "district",
                                                     str(next(iter(area.values()))))))
 

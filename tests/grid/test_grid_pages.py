@@ -241,3 +241,19 @@ def test_street_sets_departments_staff_and_deadlines_through_the_page(client, ap
         assert db.session.scalar(select(DepartmentStaff.user_id).where(DepartmentStaff.department_id == dept_id)) \
             == w.resident2.id
         assert db.session.scalar(select(CategoryDeadline.hours).where(CategoryDeadline.category == "Unsafe")) == 6
+
+
+def test_weekly_trend_counts_by_week(gw):
+    """Problems and visits land in the week they happened; older ones are left out."""
+    from civic.grid import service
+    from civic.patrols import service as patrols
+
+    now = datetime(2026, 5, 20, 2, 0)
+    category = first_category(gw.a.id)
+    for days in (1, 2, 9, 70):
+        patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="x",
+                              now=now - timedelta(days=days))
+    service.record_visit(gw.worker, gw.a.id, gw.houses[0].id, now=now - timedelta(days=3))
+    trend = command.weekly_trend([gw.a.id, gw.b.id], now)
+    assert [t["problems"] for t in trend] == [0, 0, 0, 0, 0, 0, 1, 2]
+    assert [t["visits"] for t in trend] == [0, 0, 0, 0, 0, 0, 0, 1]
