@@ -120,6 +120,7 @@ def _import_models():
     import civic.privacy.models  # noqa: F401
     import civic.rules.models  # noqa: F401
     import civic.operations.models  # noqa: F401
+    import civic.grid.models  # noqa: F401
 
 
 def _register_blueprints(app):
@@ -155,4 +156,7 @@ def _register_blueprints(app):
     from civic.operations.views import bp as operations_bp
 
     app.register_blueprint(operations_bp)
+    from civic.grid.views import bp as grid_bp
+
+    app.register_blueprint(grid_bp)
     register_api(app)

@@ -70,6 +70,7 @@ def seed_demo():
     seed_merit(places[0])
     seed_deliberation(places[0])
     seed_passbook(places[0])
+    lines += seed_grid(admin, street, places[0])
     return lines
 
 
@@ -238,3 +239,139 @@ def seed_passbook(community):
         ledger.award(community.id, user.id, points, idempotency_key=f"demo:passbook:{n}", category=category,
                      memo=memo, now=now - timedelta(days=days))
     db.session.flush()
+
+
+# Grid governance (网格化): a street office, departments with staff, a grid worker with rounds due, and problem
+# reports at every stage of 吹哨报到, one of them overdue and red.
+GRID_PEOPLE = [  # (phone, name, what)
+    ("13800000007", "孙网格员", "grid worker of 芙蓉社区 第一网格"),
+    ("13800000020", "林主任", "street administrator (command view)"),
+    ("13800000021", "城管队员小马", "department staff: 城管"),
+    ("13800000022", "物业管家小何", "department staff: 物业"),
+]
+DEPARTMENTS = ["城管", "市场监管", "派出所", "物业"]
+DISTRICT_DEPARTMENTS = ["供水"]
+GRID_HOUSES = ["芙蓉街 8 号", "芙蓉街 10 号", "芙蓉街 12 号", "芙蓉街 14 号", "芙蓉街 16 号"]
+
+
+def seed_grid(admin, street, community):
+    """The street's departments and deadlines, the grid's roles and households, and reports at each stage.
+    Idempotent: skipped once the demo grid worker has a visit."""
+    from datetime import timedelta
+
+    from civic.communities.models import Household
+    from civic.core.clock import utcnow
+    from civic.grid import service as grid
+    from civic.grid.models import Department, DepartmentStaff, GridRole, Visit
+    from civic.patrols import service as patrols
+    from civic.rules.models import AreaAdmin
+
+    users = {}
+    for phone, name, _what in GRID_PEOPLE:
+        users[phone] = db.session.scalar(select(User).where(User.phone == phone)) or sign_up(phone, name, DEMO_PASSWORD)
+    lines = [(phone, name, street.name if phone != "13800000007" else community.name, what)
+             for phone, name, what in GRID_PEOPLE]
+    worker, office = users["13800000007"], users["13800000020"]
+    if db.session.scalar(select(Visit.id).where(Visit.worker_id == worker.id)) is not None:
+        return lines
+    if db.session.scalar(select(AreaAdmin.id).where(AreaAdmin.user_id == office.id)) is None:
+        db.session.add(AreaAdmin(user_id=office.id, street_id=street.id, assigned_by_id=admin.id))
+    departments = {}
+    for name in DEPARTMENTS:
+        departments[name] = db.session.scalar(select(Department).where(
+            Department.street_id == street.id, Department.name == name)) or grid.create_department(
+            admin, name=name, street_id=street.id)
+    for name in DISTRICT_DEPARTMENTS:
+        departments[name] = db.session.scalar(select(Department).where(
+            Department.district_id == street.district_id, Department.name == name)) or grid.create_department(
+            admin, name=name, district_id=street.district_id)
+    for phone, name in (("13800000021", "城管"), ("13800000022", "物业")):
+        if db.session.scalar(select(DepartmentStaff.id).where(DepartmentStaff.user_id == users[phone].id)) is None:
+            grid.add_staff(admin, departments[name].id, users[phone].id)
+    first = db.session.scalar(select(Grid).where(Grid.community_id == community.id).order_by(Grid.id))
+    if db.session.scalar(select(Membership.id).where(Membership.community_id == community.id,
+                                                     Membership.user_id == worker.id)) is None:
+        db.session.add(Membership(community_id=community.id, user_id=worker.id, status="active", grid_id=first.id,
+                                  address=community.name))
+        db.session.flush()
+    leader = db.session.scalar(select(User).where(User.phone == "13800000002"))
+    for user, role in ((worker, "grid_worker"), (leader, "grid_leader")):
+        if db.session.scalar(select(GridRole.id).where(GridRole.community_id == community.id,
+                                                       GridRole.user_id == user.id, GridRole.role == role)) is None:
+            grid.assign_role(admin, community.id, first.id, user.id, role)
+    grid.set_cycle(admin, community.id, first.id, 14)
+    houses = []
+    for label in GRID_HOUSES:
+        house = db.session.scalar(select(Household).where(Household.community_id == community.id,
+                                                          Household.label == label))
+        if house is None:
+            house = Household(community_id=community.id, label=label)
+            db.session.add(house)
+            db.session.flush()
+        house.grid_id = first.id
+        houses.append(house)
+    granny = db.session.scalar(select(Membership).join(User, User.id == Membership.user_id).where(
+        Membership.community_id == community.id, User.display_name == MANAGED[0]))
+    if granny is not None and granny.household_id is None:
+        granny.household_id = houses[2].id
+    for category, hours in (("Uncivilised", 24), ("Unsafe", 12), ("Inconvenient", 48)):
+        grid.set_deadline(admin, street.id, category, hours)
+    db.session.flush()
+
+    now = utcnow()
+    categories = {c.name: c.id for c in patrols.report_categories(community.id)}
+    resident = db.session.scalar(select(User).where(User.phone == "13800000005"))
+
+    def raised(house, days, category, text):
+        visit = grid.record_visit(worker, community.id, house.id, met="住户", notes=text, minutes=20,
+                                  follow_up=True, problem={"category_id": categories[category], "description": text},
+                                  now=now - timedelta(days=days))
+        return patrols.get_report(community.id, visit.report_id)
+
+    grid.record_visit(worker, community.id, houses[1].id, met="陈大爷", notes="身体健康，家中无困难", now=now - timedelta(days=3))
+    raised(houses[0], 0, "Uncivilised", "楼道内堆放纸箱杂物")  # just raised: submitted
+    waiting = raised(houses[3], 1, "Inconvenient", "小区门口路灯不亮")  # passed to the street, no department yet
+    grid.escalate_report(leader, community.id, waiting.id, note="需要街道协调", now=now - timedelta(hours=20))
+    working = raised(houses[4], 1, "Uncivilised", "沿街商户占道经营")  # dispatched and accepted by 城管
+    case = grid.escalate_report(leader, community.id, working.id, now=now - timedelta(hours=22))
+    grid.dispatch_case(office, case.id, departments["城管"].id, now=now - timedelta(hours=21))
+    grid.accept_case(users["13800000021"], case.id, now=now - timedelta(hours=20))
+    fixed = patrols.submit_report(resident, community.id, category_id=categories["Inconvenient"],
+                                  description="单元门禁坏了", now=now - timedelta(days=2))  # fixed, to confirm
+    case = grid.escalate_report(leader, community.id, fixed.id, now=now - timedelta(days=2))
+    grid.dispatch_case(office, case.id, departments["物业"].id, now=now - timedelta(days=2))
+    grid.resolve_case(users["13800000022"], case.id, photo=_demo_photo(), note="已更换门禁",
+                      now=now - timedelta(days=1))
+    late = raised(houses[2], 4, "Unsafe", "电动车在楼道内充电")  # past 12 hours: overdue, red at the street
+    grid.escalate_overdue(now=now - timedelta(days=3))
+    case = grid.case_of_report(community.id, late.id)
+    grid.dispatch_case(office, case.id, departments["城管"].id, now=now - timedelta(days=3))
+    grid.escalate_overdue(now=now)  # 12 more hours passed: up to the district, red
+    from civic.grid import disputes
+
+    uncle = db.session.scalar(select(User).where(User.phone == "13800000006"))
+    dispute = disputes.open_dispute(leader, community.id, title="楼上漏水殃及楼下", parties="芙蓉街 8 号、芙蓉街 10 号",
+                                    mediator_id=worker.id, now=now - timedelta(days=6))
+    disputes.record_session(worker, community.id, dispute.id, attendees=f"{resident.display_name}、{uncle.display_name}",
+                            notes="双方同意请物业查明漏点", now=now - timedelta(days=5))
+    disputes.record_outcome(worker, community.id, dispute.id, agreed=True, agreement="漏点在 8 号，由 8 号修复防水，10 号自行修补吊顶",
+                            follow_up_days=14, now=now - timedelta(days=4))
+    disputes.open_dispute(leader, community.id, title="车位占用", parties="芙蓉街 12 号、芙蓉街 14 号",
+                          mediator_id=worker.id, now=now - timedelta(days=1))
+    db.session.flush()
+    return lines
+
+
+def _demo_photo():
+    """A small real photo saved through the uploads store (a department's proof of the fix)."""
+    import io
+
+    from PIL import Image
+    from werkzeug.datastructures import FileStorage
+
+    from civic.core.uploads import save_photo
+
+    data = io.BytesIO()
+    Image.new("RGB", (320, 240), (90, 140, 90)).save(data, "PNG")
+    data.seek(0)
+    return save_photo(FileStorage(stream=data, filename="fixed.png", content_type="image/png"))

@@ -74,11 +74,12 @@ def register_api(app):
     from civic.merit.api import blp as merit_blp
     from civic.privacy.api import blp as privacy_blp
     from civic.rules.api import blp as rules_blp
+    from civic.grid.api import blp as grid_blp
 
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
     for blp in (accounts_blp, communities_blp, notifications_blp, deliberation_blp, patrols_blp, ledger_blp, shop_blp, merit_blp, privacy_blp,
-                rules_blp):
+                rules_blp, grid_blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.register_blueprint(docs_bp)

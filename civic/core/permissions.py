@@ -14,6 +14,10 @@ RESIDENT = "resident"
 COMMITTEE = "committee"
 COORDINATOR = "coordinator"
 SHOPKEEPER = "shopkeeper"
+# grid roles (civic.grid), held per grid and counted as roles in the community
+GRID_LEADER = "grid_leader"
+GRID_WORKER = "grid_worker"
+BUILDING_HEAD = "building_head"
 
 ACTIONS = {
     # communities and accounts
@@ -56,12 +60,19 @@ ACTIONS = {
     "rules.propose": {COMMITTEE},
     "rules.confirm": {COMMITTEE},
     "rules.history": {RESIDENT},
+    # grid governance (civic.grid): roles, daily rounds, escalation to the street
+    "grid.view": {GRID_WORKER, GRID_LEADER, BUILDING_HEAD, COMMITTEE},
+    "grid.visit": {GRID_WORKER, GRID_LEADER, COMMITTEE},
+    "grid.manage": {COMMITTEE},
+    "grid.escalate": {GRID_LEADER, COMMITTEE},
+    "dispute.manage": {GRID_LEADER, COMMITTEE},
 }
 
 
 def roles_in(user, community_id):
     """The set of roles `user` holds in the community (empty when not an active member)."""
     from civic.communities.models import MemberRole, Membership
+    from civic.grid.models import GridRole
 
     if user is None or not getattr(user, "id", None):
         return frozenset()
@@ -72,6 +83,7 @@ def roles_in(user, community_id):
         return frozenset()
     roles = db.session.scalars(
         select(MemberRole.role).where(MemberRole.community_id == community_id, MemberRole.user_id == user.id)
+        .union_all(select(GridRole.role).where(GridRole.community_id == community_id, GridRole.user_id == user.id))
     ).all()
     return frozenset([RESIDENT, *roles])
 

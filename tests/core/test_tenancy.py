@@ -12,6 +12,8 @@ GLOBAL_TABLES = {
     "district", "street", "community", "job_run",
     # above the communities: a street's or district's administrators and the ceilings they set
     "area_admin", "setting_ceiling",
+    # street-owned (civic.grid): departments, their staff, deadlines by category, summaries
+    "department", "department_staff", "category_deadline", "grid_summary",
 }
 
 

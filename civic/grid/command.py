@@ -1,0 +1,238 @@
+"""The street office's command view (街道综治中心) and the weekly/monthly figures (周分析、月汇总).
+
+Every figure is one aggregate statement grouped by community over an indexed (community_id, time) range, so the
+number of statements does not grow with the number of communities.
+"""
+import statistics
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import and_, case, func, select, union_all
+
+from civic.communities.models import Community, Grid, Household, Membership, Street
+from civic.core.clock import resolve
+from civic.core.errors import PermissionDenied
+from civic.core.permissions import can_administer_area
+from civic.deliberation.models import AgendaItem, Meeting
+from civic.extensions import db
+from civic.grid.models import Case, Dispute, GridCycle, Visit
+from civic.ledger.models import Account, Posting, Transaction
+from civic.patrols.models import Patrol, Report, ReportCategory, ReportEvent
+from civic.rules.models import AreaAdmin
+
+UNFINISHED = ("submitted", "accepted", "assigned", "resolved")
+
+
+def areas_of(user):
+    """The streets and districts a person administers: [("street", id, name), ("district", id, name)]."""
+    from civic.communities.models import District
+
+    if getattr(user, "is_admin", False):
+        streets = db.session.execute(select(Street.id, Street.name).order_by(Street.id)).all()
+        districts = db.session.execute(select(District.id, District.name).order_by(District.id)).all()
+    else:
+        streets = db.session.execute(select(Street.id, Street.name).join(AreaAdmin, AreaAdmin.street_id == Street.id)
+                                     .where(AreaAdmin.user_id == user.id).order_by(Street.id)).all()
+        districts = db.session.execute(
+            select(District.id, District.name).join(AreaAdmin, AreaAdmin.district_id == District.id)
+            .where(AreaAdmin.user_id == user.id).order_by(District.id)).all()
+    return [("district", i, n) for i, n in districts] + [("street", i, n) for i, n in streets]
+
+
+def communities_in(user, *, street_id=None, district_id=None):
+    """(id, name, street name) of the communities of a street or district its administrator may see."""
+    if not can_administer_area(user, street_id=street_id, district_id=district_id):
+        raise PermissionDenied()
+    query = select(Community.id, Community.name, Street.name).join(Street, Street.id == Community.street_id)
+    query = query.where(Community.street_id == street_id) if street_id is not None \
+        else query.where(Street.district_id == district_id)
+    return db.session.execute(query.order_by(Street.name, Community.name)).all()
+
+
+def _grouped(query):
+    return {row[0]: row[1] for row in db.session.execute(query)}
+
+
+def _median_hours(ids, since, until=None):
+    """{community_id: median hours from report to its first fix} for reports fixed in [since, until)."""
+    first_fix = (select(ReportEvent.community_id, ReportEvent.report_id, func.min(ReportEvent.at).label("at"))
+                 .where(ReportEvent.community_id.in_(ids), ReportEvent.action == "resolved", ReportEvent.at >= since,
+                        *([ReportEvent.at < until] if until is not None else []))
+                 .group_by(ReportEvent.community_id, ReportEvent.report_id).subquery())
+    joined = select(first_fix.c.community_id, first_fix.c.at, Report.created_at).join(
+        Report, and_(Report.community_id == first_fix.c.community_id, Report.id == first_fix.c.report_id))
+    if db.engine.dialect.name == "postgresql":
+        seconds = func.extract("epoch", first_fix.c.at - Report.created_at)
+        median = func.percentile_cont(0.5).within_group(seconds)
+        rows = db.session.execute(
+            select(first_fix.c.community_id, median / 3600).join(
+                Report, and_(Report.community_id == first_fix.c.community_id, Report.id == first_fix.c.report_id))
+            .group_by(first_fix.c.community_id)).all()
+        return {cid: round(float(h), 1) for cid, h in rows if h is not None}
+    # SQLite has no percentile: one statement returns the durations and Python takes the median
+    found = defaultdict(list)
+    for cid, at, created in db.session.execute(joined):
+        found[cid].append((at - created).total_seconds() / 3600)
+    return {cid: round(statistics.median(hours), 1) for cid, hours in found.items()}
+
+
+def community_figures(ids, since, until):
+    """The figures of each community in [since, until): {community_id: {name: value}}. A fixed number of
+    statements, whatever the number of communities."""
+    ids = list(ids) or [0]
+    in_range = lambda col: and_(col >= since, col < until)
+    residents = _grouped(select(Membership.community_id, func.count()).where(
+        Membership.community_id.in_(ids), Membership.status == "active").group_by(Membership.community_id))
+    people = union_all(
+        select(Patrol.community_id.label("cid"), Patrol.user_id.label("uid")).where(
+            Patrol.community_id.in_(ids), in_range(Patrol.started_at)),
+        select(Report.community_id, Report.reporter_id).where(Report.community_id.in_(ids),
+                                                              in_range(Report.created_at)),
+        select(Posting.community_id, Account.owner_id).join(Account, and_(
+            Account.community_id == Posting.community_id, Account.id == Posting.account_id)).where(
+            Posting.community_id.in_(ids), Account.kind == "resident", Posting.amount > 0,
+            in_range(Posting.created_at)),
+    ).subquery()
+    active = _grouped(select(people.c.cid, func.count(people.c.uid.distinct())).group_by(people.c.cid))
+    outstanding = _grouped(select(Account.community_id, func.sum(Account.balance)).where(
+        Account.community_id.in_(ids), Account.kind == "resident").group_by(Account.community_id))
+    issued = _grouped(select(Posting.community_id, func.sum(Posting.amount)).join(Account, and_(
+        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).join(
+        Transaction, and_(Transaction.community_id == Posting.community_id, Transaction.id == Posting.transaction_id))
+        .where(Posting.community_id.in_(ids), Account.kind == "resident", Transaction.kind == "award",
+               in_range(Posting.created_at)).group_by(Posting.community_id))
+    redeemed = _grouped(select(Posting.community_id, func.sum(Posting.amount)).join(Account, and_(
+        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).where(
+        Posting.community_id.in_(ids), Account.kind == "shop", Posting.amount > 0, in_range(Posting.created_at))
+        .group_by(Posting.community_id))
+    patrols = {cid: (n, km, hours) for cid, n, km, hours in db.session.execute(
+        select(Patrol.community_id, func.count(), func.sum(Patrol.distance_m) / 1000,
+               func.sum(Patrol.moving_seconds) / 3600)
+        .where(Patrol.community_id.in_(ids), Patrol.status == "approved", in_range(Patrol.started_at))
+        .group_by(Patrol.community_id))}
+    raised = _grouped(select(Report.community_id, func.count()).where(
+        Report.community_id.in_(ids), in_range(Report.created_at), Report.status != "merged")
+        .group_by(Report.community_id))
+    open_now = _grouped(select(Report.community_id, func.count()).where(
+        Report.community_id.in_(ids), Report.status.in_(UNFINISHED), Report.created_at < until)
+        .group_by(Report.community_id))
+    overdue = _grouped(select(Case.community_id, func.count()).where(
+        Case.community_id.in_(ids), Case.overdue.is_(True), Case.closed.is_(False)).group_by(Case.community_id))
+    resolved = _grouped(select(ReportEvent.community_id, func.count(ReportEvent.report_id.distinct())).where(
+        ReportEvent.community_id.in_(ids), ReportEvent.action == "resolved", in_range(ReportEvent.at))
+        .group_by(ReportEvent.community_id))
+    median = _median_hours(ids, since, until)
+    households = _grouped(select(Household.community_id, func.count()).where(
+        Household.community_id.in_(ids), Household.grid_id.is_not(None)).group_by(Household.community_id))
+    visited = _grouped(select(Visit.community_id, func.count(Visit.household_id.distinct())).where(
+        Visit.community_id.in_(ids), in_range(Visit.visited_at)).group_by(Visit.community_id))
+    visits = _grouped(select(Visit.community_id, func.count()).where(
+        Visit.community_id.in_(ids), in_range(Visit.visited_at)).group_by(Visit.community_id))
+    meetings = _grouped(select(Meeting.community_id, func.count()).where(
+        Meeting.community_id.in_(ids), Meeting.status == "closed", in_range(Meeting.starts_at))
+        .group_by(Meeting.community_id))
+    disputes = _grouped(select(Dispute.community_id, func.count()).where(
+        Dispute.community_id.in_(ids), in_range(Dispute.opened_at)).group_by(Dispute.community_id))
+    agreed = _grouped(select(Dispute.community_id, func.count()).where(
+        Dispute.community_id.in_(ids), Dispute.status.in_(("agreed", "closed")), Dispute.agreement != "",
+        in_range(Dispute.decided_at)).group_by(Dispute.community_id))
+    decisions = defaultdict(dict)
+    for cid, status, n in db.session.execute(
+            select(AgendaItem.community_id, AgendaItem.status, func.count()).where(
+                AgendaItem.community_id.in_(ids), AgendaItem.status.in_(("adopted", "rejected", "vetoed")),
+                in_range(AgendaItem.decided_at)).group_by(AgendaItem.community_id, AgendaItem.status)):
+        decisions[cid][status] = n
+    figures = {}
+    for cid in ids:
+        n_patrols, km, hours = patrols.get(cid, (0, 0, 0))
+        total = households.get(cid, 0)
+        figures[cid] = {
+            "residents": residents.get(cid, 0), "active": active.get(cid, 0),
+            "points_outstanding": int(outstanding.get(cid) or 0), "points_issued": int(issued.get(cid) or 0),
+            "points_redeemed": int(redeemed.get(cid) or 0),
+            "patrols": n_patrols, "patrol_km": round(float(km or 0), 1), "patrol_hours": round(float(hours or 0), 1),
+            "problems_raised": raised.get(cid, 0), "problems_open": open_now.get(cid, 0),
+            "problems_overdue": overdue.get(cid, 0), "problems_resolved": resolved.get(cid, 0),
+            "median_hours_to_resolve": median.get(cid),
+            "households": total, "households_visited": visited.get(cid, 0), "visits": visits.get(cid, 0),
+            "visit_coverage": round(100 * visited.get(cid, 0) / total) if total else None,
+            "meetings": meetings.get(cid, 0), "decisions_passed": decisions[cid].get("adopted", 0),
+            "decisions_rejected": decisions[cid].get("rejected", 0), "vetoes": decisions[cid].get("vetoed", 0),
+            "disputes": disputes.get(cid, 0), "disputes_agreed": agreed.get(cid, 0),
+        }
+    return figures
+
+
+def command_view(user, *, street_id=None, district_id=None, now=None, days=30):
+    """Every community of the street (or district) side by side over the last `days` days, red ones first."""
+    now = resolve(now)
+    communities = communities_in(user, street_id=street_id, district_id=district_id)
+    figures = community_figures([c[0] for c in communities], now - timedelta(days=days), now + timedelta(seconds=1))
+    rows = [{"id": cid, "name": name, "street": street, **figures[cid]} for cid, name, street in communities]
+    rows.sort(key=lambda r: (-r["problems_overdue"], -r["problems_open"], r["street"], r["name"]))
+    return rows
+
+
+def weekly_trend(community_ids, now, *, weeks=8):
+    """Problems raised and households visited per week over the last `weeks` weeks, for the whole area:
+    [{"start": datetime, "problems": n, "visits": n}], oldest first. Two statements, one bucket per week."""
+    ids = list(community_ids) or [0]
+    starts = [now - timedelta(days=7 * (weeks - i)) for i in range(weeks)]
+
+    def buckets(column):
+        return [func.coalesce(func.sum(case((and_(column >= start, column < start + timedelta(days=7)), 1),
+                                            else_=0)), 0) for start in starts]
+
+    problems = db.session.execute(select(*buckets(Report.created_at)).where(
+        Report.community_id.in_(ids), Report.created_at >= starts[0], Report.status != "merged")).one()
+    visits = db.session.execute(select(*buckets(Visit.visited_at)).where(
+        Visit.community_id.in_(ids), Visit.visited_at >= starts[0])).one()
+    return [{"start": start, "problems": int(p), "visits": int(v)} for start, p, v in zip(starts, problems, visits)]
+
+
+def totals(rows):
+    """The sum of the countable figures over the rows (for the area's own line)."""
+    keys = ("residents", "active", "points_outstanding", "points_issued", "points_redeemed", "patrols", "patrol_km",
+            "patrol_hours", "problems_raised", "problems_open", "problems_overdue", "problems_resolved",
+            "households", "households_visited", "visits", "meetings", "decisions_passed", "decisions_rejected",
+            "vetoes", "disputes", "disputes_agreed")
+    total = {k: round(sum(r[k] for r in rows), 1) for k in keys}
+    total["visit_coverage"] = round(100 * total["households_visited"] / total["households"]) \
+        if total["households"] else None
+    return total
+
+
+def grid_figures(community_id, since, until):
+    """Per grid of a community: households, visits made and households due (not visited in their cycle)."""
+    grids = db.session.execute(select(Grid.id, Grid.name, func.coalesce(GridCycle.days, 30)).outerjoin(
+        GridCycle, and_(GridCycle.community_id == Grid.community_id, GridCycle.grid_id == Grid.id))
+        .where(Grid.community_id == community_id).order_by(Grid.name)).all()
+    households = _grouped(select(Household.grid_id, func.count()).where(
+        Household.community_id == community_id).group_by(Household.grid_id))
+    visits = _grouped(select(Visit.grid_id, func.count()).where(
+        Visit.community_id == community_id, Visit.visited_at >= since, Visit.visited_at < until)
+        .group_by(Visit.grid_id))
+    last = db.session.execute(select(Household.grid_id, func.max(Visit.visited_at)).outerjoin(Visit, and_(
+        Visit.community_id == Household.community_id, Visit.household_id == Household.id, Visit.visited_at < until))
+        .where(Household.community_id == community_id).group_by(Household.id, Household.grid_id)).all()
+    cycle = {gid: days for gid, _, days in grids}
+    due = defaultdict(int)
+    for gid, seen in last:
+        if gid in cycle and (seen is None or seen <= until - timedelta(days=cycle[gid])):
+            due[gid] += 1
+    return [{"grid_id": gid, "grid": name, "cycle_days": days, "households": households.get(gid, 0),
+             "visits": visits.get(gid, 0), "due": due.get(gid, 0)} for gid, name, days in grids]
+
+
+def problems_by_category(ids, since, until):
+    """[(community_id, category, raised, overdue)] in the period."""
+    return db.session.execute(
+        select(Report.community_id, ReportCategory.name, func.count(), func.count(Case.id).filter(
+            Case.overdue.is_(True))).join(ReportCategory, and_(
+                ReportCategory.community_id == Report.community_id, ReportCategory.id == Report.category_id))
+        .outerjoin(Case, and_(Case.community_id == Report.community_id, Case.report_id == Report.id))
+        .where(Report.community_id.in_(list(ids) or [0]), Report.created_at >= since, Report.created_at < until,
+               Report.status != "merged")
+        .group_by(Report.community_id, ReportCategory.name).order_by(Report.community_id, ReportCategory.name)).all()
+
+
