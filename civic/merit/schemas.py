@@ -64,7 +64,10 @@ class MeritClaimSchema(ma.Schema):
     id = ma.fields.Integer()
     status = ma.fields.String()
     kind = ma.fields.String()
-    rule_id = ma.fields.Integer()
+    rule_id = ma.fields.Integer(allow_none=True)
+    source_kind = ma.fields.String(allow_none=True, metadata={"description": "patrol, report or meeting for an "
+                                                             "award from another part; null for a claim"})
+    source_id = ma.fields.Integer(allow_none=True)
     rule_name = ma.fields.String()
     category_code = ma.fields.String()
     category_name = ma.fields.Function(lambda c: gettext(c.category_name))
