@@ -98,6 +98,8 @@ class MeritPublicClaimSchema(ma.Schema):
     status = ma.fields.String()
     kind = ma.fields.String()
     rule_name = ma.fields.String()
+    source_kind = ma.fields.String(allow_none=True)
+    source_id = ma.fields.Integer(allow_none=True)
     category_name = ma.fields.Function(lambda c: gettext(c.category_name))
     points = ma.fields.Integer()
     signed_points = ma.fields.Integer()
