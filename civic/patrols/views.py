@@ -441,7 +441,7 @@ def report_action(community, report_id, action):
     db.session.commit()
     message = _(REPORT_DONE[action])
     if action == "confirm" and report.points_awarded:
-        message += " " + _("%(points)s points added.", points=report.points_awarded)
+        message += " " + _("%(points)s points are on the public notice board; they reach the passbook when the notice period ends without objection.", points=report.points_awarded)
     flash(message, "success")
     return redirect(url_for("patrols.report", community_id=cid, report_id=report_id))
 
