@@ -316,7 +316,7 @@ def review(community, patrol_id):
     p = service.review_patrol(current_user, community.id, patrol_id, approve=form.decision.data == "approve",
                               note=form.note.data or "")
     db.session.commit()
-    flash(_("Approved: %(points)s points.", points=p.points_awarded) if p.status == "approved" else _("Not accepted."),
+    flash(_("Approved: %(points)s points, on the public notice board first.", points=p.points_awarded) if p.status == "approved" else _("Not accepted."),
           "success")
     return redirect(url_for("patrols.review_list", community_id=community.id))
 
