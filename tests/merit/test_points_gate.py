@@ -70,12 +70,21 @@ def test_an_upheld_objection_stops_a_patrol_award(app, client, api_token, world)
     assert client.post(f"{API}/{a}/patrols/{patrol_id}/review", json={"approve": True},
                        headers=api_token(world.coordinator)).status_code == 200
     claim_id = _notice(client, a, api_token(world.resident2))["on_notice"][0]["id"]
+    client.post("/login", data={"phone": world.resident2.phone, "password": factories.DEFAULT_PASSWORD})
+    board = client.get(f"/c/{a}/merit/notice").get_data(as_text=True)
+    assert 'data-source="patrol"' in board and "巡逻" in board and "刘阿姨" in board
+    assert client.get(f"/c/{a}/merit/claims/{claim_id}").status_code == 200
+    client.post("/logout")
     objection = client.post(f"{API}/{a}/merit/claims/{claim_id}/objections", json={"reason": "那天他在外地"},
                             headers=api_token(world.resident2))
     assert objection.status_code == 201, objection.json
     decided = client.post(f"{API}/{a}/merit/objections/{objection.json['id']}/decision",
                           json={"uphold": True, "note": "轨迹与值班记录不符"}, headers=api_token(world.committee))
     assert decided.status_code == 200, decided.json
+    client.post("/login", data={"phone": world.committee.phone, "password": factories.DEFAULT_PASSWORD})
+    assert client.get(f"/c/{a}/merit/review").status_code == 200
+    assert "轨迹与值班记录不符" in client.get(f"/c/{a}/merit/notice").get_data(as_text=True)
+    client.post("/logout")
     assert run_job(app, "merit_close_notices", now=datetime.utcnow() + timedelta(days=31)) == 0
     with app.app_context():
         assert balance_of(a, world.resident.id) == 0
