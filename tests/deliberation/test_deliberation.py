@@ -283,6 +283,11 @@ def test_concurrent_double_check_in_records_one(app, world):
     assert sorted(outcomes) == [False] * 7 + [True]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id)) == 1
+        from civic.merit.models import Claim
+
+        assert db.session.scalar(select(func.count()).select_from(Claim)) == 1  # one award on the notice board
+        assert factories.settle_awards(utcnow()) == 1
+        db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(Transaction)) == 1
         assert balance_of(world.a.id, world.resident.id) == 2
 
