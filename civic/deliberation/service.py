@@ -500,6 +500,8 @@ def _check_in(meeting, user_id, method, recorded_by=None, *, now):
                                      Attendance.meeting_id == meeting.id, Attendance.user_id == user_id)
     existing = db.session.scalar(query)
     if existing is not None:
+        if recorded_by is not None and recorded_by.id != user_id:
+            _attendance_award(meeting, user_id, recorded_by, now)  # another organiser vouches for a self-record
         return CheckIn(existing, False, meeting, user)
     try:
         with db.session.begin_nested():
@@ -508,18 +510,34 @@ def _check_in(meeting, user_id, method, recorded_by=None, *, now):
             db.session.add(attendance)
     except IntegrityError:  # a concurrent twin (double tap) committed first
         return CheckIn(db.session.scalar(query), False, meeting, user)
-    points = settings_for(meeting.community_id).points_per_attendance
-    if points > 0:
-        from civic.ledger.service import BudgetExceeded, award
-
-        try:
-            award(meeting.community_id, user_id, points, category="meeting",
-                  idempotency_key=f"meeting:{meeting.id}:attend:{user_id}", memo=meeting.title[:100],
-                  source=f"meeting:{meeting.id}", actor=recorded_by, now=now)
-        except BudgetExceeded:  # attendance still counts; the committee sees the budget warning elsewhere
-            log.warning("attendance points not awarded: budget exceeded (community %s)", meeting.community_id)
+    if recorded_by is None or recorded_by.id != user_id:
+        _attendance_award(meeting, user_id, recorded_by, now)
     db.session.flush()
     return CheckIn(attendance, True, meeting, user)
+
+
+def _attendance_award(meeting, user_id, recorded_by, now):
+    """Attendance points go on the public notice board (one award per meeting and person). An organiser
+    who records their own attendance by name or card is counted present but earns nothing until a
+    different organiser records them too; a resident scanning the rotating code earns them (the code
+    proves presence)."""
+    from civic.merit.service import put_award_on_notice
+
+    points = settings_for(meeting.community_id).points_per_attendance
+    return put_award_on_notice(meeting.community_id, user_id, points, source_kind="meeting", source_id=meeting.id,
+                               category="meeting", reason=meeting.title[:80], decided_by=recorded_by, now=now)
+
+
+def self_recorded_without_points(check_in):
+    """True when an organiser recorded their own attendance: present, but no points until someone else records it."""
+    attendance = check_in.attendance
+    return attendance.recorded_by_id == attendance.user_id and not _has_attendance_award(check_in.meeting, attendance.user_id)
+
+
+def _has_attendance_award(meeting, user_id):
+    from civic.merit.service import sourced_award
+
+    return sourced_award(meeting.community_id, "meeting", meeting.id, user_id) is not None
 
 
 def check_in_by_scan(actor, token, *, now=None):

@@ -391,7 +391,10 @@ def attendance(community, meeting_id):
 
 
 def _flash_result(result):
-    if result.created:
+    if result.created and service.self_recorded_without_points(result):
+        flash(_("You are checked in. Checking yourself in earns no points; another organiser must check you in "
+                "for the attendance points."), "info")
+    elif result.created:
         flash(_("%(name)s is checked in.", name=result.user.display_name), "success")
     else:
         flash(_("%(name)s has already checked in.", name=result.user.display_name), "info")

@@ -19,7 +19,12 @@ def index():
     memberships = memberships_of(acting_user())
     community = next((m.community for m in memberships if m.community_id == community_id), None)
     pending = [m for m in memberships if m.status == "pending"]
-    return render_template("home/index.html", community=community, pending=pending)
+    points = None
+    if community is not None and any(m.community_id == community.id and m.status == "active" for m in memberships):
+        from civic.ledger import passbook
+
+        points = passbook.summary(acting_user(), community.id, acting_user().id)
+    return render_template("home/index.html", community=community, pending=pending, points=points)
 
 
 @bp.route("/me")

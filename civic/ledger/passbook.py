@@ -9,6 +9,7 @@ import io
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
 
 from civic.core.clock import local as local_time, to_utc
 from civic.core.errors import Invalid, NotFound
@@ -18,6 +19,7 @@ from civic.extensions import db
 from civic.ledger import debt
 from civic.ledger.models import Account, Posting, Tally, Transaction
 
+HoldTxn = aliased(Transaction)
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
@@ -52,14 +54,54 @@ def account_id_of(community_id, user_id):
         Account.community_id == community_id, Account.key == f"resident:{user_id}"))
 
 
+# Parts that award points register a reader of what is on its way (the ledger knows nothing of them):
+# fn(community_id, user_id) -> [{"points", "settles_at" (naive UTC or None while objected), "memo", "status"}].
+_PENDING_READERS = []
+
+
+def register_pending(reader):
+    """Register a reader of a resident's points on their way (e.g. merit awards on the public notice)."""
+    if reader not in _PENDING_READERS:
+        _PENDING_READERS.append(reader)
+
+
+def pending(community_id, user_id):
+    """Points on their way to a resident, soonest first (those held by an objection last)."""
+    items = [item for reader in _PENDING_READERS for item in reader(community_id, user_id)]
+    return sorted(items, key=lambda i: (i["settles_at"] is None, i["settles_at"] or datetime.min))
+
+
+def held_holds(community_id, user_id):
+    """{transaction id: points} of the resident's holds (shop orders) neither collected nor cancelled yet.
+
+    A hold, its settlement and its release share their `source` (e.g. "order:12")."""
+    account_id = account_id_of(community_id, user_id)
+    if account_id is None:
+        return {}
+    closing = select(Transaction.id).where(
+        Transaction.community_id == community_id, Transaction.source == HoldTxn.source,
+        Transaction.kind.in_(("settle", "release"))).exists()
+    rows = db.session.execute(
+        select(Posting.transaction_id, Posting.amount)
+        .join(HoldTxn, and_(HoldTxn.community_id == Posting.community_id,
+                                     HoldTxn.id == Posting.transaction_id))
+        .where(Posting.community_id == community_id, Posting.account_id == account_id,
+               HoldTxn.kind == "hold", HoldTxn.source.is_not(None), ~closing)).all()
+    return {txn_id: -amount for txn_id, amount in rows}
+
+
 def summary(actor, community_id, user_id):
-    """Balance, lifetime merit and star level of a resident."""
+    """Balance (points one can use), points reserved by open shop orders, points on their way (on the
+    public notice, with the day they settle), lifetime merit and star level of a resident."""
     from civic.ledger.gamification import level_for, lifetime_merit
     from civic.ledger.service import balance_of
 
     require_passbook(actor, community_id, user_id)
     lifetime = lifetime_merit(community_id, user_id)
+    on_the_way = pending(community_id, user_id)
     return {"community_id": community_id, "user_id": user_id, "balance": balance_of(community_id, user_id),
+            "held": sum(held_holds(community_id, user_id).values()),
+            "pending": on_the_way, "pending_points": sum(i["points"] for i in on_the_way),
             "lifetime": lifetime, "level": level_for(lifetime), **debt.standing(community_id, user_id)}
 
 

@@ -49,6 +49,7 @@ def _passbook_page(community, subject_id, *, committee_view=False):
         first_page=form.before.data is None, names=category_names(community.id), kinds=passbook.KIND_LABELS,
         earned=[b for b, award in gamification.badges_of(community.id, subject_id) if award],
         household_id=passbook.household_of(community.id, subject_id),
+        held=passbook.held_holds(community.id, subject_id),
     )
 
 

@@ -11,6 +11,8 @@ RULE_KINDS = ("award", "deduction")
 CAP_PERIODS = ("none", "month", "year")
 CLAIM_STATUSES = ("pending", "second", "rejected", "notice", "objected", "cancelled", "posted")
 OBJECTION_STATUSES = ("open", "upheld", "dismissed")
+# Where an award that was not claimed from the catalogue comes from (one gate for every point issued).
+SOURCE_KINDS = ("patrol", "report", "meeting")
 
 
 class MeritSettings(db.Model):
@@ -85,6 +87,11 @@ class Claim(db.Model):
     __table_args__ = (
         UniqueConstraint("community_id", "id"),
         UniqueConstraint("community_id", "created_by_id", "request_key"),
+        # one pending award per cause and beneficiary: a retried patrol approval or check-in adds nothing
+        UniqueConstraint("community_id", "source_kind", "source_id", "resident_id"),
+        CheckConstraint("source_kind IS NULL OR (source_kind IN ('patrol', 'report', 'meeting') "
+                        "AND source_id IS NOT NULL AND kind = 'award')", name="source"),
+        CheckConstraint("rule_id IS NOT NULL OR source_kind IS NOT NULL", name="rule_or_source"),
         ForeignKeyConstraint(["community_id", "rule_id"], ["merit_rule.community_id", "merit_rule.id"]),
         ForeignKeyConstraint(["community_id", "transaction_id"], ["ledger_transaction.community_id", "ledger_transaction.id"]),
         CheckConstraint("status IN ('pending', 'second', 'rejected', 'notice', 'objected', 'cancelled', 'posted')",
@@ -103,7 +110,10 @@ class Claim(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
-    rule_id: Mapped[int] = mapped_column(index=True)
+    rule_id: Mapped[int | None] = mapped_column(index=True)  # None for an award from another part (source_kind)
+    # An award from a patrol, a confirmed report or a meeting's attendance: what caused it (else None).
+    source_kind: Mapped[str | None] = mapped_column(String(10))
+    source_id: Mapped[int | None]
     resident_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     request_key: Mapped[str | None] = mapped_column(String(80))

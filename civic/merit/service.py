@@ -10,6 +10,12 @@ A claim moves through these states:
                           objected --all dismissed--> notice (the period starts again in full)
     notice --period ends, job--> posted (ledger award / deduction with key "claim:<id>:post")
 
+One gate for every point issued: an award from another part (an approved patrol, a confirmed problem
+report, a meeting's attendance) is not posted by that part. It calls put_award_on_notice(), which makes
+a claim naming its cause (source_kind, source_id) that starts on the notice board, can be objected to,
+and is posted by the same job when its period ends. Nobody decides an award of which they are the
+beneficiary: the database refuses a claim whose approver is its resident or its maker.
+
 Decisions made here:
 - the rule is copied onto the claim when it is made; caps are checked at approval against the
   rule's caps as they stand then, counting the resident's approved claims of that rule whose
@@ -43,8 +49,9 @@ from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import deduct_or_owe, register_reservation
 from civic.ledger.models import Category
+from civic.ledger.passbook import register_pending
 from civic.merit.models import (
-    CAP_PERIODS, RULE_KINDS, Claim, DigestSent, MeritObjection, MeritRule, MeritSettings, RequestKey,
+    CAP_PERIODS, RULE_KINDS, SOURCE_KINDS, Claim, DigestSent, MeritObjection, MeritRule, MeritSettings, RequestKey,
 )
 from civic.notifications.service import notify
 from civic.communities.service import register_settings_seeder
@@ -67,6 +74,7 @@ def settings_for(community_id):
 
 
 register_settings_seeder(MeritSettings, settings_for)
+register_pending(lambda community_id, user_id: pending_awards(community_id, user_id))
 register_settings_field("merit", "second_approval_above", N_("Points above which a second approver is needed"),
                         row=settings_for)
 
@@ -478,13 +486,15 @@ def approve_claim(actor, community_id, claim_id, points=None, *, now=None):
     return claim
 
 
-def _put_on_notice(claim, now, *, dismissed_reason=None):
+def _put_on_notice(claim, now, *, dismissed_reason=None, tell=True):
     """Start a full notice period; after a dismissed objection, tell the claimant so, not "on notice" again."""
     days = settings_for(claim.community_id).notice_days
     claim.status = "notice"
     claim.notice_starts_at = now
     claim.notice_ends_at = now + timedelta(days=days)
     db.session.flush()
+    if not tell:
+        return
     if dismissed_reason is not None:
         notify(claim.resident_id, "merit.objection_dismissed_claimant",
                N_("The objection was dismissed: %(item)s is on notice again"),
@@ -499,6 +509,65 @@ def _put_on_notice(claim, now, *, dismissed_reason=None):
            N_("It is shown on the notice board for %(days)s days. If nobody objects, it then goes into your passbook."),
            params={"item": claim.rule_name, "points": claim.points, "days": days},
            community_id=claim.community_id, link=f"/c/{claim.community_id}/merit/notice", now=now)
+
+
+# --- the gate for awards from other parts --------------------------------------------------------
+
+SOURCE_LABELS = {"patrol": N_("Patrol"), "report": N_("Problem report"), "meeting": N_("Meeting attendance")}
+
+
+def sourced_award(community_id, source_kind, source_id, resident_id):
+    """The award made for a cause (a patrol, a report, a meeting's attendance), or None."""
+    return db.session.scalar(select(Claim).where(
+        Claim.community_id == community_id, Claim.source_kind == source_kind, Claim.source_id == source_id,
+        Claim.resident_id == resident_id))
+
+
+def put_award_on_notice(community_id, resident_id, points, *, source_kind, source_id, reason, category,
+                        decided_by=None, tell=True, now=None):
+    """Put an award from another part on the notice board (积分公示) instead of posting it: it shows its
+    reason, neighbours may object, and the notice job posts it when the period ends.
+
+    `decided_by` is whoever decided it (the coordinator who approved a patrol, the person who recorded
+    an attendance); it may not be the resident. Calling again for the same cause returns the first
+    award. Returns None for no points.
+    """
+    now = resolve(now)
+    if source_kind not in SOURCE_KINDS:
+        raise ValueError(f"unknown source {source_kind!r}")
+    decider_id = getattr(decided_by, "id", decided_by)
+    if decider_id is not None and decider_id == resident_id:
+        raise PermissionDenied(N_("Nobody may decide points for themselves; someone else must do it."),
+                               reason="own_award")
+    existing = sourced_award(community_id, source_kind, source_id, resident_id)
+    if existing is not None or not points or points <= 0:
+        return existing
+    name = ledger.category_names(community_id).get(category, category)
+    claim = Claim(
+        community_id=community_id, rule_id=None, source_kind=source_kind, source_id=source_id,
+        resident_id=resident_id, created_by_id=resident_id, kind="award", rule_name=(reason or "")[:80],
+        category_code=category, category_name=name, points_min=points, points_max=points, points=points,
+        description="", photos=[], status="pending", created_at=now,
+        first_approver_id=decider_id, first_approved_at=now if decider_id else None,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(claim)
+    except IntegrityError:  # a concurrent twin made it first
+        return sourced_award(community_id, source_kind, source_id, resident_id)
+    _put_on_notice(claim, now, tell=tell)
+    audit.record("merit.award_on_notice", actor=decider_id, subject=resident_id, community_id=community_id,
+                 now=now, detail={"claim": claim.id, "source": f"{source_kind}:{source_id}", "points": points})
+    return claim
+
+
+def pending_awards(community_id, user_id):
+    """A resident's awards not yet in the passbook: on notice (with the day they settle) or held by an objection."""
+    claims = db.session.scalars(select(Claim).where(
+        Claim.community_id == community_id, Claim.resident_id == user_id, Claim.kind == "award",
+        Claim.status.in_(("notice", "objected"))).order_by(Claim.notice_ends_at, Claim.id)).all()
+    return [{"points": c.points, "settles_at": c.notice_ends_at if c.status == "notice" else None,
+             "memo": c.rule_name, "status": c.status, "claim_id": c.id} for c in claims]
 
 
 def _reason(text, message):

@@ -1,8 +1,11 @@
 """Patrol rules: routes and shifts, sign-ups with a capacity that holds, tracked patrols and their
 review into points and service hours, problem reports (随手拍), and the numbers behind recognition.
 
-Points move only through civic.ledger.service with keys derived from the cause
-("patrol:<id>:award", "report:<id>:award"), so a retried approval never pays twice.
+Points are never posted from here: an approved patrol or a confirmed report puts its award on the
+community's notice board through civic.merit (one award per cause, source "patrol"/"report"), where
+neighbours may object; the notice job posts it when the period ends. Nobody decides an award of
+which they are the beneficiary: a coordinator does not review their own patrol, and a report's
+reporter does not accept, take or resolve it.
 """
 import csv
 import io
@@ -20,7 +23,7 @@ from civic.core.i18n import N_
 from civic.core.permissions import can, require
 from civic.core.lookup import get_in_community
 from civic.extensions import db
-from civic.ledger import service as ledger
+from civic.merit import service as merit
 from civic.notifications import service as notices
 from civic.patrols import track
 from civic.communities.service import register_seeder, register_settings_seeder
@@ -834,8 +837,9 @@ def review_patrol(actor, community_id, patrol_id, *, approve, note="", now=None)
     """A coordinator approves (points and service hours) or rejects an ended patrol.
 
     A flagged patrol (vehicle, teleport) is approved only with a written reason; a rejection
-    always says why. Points go through the merit bank with key patrol:<id>:award, so approving
-    twice, or two coordinators at once, pays once.
+    always says why. The points go on the notice board (one award per patrol), so approving twice, or
+    two coordinators at once, awards once; they reach the passbook when the notice period ends.
+    Nobody reviews their own patrol, administrators included.
     """
     require(actor, "patrol.coordinate", community_id)
     now = resolve(now)
@@ -845,8 +849,8 @@ def review_patrol(actor, community_id, patrol_id, *, approve, note="", now=None)
         raise Conflict(N_("This patrol is still under way."))
     if patrol.status in ("approved", "rejected"):
         raise Conflict(N_("This patrol has already been reviewed."), reason="patrol_reviewed")
-    if patrol.user_id == actor.id and not getattr(actor, "is_admin", False):
-        raise PermissionDenied(N_("Someone else must review your own patrol."))
+    if patrol.user_id == actor.id:
+        raise PermissionDenied(N_("Someone else must review your own patrol."), reason="own_award")
     measure(patrol, now=now)  # points that arrived late are counted
     if approve and patrol.flag_list and not note:
         raise Invalid(N_("This patrol was flagged. Please write why you approve it."), reason="reason_required")
@@ -856,16 +860,17 @@ def review_patrol(actor, community_id, patrol_id, *, approve, note="", now=None)
     if approve:
         patrol.status = "approved"
         amount, seconds = _within_daily_caps(patrol, settings_for(community_id))
-        if amount > 0:
-            ledger.award(community_id, patrol.user_id, amount, idempotency_key=f"patrol:{patrol.id}:award",
-                         category="patrol", memo=f"巡逻 {patrol.distance_m / 1000:.2f} 公里",
-                         source=f"patrol:{patrol.id}", actor=actor, now=now)
+        award = merit.put_award_on_notice(
+            community_id, patrol.user_id, amount, source_kind="patrol", source_id=patrol.id, category="patrol",
+            reason=f"巡逻 {patrol.distance_m / 1000:.2f} 公里", decided_by=actor, tell=False, now=now)
         patrol.points_awarded = amount
         _record_service(community_id, patrol.user_id, f"patrol:{patrol.id}", seconds, now)
         notices.notify(
             patrol.user_id, "patrol.approved", N_("Your patrol was approved"),
-            N_("%(km)s km, %(points)s points added."),
-            params={"km": f"{patrol.distance_m / 1000:.2f}", "points": amount},
+            N_("%(km)s km. %(points)s points are on the public notice board and reach your passbook on "
+               "%(date)s if nobody objects.") if award else N_("%(km)s km, %(points)s points added."),
+            params={"km": f"{patrol.distance_m / 1000:.2f}", "points": amount,
+                    "date": to_local(award.notice_ends_at).strftime("%m-%d") if award else ""},
             community_id=community_id, link=f"/c/{community_id}/patrols/{patrol.id}", now=now,
         )
     else:
@@ -1030,10 +1035,17 @@ def _handling(actor, community_id, report_id, allowed, now):
     return report, resolve(now)
 
 
+def _not_own_report(actor, report):
+    """A confirmed report earns its reporter points, so the reporter takes no step that decides it."""
+    if actor.id == report.reporter_id:
+        raise PermissionDenied(N_("Someone else must handle your own report."), reason="own_award")
+
+
 def accept_report(actor, community_id, report_id, *, note="", now=None):
-    """A handler accepts a report as a real problem."""
+    """A handler accepts a report as a real problem (not their own)."""
     require(actor, "report.handle", community_id)
     report, now = _handling(actor, community_id, report_id, ("submitted",), now)
+    _not_own_report(actor, report)
     report.status = "accepted"
     _event(report, actor, "accepted", _text(note, 500), now=now)
     _tell_reporter(report, N_("Your report was accepted"), N_("We are looking into it."), now=now)
@@ -1050,6 +1062,9 @@ def assign_report(actor, community_id, report_id, *, assignee_id=None, departmen
     if assignee_id and not can(db.session.get(User, assignee_id), "patrol.join", community_id):
         raise Invalid(N_("That person is not a member of this community."))
     report, now = _handling(actor, community_id, report_id, ("submitted", "accepted", "assigned"), now)
+    _not_own_report(actor, report)
+    if assignee_id and assignee_id == report.reporter_id:
+        raise PermissionDenied(N_("A report cannot be passed to the person who reported it."), reason="own_award")
     report.status, report.assignee_id, report.department = "assigned", assignee_id or None, department
     _event(report, actor, "assigned", _text(note, 500) or department, now=now)
     if assignee_id and assignee_id != actor.id:
@@ -1067,6 +1082,7 @@ def resolve_report(actor, community_id, report_id, *, photo, note="", now=None):
     report, now = _handling(actor, community_id, report_id, ("accepted", "assigned"), now)
     if actor.id != report.assignee_id and not can(actor, "report.handle", community_id):
         raise PermissionDenied()
+    _not_own_report(actor, report)
     if not photo:
         raise Invalid(N_("Please add a photo of the fixed problem."))
     report.status, report.resolution_photo = "resolved", photo
@@ -1077,19 +1093,28 @@ def resolve_report(actor, community_id, report_id, *, photo, note="", now=None):
 
 
 def confirm_report(user, community_id, report_id, *, now=None):
-    """The reporter confirms the fix; the report earns them points (once, key report:<id>:award)."""
+    """The reporter confirms the fix; the report's points go on the public notice board (one award per
+    report), decided by whoever marked it fixed (never the reporter)."""
     report, now = _handling(user, community_id, report_id, ("resolved",), now)
     if report.reporter_id != user.id:
         raise PermissionDenied(N_("Only the person who reported it can confirm."))
     report.status = "confirmed"
     _event(report, user, "confirmed", now=now)
     amount = settings_for(community_id).report_points
-    if amount > 0:
-        ledger.award(community_id, report.reporter_id, amount, idempotency_key=f"report:{report.id}:award",
-                     category="report", memo="随手拍", source=f"report:{report.id}", now=now)
+    resolver = db.session.scalar(select(ReportEvent.actor_id).where(
+        ReportEvent.community_id == community_id, ReportEvent.report_id == report.id,
+        ReportEvent.action == "resolved").order_by(ReportEvent.id.desc()).limit(1))
+    award = merit.put_award_on_notice(
+        community_id, report.reporter_id, amount, source_kind="report", source_id=report.id, category="report",
+        reason="随手拍", decided_by=resolver, tell=False, now=now)
     report.points_awarded = amount
-    _tell_reporter(report, N_("Thank you for your report"), N_("%(points)s points added."),
-                   params={"points": amount}, now=now)
+    if award:
+        _tell_reporter(report, N_("Thank you for your report"),
+                       N_("You confirmed the fix. %(points)s points are on the public notice board and reach your "
+                          "passbook on %(date)s if nobody objects."),
+                       params={"points": amount, "date": to_local(award.notice_ends_at).strftime("%m-%d")}, now=now)
+    else:
+        _tell_reporter(report, N_("Thank you for your report"), N_("You confirmed the fix."), now=now)
     db.session.flush()
     return report
 

@@ -1,13 +1,13 @@
 """ledger: debts (the unpaid part of a deduction) and daily chained digests
 
 Revision ID: 0016_ledger_debt
-Revises: 0014_operations
+Revises: 0015_points_gate
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_ledger_debt"
-down_revision = "0014_operations"
+down_revision = "0015_points_gate"
 branch_labels = None
 depends_on = None
 

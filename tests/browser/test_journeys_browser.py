@@ -244,7 +244,7 @@ def test_coordinator_schedules_a_shift_and_approves_a_patrol(app, phones, sign_i
     page.locator(f"a[href$='/patrols/{patrol_id}']").first.click()
     page.get_by_test_id("approve").click()
     added = page.locator(".flash-success")
-    expect(added).to_have_text(re.compile(r"已通过：加 \d+ 分。"))
+    expect(added).to_have_text(re.compile(r"已通过：加 \d+ 分，先进入公示。"))
     points = int(re.search(r"加 (\d+) 分", added.inner_text()).group(1))
     assert points > 0
     _fits(page)

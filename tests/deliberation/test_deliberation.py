@@ -130,6 +130,9 @@ def test_check_in_code_round_trip_through_a_qr_image(app, client, world):
     assert "您已经签到过了" in again.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Attendance)) == 1
+        assert balance_of(world.a.id, world.resident.id) == 0  # on the notice board first
+        factories.settle_awards(utcnow())
+        db.session.commit()
         assert balance_of(world.a.id, world.resident.id) == 2
 
 
@@ -182,8 +185,15 @@ def test_checking_in_twice_records_one_attendance_and_pays_once(app_ctx, world):
     by_name = service.check_in_by_name(world.committee, world.a.id, meeting.id, world.resident.id, now=T0)
     assert first.created and second.already and by_name.already
     assert db.session.scalar(select(func.count()).select_from(Attendance)) == 1
+    from civic.merit.models import Claim
+
+    awards = db.session.scalars(select(Claim)).all()
+    assert [(c.source_kind, c.source_id, c.resident_id, c.points) for c in awards] == [
+        ("meeting", meeting.id, world.resident.id, 3)]
+    assert balance_of(world.a.id, world.resident.id) == 0  # on the notice board first
+    assert factories.settle_awards(T0) == 1 and factories.settle_awards(T0 + timedelta(days=1)) == 0
     keys = db.session.scalars(select(Transaction.idempotency_key)).all()
-    assert keys == [f"meeting:{meeting.id}:attend:{world.resident.id}"]
+    assert keys == [f"claim:{awards[0].id}:post"]
     assert db.session.scalar(select(Transaction.category)) == "meeting"
     assert balance_of(world.a.id, world.resident.id) == 3
     assert service.attendance_counts(meeting) == (6, 1)
@@ -273,6 +283,11 @@ def test_concurrent_double_check_in_records_one(app, world):
     assert sorted(outcomes) == [False] * 7 + [True]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id)) == 1
+        from civic.merit.models import Claim
+
+        assert db.session.scalar(select(func.count()).select_from(Claim)) == 1  # one award on the notice board
+        assert factories.settle_awards(utcnow()) == 1
+        db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(Transaction)) == 1
         assert balance_of(world.a.id, world.resident.id) == 2
 
@@ -532,6 +547,8 @@ def test_five_steps_through_the_api(api_token, app, client, world):
     assert client.post(f"{base}/items/{item_id}/rating", json={"score": 9}, headers=resident).status_code == 422
     assert client.get(f"{base}/items/{item_id}/progress", headers=resident2).json[0]["text"] == "已采购"
     with app.app_context():
+        factories.settle_awards(utcnow())
+        db.session.commit()
         assert balance_of(world.a.id, world.resident.id) == 5 and balance_of(world.a.id, world.resident2.id) == 5
 
 

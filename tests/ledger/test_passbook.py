@@ -243,3 +243,44 @@ def test_openapi_lists_the_passbook_endpoints(client):
                  "/api/v1/communities/{community_id}/points/leaderboard",
                  "/api/v1/communities/{community_id}/people/{user_id}/badges"):
         assert path in paths
+
+
+def test_passbook_and_home_show_points_on_notice_and_held_orders(client, auth, app, world):
+    """Issue 15: after a 30-point award is approved the passbook says "30 分公示中，M/D 入账" (not just 0 and no
+    entries); an open shop order shows as reserved ("可用 X / 预留 Y", the entry 预留), a collected one as spent;
+    the home page shows the balance and the points on their way."""
+    from civic.merit import service as merit
+    from civic.shop import service as shop
+    from tests.shop.conftest import stock_shop
+
+    from types import SimpleNamespace
+
+    with app.app_context():
+        w = SimpleNamespace(**vars(world))
+        for name in ("committee", "resident", "resident2", "shopkeeper"):
+            setattr(w, name, db.session.merge(getattr(world, name)))
+        s = stock_shop(w, price=30, points=100)
+        held = shop.place_order(w.resident, w.a.id, s.item.id, 1)
+        held_id = held.id
+        collected = shop.place_order(w.resident, w.a.id, s.item.id, 1)
+        shop.redeem_voucher(w.shopkeeper, w.a.id, s.shop.id, collected.code)
+        award = merit.put_award_on_notice(w.a.id, w.resident.id, 30, source_kind="patrol", source_id=7,
+                                          category="patrol", reason="巡逻 2.00 公里", decided_by=w.committee.id,
+                                          now=datetime(2026, 11, 30, 4, 0))
+        assert award.notice_ends_at == datetime(2026, 12, 3, 4, 0)
+        db.session.commit()
+        held_txn = passbook.held_holds(w.a.id, w.resident.id)
+        assert list(held_txn.values()) == [30] and len(held_txn) == 1
+    auth.login(phone=world.resident.phone)
+    page = client.get("/points").get_data(as_text=True)
+    assert 'data-testid="balance">40<' in page
+    assert "可用 40 / 预留 30" in page
+    assert "30 分公示中，12/3 入账" in page
+    assert page.count('data-held="1"') == 1 and "积分超市订单预留" in page
+    home = client.get("/").get_data(as_text=True)
+    assert 'data-testid="home-balance">40<' in home and "30 分公示中，12/3 入账" in home and "可用 40 / 预留 30" in home
+    with app.app_context():
+        shop.cancel_order(db.session.merge(world.resident), world.a.id, held_id)
+        db.session.commit()
+    page = client.get("/points").get_data(as_text=True)
+    assert 'data-testid="balance">70<' in page and "预留 30" not in page and 'data-held="1"' not in page

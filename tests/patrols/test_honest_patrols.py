@@ -194,6 +194,8 @@ def test_daily_caps_limit_points_and_hours(app_ctx, world):
             ServiceRecord.source == f"patrol:{p.id}")))
     assert awarded[0] > 0 and sum(awarded) == 50 and awarded[2] == 0
     assert sum(seconds) == 3600
+    assert balance_of(world.a.id, world.resident.id) == 0  # on the notice board first
+    factories.settle_awards(T0)
     assert balance_of(world.a.id, world.resident.id) == 50
 
 

@@ -214,7 +214,11 @@ def test_idle_patrol_is_closed_after_thirty_minutes(app_ctx, world):
 # --- review -----------------------------------------------------------------------------------------
 
 def test_approval_posts_points_and_hours_exactly_once(app_ctx, world):
-    """Approving pays points per km and per hour through the merit bank once, and records service hours once."""
+    """Approving puts points per km and per hour on the notice board once (one gate for every point issued); the
+    notice job posts them once when the period ends; service hours are recorded once."""
+    from civic.merit import service as merit
+    from civic.merit.models import Claim
+
     patrol = _walked_patrol(world)
     assert 1400 < patrol.distance_m < 1750 and not patrol.flag_list
     coordinator = _user(world.coordinator)
@@ -223,15 +227,20 @@ def test_approval_posts_points_and_hours_exactly_once(app_ctx, world):
     assert expected > 0 and patrol.points_awarded == expected
     with pytest.raises(Conflict):
         service.review_patrol(_user(world.committee), world.a.id, patrol.id, approve=True)
-    # even a direct retry of the award key cannot pay twice
-    from civic.ledger.service import award
-
-    award(world.a.id, world.resident.id, expected, idempotency_key=f"patrol:{patrol.id}:award", category="patrol",
-          memo=f"巡逻 {patrol.distance_m / 1000:.2f} 公里", source=f"patrol:{patrol.id}", actor=coordinator,
-          now=T0 + timedelta(hours=1))
+    award = merit.sourced_award(world.a.id, "patrol", patrol.id, world.resident.id)
+    assert (award.status, award.points, award.first_approver_id) == ("notice", expected, world.coordinator.id)
+    assert balance_of(world.a.id, world.resident.id) == 0
+    # a retried award for the same patrol adds nothing
+    assert merit.put_award_on_notice(world.a.id, world.resident.id, expected, source_kind="patrol",
+                                     source_id=patrol.id, category="patrol", reason="x", decided_by=coordinator,
+                                     now=T0 + timedelta(hours=2)) is award
+    assert db.session.scalar(select(func.count()).select_from(Claim)) == 1
+    assert merit.close_notices(now=award.notice_ends_at - timedelta(minutes=1)) == 0
+    assert merit.close_notices(now=award.notice_ends_at) == 1
+    assert merit.close_notices(now=award.notice_ends_at + timedelta(days=1)) == 0
     assert balance_of(world.a.id, world.resident.id) == expected
     assert db.session.scalar(select(func.count()).select_from(Transaction).where(
-        Transaction.idempotency_key == f"patrol:{patrol.id}:award")) == 1
+        Transaction.idempotency_key == f"claim:{award.id}:post")) == 1
     records = db.session.scalars(select(ServiceRecord)).all()
     assert len(records) == 1 and records[0].seconds == int(patrol.moving_seconds) > 800
     stats = service.volunteer_stats(world.a.id, world.resident.id)
@@ -288,6 +297,8 @@ def test_report_workflow_to_confirmation_and_points(app_ctx, world):
     assert report.status == "confirmed"
     assert [e.action for e in service.timeline(report)] == ["submitted", "accepted", "assigned", "resolved",
                                                             "confirmed"]
+    assert balance_of(world.a.id, world.resident.id) == 0  # on the notice board first
+    factories.settle_awards(T0)
     assert balance_of(world.a.id, world.resident.id) == service.settings_for(world.a.id).report_points
     told = db.session.scalar(select(func.count()).select_from(Notification).where(
         Notification.user_id == world.resident.id, Notification.kind == "patrol.report"))
@@ -420,6 +431,9 @@ def test_patrol_through_the_api(api_token, app, client, world):
     stats = client.get(f"{base}/patrol-stats", headers=vol).json
     assert stats["me"]["patrols"] == 1 and stats["total"]["hours"] > 0.2
     with app.app_context():
+        assert balance_of(world.a.id, world.resident.id) == 0  # on the notice board first
+        factories.settle_awards(datetime.utcnow())
+        db.session.commit()
         assert balance_of(world.a.id, world.resident.id) == review.json["points_awarded"]
 
 

@@ -121,6 +121,7 @@ def test_an_unreviewed_patrol_keeps_its_measured_distance_when_reviewed_after_de
     db.session.commit()
     patrol = db.session.get(Patrol, patrol.id)
     assert (patrol.distance_m, patrol.moving_seconds, patrol.points_awarded) == (distance, seconds, expected)
+    factories.settle_awards(later)  # the award passes through the public notice first
     assert ledger.balance_of(world.a.id, world.resident.id) == expected
 
 
