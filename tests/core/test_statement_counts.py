@@ -74,7 +74,7 @@ def measure(app, client, urls, headers=None):
     return counts
 
 
-def grow(app, world, ids, n):
+def grow(app, world, ids, n, tag):
     """Add `n` rows of every kind the pages show: residents, claims on notice and pending, orders,
     ended patrols, notifications, postings."""
     from civic.ledger import service as ledger
@@ -90,13 +90,13 @@ def grow(app, world, ids, n):
         resident = db.session.merge(world.resident)
         for i in range(n):
             neighbour = factories.make_member(a)
-            ledger.award(a.id, neighbour.id, 5 + i, idempotency_key=f"grow:{neighbour.id}", category="labour",
+            ledger.award(a.id, neighbour.id, 5 + i, idempotency_key=f"grow:{tag}:{neighbour.id}", category="labour",
                          memo="打扫楼道", actor=committee)
-            ledger.award(a.id, resident.id, 1, idempotency_key=f"grow:r:{i}", category="labour", memo="x",
+            ledger.award(a.id, resident.id, 1, idempotency_key=f"grow:{tag}:r:{i}", category="labour", memo="x",
                          actor=committee)
-            on_notice = merit.submit_claim(neighbour, a.id, ids.rules.fixed, description=f"扶老 {i}", now=now)
+            on_notice = merit.submit_claim(neighbour, a.id, ids.rules.fixed, description=f"扶老 {tag} {i}", now=now)
             merit.approve_claim(committee, a.id, on_notice.id, now=now)
-            merit.submit_claim(neighbour, a.id, ids.rules.range, description=f"清扫 {i}", now=now)
+            merit.submit_claim(neighbour, a.id, ids.rules.range, description=f"清扫 {tag} {i}", now=now)
             for buyer in (resident, committee):
                 shop.place_order(buyer, a.id, ids.item_id, 1, now=now)
             db.session.add(Patrol(community_id=a.id, user_id=neighbour.id, status="ended",
@@ -139,10 +139,11 @@ def test_no_page_or_api_call_grows_with_the_data(app, client, auth, world, ids):
     """Statements per page and API call are the same on a small and a large world, and at most 20."""
     pages = [p.format(a=world.a.id) for p in PAGES]
     api = [p.format(a=world.a.id) for p in API]
+    grow(app, world, ids, 2, "small")  # a few rows of each kind, so every list shows something
     auth.login()
     headers = _token(client)
     small = {**measure(app, client, pages), **measure(app, client, api, headers)}
-    grow(app, world, ids, 30)
+    grow(app, world, ids, 30, "large")
     large = {**measure(app, client, pages), **measure(app, client, api, headers)}
     report = "\n".join(f"{url}: {small[url]} -> {large[url]}" for url in small)
     grown = [url for url in small if large[url] > small[url]]
