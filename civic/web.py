@@ -79,7 +79,12 @@ def _load_user_from_token(req):
         return None
     from civic.accounts.service import user_for_token
 
-    user = user_for_token(header[7:].strip())
+    secret = header[7:].strip()
+    cached = g.get("token_user")
+    if cached is not None and cached[0] == secret:
+        return cached[1]  # one token lookup per request, however often the loader is asked
+    user = user_for_token(secret)
+    g.token_user = (secret, user)
     if user is not None:
         g.token_auth = True
     return user
