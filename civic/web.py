@@ -236,6 +236,9 @@ def init_app(app):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            # Pages are personal and name the current hashed static URLs: never shared, always revalidated.
+            response.headers.setdefault("Cache-Control", "private, no-cache")
         return response
 
     @app.template_filter("translated")
