@@ -55,6 +55,9 @@ def create_app(config=None):
     web.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    from civic.core import static_files
+
+    static_files.init_app(app)
     return app
 
 

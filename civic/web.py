@@ -110,7 +110,12 @@ def _load_user_from_token(req):
         return None
     from civic.accounts.service import user_for_token
 
-    user = user_for_token(header[7:].strip())
+    secret = header[7:].strip()
+    cached = g.get("token_user")
+    if cached is not None and cached[0] == secret:
+        return cached[1]  # one token lookup per request, however often the loader is asked
+    user = user_for_token(secret)
+    g.token_user = (secret, user)
     if user is not None:
         g.token_auth = True
     return user
@@ -269,6 +274,9 @@ def init_app(app):
         if current_app.config.get("HSTS_SECONDS"):
             response.headers.setdefault("Strict-Transport-Security",
                                         f"max-age={current_app.config['HSTS_SECONDS']}; includeSubDomains")
+        if response.mimetype == "text/html":
+            # Pages are personal and name the current hashed static URLs: never shared, always revalidated.
+            response.headers.setdefault("Cache-Control", "private, no-cache")
         return response
 
     @app.template_filter("translated")

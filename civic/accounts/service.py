@@ -6,7 +6,8 @@ import secrets
 from datetime import timedelta
 from functools import lru_cache
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from civic.accounts.models import ApiToken, LoginThrottle, User, UserSession
@@ -313,16 +314,34 @@ def issue_api_token(user, *, days, name="", now=None):
     return row, secret
 
 
+TOKEN_TOUCH_INTERVAL = timedelta(hours=1)
+
+
 def user_for_token(secret, *, now=None):
-    """The user behind a live bearer token, or None."""
+    """The user behind a live bearer token, or None (one query: the token with its user).
+
+    The token's `last_used_at` is written at most once an hour, in its own short transaction, so an API
+    read neither writes in the request's transaction nor holds a row lock."""
     now = resolve(now)
     if not secret:
         return None
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(secret)))
+    row = db.session.scalar(select(ApiToken).options(joinedload(ApiToken.user))
+                            .where(ApiToken.token_hash == _hash_token(secret)))
     if row is None or row.revoked_at is not None or row.expires_at <= now or not row.user.is_active:
         return None
-    row.last_used_at = now
+    if row.last_used_at is None or row.last_used_at <= now - TOKEN_TOUCH_INTERVAL:
+        _touch_token(row.id, now)
     return row.user
+
+
+def _touch_token(token_id, now):
+    """Record the token's use; a concurrent request that already did so this hour wins (guarded UPDATE)."""
+    table = ApiToken.__table__
+    with db.engine.begin() as conn:
+        conn.execute(update(table).where(
+            table.c.id == token_id,
+            or_(table.c.last_used_at.is_(None), table.c.last_used_at <= now - TOKEN_TOUCH_INTERVAL),
+        ).values(last_used_at=now))
 
 
 def revoke_api_token(user, secret, *, now=None):

@@ -116,10 +116,10 @@ def list_communities():
 
 def memberships_of(user, status=None):
     """A person's memberships, optionally only those with `status`."""
-    query = select(Membership).where(Membership.user_id == user.id).order_by(Membership.id)
-    if status:
-        query = query.where(Membership.status == status)
-    return db.session.scalars(query).all()
+    from civic.core.permissions import memberships_and_roles
+
+    found = [m for m, _ in memberships_and_roles(user).values()]
+    return [m for m in found if m.status == status] if status else found
 
 
 def request_to_join(user, community_id, *, address="", note="", now=None):

@@ -5,7 +5,8 @@ A person holds roles per community: being an active member makes them a
 Site administrators may do everything. Each action names the roles that may
 take it; other parts add their actions to ACTIONS.
 """
-from sqlalchemy import or_, select
+from sqlalchemy import event, or_, select, union_all
+from sqlalchemy.orm import Session
 
 from civic.core.errors import NotFound, PermissionDenied
 from civic.extensions import db
@@ -69,23 +70,69 @@ ACTIONS = {
 }
 
 
-def roles_in(user, community_id):
-    """The set of roles `user` holds in the community (empty when not an active member)."""
+_CACHE_KEY = "_civic_viewer_rights"
+
+
+def _rights_cache():
+    """The per-request (per app context) cache of people's memberships and roles, or None outside one."""
+    from flask import g, has_app_context
+
+    if not has_app_context():
+        return None
+    cache = g.get(_CACHE_KEY)
+    if cache is None:
+        cache = {}
+        setattr(g, _CACHE_KEY, cache)
+    return cache
+
+
+def forget_rights():
+    """Drop the cached memberships and roles (after any change to them, a commit or a rollback)."""
+    from flask import g, has_app_context
+
+    if has_app_context():
+        g.pop(_CACHE_KEY, None)
+
+
+def memberships_and_roles(user):
+    """`{community_id: (membership, roles)}` for `user`, read with one query once per request.
+
+    `roles` holds the MemberRole and GridRole names (without "resident"); every check below reuses this.
+    """
     from civic.communities.models import MemberRole, Membership
     from civic.grid.models import GridRole
 
+    cache = _rights_cache()
+    if cache is not None and user.id in cache:
+        return cache[user.id]
+    roles = union_all(  # committee/coordinator/shopkeeper roles and grid roles alike
+        select(MemberRole.community_id, MemberRole.role).where(MemberRole.user_id == user.id),
+        select(GridRole.community_id, GridRole.role).where(GridRole.user_id == user.id)).subquery()
+    rows = db.session.execute(
+        select(Membership, roles.c.role)
+        .outerjoin(roles, roles.c.community_id == Membership.community_id)
+        .where(Membership.user_id == user.id)
+        .order_by(Membership.id)
+    ).all()
+    found = {}
+    for membership, role in rows:
+        _, roles = found.setdefault(membership.community_id, (membership, set()))
+        if role:
+            roles.add(role)
+    found = {cid: (m, frozenset(roles)) for cid, (m, roles) in found.items()}
+    if cache is not None:
+        cache[user.id] = found
+    return found
+
+
+def roles_in(user, community_id):
+    """The set of roles `user` holds in the community (empty when not an active member)."""
     if user is None or not getattr(user, "id", None):
         return frozenset()
-    status = db.session.scalar(
-        select(Membership.status).where(Membership.community_id == community_id, Membership.user_id == user.id)
-    )
-    if status != "active":
+    entry = memberships_and_roles(user).get(community_id)
+    if entry is None or entry[0].status != "active":
         return frozenset()
-    roles = db.session.scalars(
-        select(MemberRole.role).where(MemberRole.community_id == community_id, MemberRole.user_id == user.id)
-        .union_all(select(GridRole.role).where(GridRole.community_id == community_id, GridRole.user_id == user.id))
-    ).all()
-    return frozenset([RESIDENT, *roles])
+    return frozenset([RESIDENT, *entry[1]])
 
 
 def can(user, action, community_id):
@@ -138,3 +185,29 @@ def get_community_or_404(community_id):
     if community is None:
         raise NotFound("No such community.")
     return community
+
+
+def _touches_rights(objects):
+    from civic.communities.models import MemberRole, Membership
+    from civic.grid.models import GridRole
+
+    return any(isinstance(obj, (Membership, MemberRole, GridRole)) for obj in objects)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_rights_after_change(session, _context):
+    if _touches_rights(session.new) or _touches_rights(session.dirty) or _touches_rights(session.deleted):
+        forget_rights()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_rights_after_bulk_change(state):
+    if (state.is_update or state.is_delete or state.is_insert) and state.bind_mapper is not None \
+            and state.bind_mapper.class_.__name__ in ("Membership", "MemberRole", "GridRole"):
+        forget_rights()
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_rights_at_transaction_end(_session):
+    forget_rights()

@@ -1,5 +1,7 @@
 """Home (首页), me (我的), manifest, service worker."""
-from flask import Blueprint, current_app, jsonify, redirect, render_template, send_from_directory, session, url_for
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -76,13 +78,22 @@ def manifest():
     }
     response = jsonify(data)
     response.mimetype = "application/manifest+json"
+    # It names the hashed icon URLs, so browsers revalidate it (a day at most between checks by spec).
+    response.headers["Cache-Control"] = "public, no-cache"
     return response
 
 
 @bp.route("/sw.js")
 def service_worker():
-    """The service worker, served from the root so that its scope covers every page."""
-    response = send_from_directory(current_app.static_folder, "sw.js", mimetype="text/javascript", max_age=0)
+    """The service worker, served from the root so that its scope covers every page. Its list of shell
+    files names their content-hashed URLs, and its cache version follows the static files' digest, so
+    a deployment with new files installs a new worker that fetches them."""
+    source = (Path(current_app.static_folder) / "sw.js").read_text(encoding="utf-8")
+    for name, hashed in current_app.extensions.get("static_manifest", {}).items():
+        source = source.replace(f'"/static/{name}"', f'"{url_for("static", filename=name)}"')
+    digest = current_app.extensions.get("static_digest", "")
+    source = source.replace('var VERSION = "civic-v1";', f'var VERSION = "civic-v1-{digest}";')
+    response = current_app.response_class(source, mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Service-Worker-Allowed"] = "/"
     return response

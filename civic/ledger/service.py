@@ -16,8 +16,9 @@ import hashlib
 import json
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from civic.core.clock import LOCAL_TZ, local, local_year, resolve  # noqa: F401 - re-exported
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound
@@ -168,66 +169,156 @@ def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", cate
     if counts_as_merit is None:
         counts_as_merit = kind in MERIT_KINDS
 
-    existing = db.session.scalar(select(Transaction).where(
-        Transaction.community_id == community_id, Transaction.idempotency_key == idempotency_key))
-    if existing is not None:
-        return _replay(existing, digest)
-
-    # All or nothing: a refusal part-way leaves no trace even if the caller carries on.
-    try:
-        with db.session.begin_nested():
-            return _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor,
-                          reverses, counts_as_merit, now)
-    except IntegrityError:
-        existing = db.session.scalar(select(Transaction).where(
-            Transaction.community_id == community_id, Transaction.idempotency_key == idempotency_key))
-        if existing is not None:  # a concurrent twin committed first
-            return _replay(existing, digest)
-        if reverses is not None:
+    if reverses is not None:
+        # Rare: a second reversal is refused by a unique constraint, so this one keeps a savepoint to
+        # leave the caller's transaction usable after that refusal (checked first, so that the refusal is
+        # "already reversed" rather than whatever balance check the mirror image would fail).
+        reverses_id = getattr(reverses, "id", reverses)
+        done = db.session.scalar(select(Transaction).where(Transaction.community_id == community_id,
+                                                           Transaction.reverses_id == reverses_id))
+        if done is not None:
+            if done.idempotency_key == idempotency_key:
+                return _replay(done, digest)
+            raise Conflict(N_("This transaction has already been reversed."))
+        try:
+            with db.session.begin_nested():
+                return _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor,
+                              reverses, counts_as_merit, now)
+        except IntegrityError:
+            existing = _existing(community_id, idempotency_key)
+            if existing is not None:  # a concurrent twin committed first
+                return _replay(existing, digest)
             raise Conflict(N_("This transaction has already been reversed.")) from None
-        raise
+    return _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor, reverses,
+                  counts_as_merit, now)
+
+
+def _existing(community_id, idempotency_key):
+    return db.session.scalar(select(Transaction).where(
+        Transaction.community_id == community_id, Transaction.idempotency_key == idempotency_key))
+
+
+def _insert(table):
+    """INSERT for this database's dialect (both support ON CONFLICT … RETURNING)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor, reverses,
            counts_as_merit, now):
-    # Claim the key first: a concurrent twin blocks on the unique index until we commit.
-    txn = Transaction(
-        community_id=community_id, idempotency_key=idempotency_key, content_hash=digest, kind=kind,
-        category=category, counts_as_merit=counts_as_merit, memo=memo, source=source,
-        actor_id=getattr(actor, "id", actor), reverses_id=getattr(reverses, "id", reverses), created_at=now,
-    )
-    db.session.add(txn)
-    db.session.flush()
+    """The write path in set-based statements: lock and check, claim the key, post, move the totals.
 
-    # Lock every account in id order (no deadlocks), reading the current balances.
-    ids = sorted({account.id for account, _amount in legs})
-    locked = {a.id: a for a in db.session.scalars(
-        select(Account).where(Account.id.in_(ids)).order_by(Account.id)
-        .with_for_update().execution_options(populate_existing=True)
-    )}
+    Every check runs before anything is written, so a refusal leaves no trace even if the caller
+    carries on (no savepoint needed); a replayed key is recognised before a refusal is raised.
+    """
+    db.session.flush()  # the caller's pending changes go first (Core statements do not autoflush)
     totals = {}
     for account, amount in legs:
         totals[account.id] = totals.get(account.id, 0) + amount
-    for account_id in ids:
-        account, delta = locked[account_id], totals[account_id]
-        if account.kind in ("resident", "hold", "shop") and account.balance + delta < 0:
-            raise InsufficientPoints(N_("Not enough points: %(balance)s available, %(needed)s needed."),
-                                     balance=account.balance, needed=-delta)
-        account.balance += delta
-    running = {account_id: locked[account_id].balance - totals[account_id] for account_id in ids}
-    postings = []
-    for account, amount in legs:
-        running[account.id] += amount
-        postings.append(Posting(community_id=community_id, transaction_id=txn.id, account_id=account.id,
-                                amount=amount, balance_after=running[account.id], created_at=now))
-    db.session.add_all(postings)
-    if kind == "award" or (reverses is not None and _original_kind(reverses) == "award"):
-        _charge_budget(community_id, legs, now)
+    balances = _lock_accounts(totals)
+    charges_budget = kind == "award" or (reverses is not None and _original_kind(reverses) == "award")
+    issued = sum(amount for account, amount in legs if account.kind == "resident") if charges_budget else 0
+    try:
+        _check_balances(balances, totals)
+        budget_id = _check_budget(community_id, issued, now) if charges_budget else None
+    except (InsufficientPoints, BudgetExceeded):
+        existing = _existing(community_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+        raise
+    txn = _claim_key(community_id, idempotency_key, digest, kind, category, counts_as_merit, memo, source,
+                     getattr(actor, "id", actor), getattr(reverses, "id", reverses), now)
+    if txn is None:  # the key was used before (or by a concurrent twin that committed first)
+        return _replay(_existing(community_id, idempotency_key), digest)
+    _post(community_id, txn.id, legs, balances, totals, now)
+    if budget_id is not None and issued:
+        db.session.execute(update(Budget.__table__).where(Budget.__table__.c.id == budget_id)
+                           .values(issued=Budget.__table__.c.issued + issued))
+        _expire_loaded(Budget, lambda b: b.id == budget_id)
     if counts_as_merit:
         _update_tallies(community_id, legs, category, now)
         _after_tallies(community_id, legs, now)
-    db.session.flush()
     return txn
+
+
+def _lock_accounts(totals):
+    """Lock the accounts in id order (no deadlocks) and read their kinds and balances: one statement."""
+    table = Account.__table__
+    rows = db.session.execute(select(table.c.id, table.c.kind, table.c.balance)
+                              .where(table.c.id.in_(sorted(totals))).order_by(table.c.id).with_for_update()).all()
+    return {row.id: (row.kind, row.balance) for row in rows}
+
+
+def _check_balances(balances, totals):
+    for account_id in sorted(totals):
+        kind, balance = balances[account_id]
+        if kind in ("resident", "hold", "shop") and balance + totals[account_id] < 0:
+            raise InsufficientPoints(N_("Not enough points: %(balance)s available, %(needed)s needed."),
+                                     balance=balance, needed=-totals[account_id])
+
+
+def _check_budget(community_id, issued, now):
+    """Lock the year's budget and refuse an award beyond it (the CHECK guards it too); returns its id."""
+    year = local_year(now)
+    table = Budget.__table__
+    query = select(table.c.id, table.c.amount, table.c.issued).where(
+        table.c.community_id == community_id, table.c.year == year).with_for_update()
+    row = db.session.execute(query).first()
+    if row is None:
+        budget_for(community_id, year)
+        row = db.session.execute(query).first()
+    if issued > 0 and row.issued + issued > row.amount:
+        raise BudgetExceeded(N_("This award would exceed the community's points budget for %(year)s "
+                                "(%(left)s points left)."), year=year, left=row.amount - row.issued)
+    return row.id
+
+
+def _claim_key(community_id, idempotency_key, digest, kind, category, counts_as_merit, memo, source, actor_id,
+               reverses_id, now):
+    """Claim the idempotency key with one INSERT … ON CONFLICT DO NOTHING RETURNING; None when it is taken.
+
+    A concurrent twin waits on the unique index until the first commits, then finds the key taken."""
+    values = dict(community_id=community_id, idempotency_key=idempotency_key, content_hash=digest, kind=kind,
+                  category=category, counts_as_merit=counts_as_merit, memo=memo, source=source, actor_id=actor_id,
+                  reverses_id=reverses_id, created_at=now)
+    txn_id = db.session.execute(
+        _insert(Transaction.__table__).values(**values)
+        .on_conflict_do_nothing(index_elements=["community_id", "idempotency_key"])
+        .returning(Transaction.__table__.c.id)).scalar()
+    if txn_id is None:
+        return None
+    # The row as an ORM object without reading it back (its postings load lazily if asked for).
+    txn = Transaction(id=txn_id, **values)
+    make_transient_to_detached(txn)
+    db.session.add(txn)
+    return txn
+
+
+def _post(community_id, txn_id, legs, balances, totals, now):
+    """Insert the postings (running balances) and move the cached balances: two statements."""
+    running = {account_id: balance for account_id, (_kind, balance) in balances.items()}
+    rows = []
+    for account, amount in legs:
+        running[account.id] += amount
+        rows.append({"community_id": community_id, "transaction_id": txn_id, "account_id": account.id,
+                     "amount": amount, "balance_after": running[account.id], "created_at": now})
+    db.session.execute(Posting.__table__.insert(), rows)
+    table = Account.__table__
+    moved = {account_id: delta for account_id, delta in totals.items() if delta}
+    if moved:
+        db.session.execute(update(table).where(table.c.id.in_(sorted(moved))).values(
+            balance=table.c.balance + case(moved, value=table.c.id, else_=0)))
+    _expire_loaded(Account, lambda a: a.id in totals)
+
+
+def _expire_loaded(model, matches):
+    """Objects of `model` already in the session are stale after a Core update: reload them when next read."""
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, model) and matches(obj):
+            db.session.expire(obj)
 
 
 def _after_tallies(community_id, legs, now):
@@ -248,17 +339,6 @@ def _replay(existing, digest):
     if existing.content_hash != digest:
         raise IdempotencyConflict()
     return existing
-
-
-def _charge_budget(community_id, legs, now):
-    """Awards (and their reversals) move the year's issued total; the CHECK guards the limit."""
-    issued = sum(amount for account, amount in legs if account.kind == "resident")
-    year = local_year(now)
-    budget = budget_for(community_id, year, lock=True)
-    if issued > 0 and budget.issued + issued > budget.amount:
-        raise BudgetExceeded(N_("This award would exceed the community's points budget for %(year)s "
-                                "(%(left)s points left)."), year=year, left=budget.amount - budget.issued)
-    budget.issued += issued
 
 
 def budget_for(community_id, year, *, lock=False):
@@ -309,19 +389,12 @@ def _update_tallies(community_id, legs, category, now):
     ]
     if not rows:
         return
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(Tally).values(rows)
+    statement = _insert(Tally).values(rows)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["community_id", "user_id", "period", "category"],
         set_={"points": Tally.points + statement.excluded.points, "reached_at": statement.excluded.reached_at},
     ))
-    # Tally rows already loaded in this session are now stale.
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Tally) and obj.community_id == community_id and obj.user_id in by_user:
-            db.session.expire(obj)
+    _expire_loaded(Tally, lambda t: t.community_id == community_id and t.user_id in by_user)
 
 
 # --- the operations other parts call ------------------------------------------------------------

@@ -16,7 +16,7 @@ from civic.extensions import db
 from civic.merit import service
 from civic.merit.schemas import (
     MeritApprovalSchema, MeritCategorySchema, MeritClaimCreateSchema, MeritClaimQuerySchema, MeritClaimSchema, MeritDecisionSchema,
-    MeritNoticeBoardSchema, MeritObjectionSchema, MeritPhotoSchema, MeritPhotoUploadSchema, MeritRuleSchema, MeritSettingsSchema,
+    MeritNoticeBoardSchema, MeritPageQuerySchema, MeritObjectionSchema, MeritPhotoSchema, MeritPhotoUploadSchema, MeritRuleSchema, MeritSettingsSchema,
 )
 
 blp = Blueprint("api_merit", __name__, url_prefix="/api/v1/communities",
@@ -110,7 +110,7 @@ class Claims(MethodView):
     def get(self, query, community_id):
         """My claims (scope=mine), or the committee's review queue (scope=review)."""
         if query["scope"] == "review":
-            return service.review_queue(current_user, community_id)
+            return service.review_queue(current_user, community_id, page=query["page"])[0]
         return service.my_claims(current_user, community_id)
 
     @community_access("merit.claim")
@@ -154,10 +154,12 @@ class Approval(MethodView):
 @blp.route("/<int:community_id>/merit/notice")
 class Notice(MethodView):
     @community_access("merit.view")
+    @blp.arguments(MeritPageQuerySchema, location="query")
     @blp.response(200, MeritNoticeBoardSchema)
-    def get(self, community_id):
-        """The notice board: on notice, under review after an objection, cancelled (with reasons), made final."""
-        board = service.notice_board(current_user, community_id)
+    def get(self, query, community_id):
+        """The notice board: on notice (50 a page), under review after an objection, cancelled (with reasons),
+        made final."""
+        board = service.notice_board(current_user, community_id, page=query["page"])
         board["my_objections"] = sorted(board["my_objections"])
         return board
 

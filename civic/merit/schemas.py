@@ -116,6 +116,8 @@ class MeritNoticeBoardSchema(ma.Schema):
     cancelled = ma.fields.List(ma.fields.Nested(MeritPublicClaimSchema))
     posted = ma.fields.List(ma.fields.Nested(MeritPublicClaimSchema))
     my_objections = ma.fields.List(ma.fields.Integer())
+    page = ma.fields.Integer()
+    has_more = ma.fields.Boolean(metadata={"description": "more items on notice on the next page"})
 
 
 class MeritApprovalSchema(ma.Schema):
@@ -141,3 +143,10 @@ class MeritPhotoSchema(ma.Schema):
 class MeritClaimQuerySchema(ma.Schema):
     scope = ma.fields.String(load_default="mine", validate=V.OneOf(["mine", "review"]),
                              metadata={"description": "mine: my claims; review: the committee's queue"})
+    page = ma.fields.Integer(load_default=1, validate=V.Range(min=1, max=MAX_ID),
+                             metadata={"description": "page of the review queue (50 a page)"})
+
+
+class MeritPageQuerySchema(ma.Schema):
+    page = ma.fields.Integer(load_default=1, validate=V.Range(min=1, max=MAX_ID),
+                             metadata={"description": "page of the items on notice (50 a page)"})

@@ -36,6 +36,7 @@ from datetime import timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from civic.accounts.models import User
 from civic.communities.models import Community
@@ -369,11 +370,28 @@ def recorded_by(actor, community_id, *, limit=50):
     ).order_by(Claim.id.desc()).limit(limit)).all()
 
 
-def review_queue(actor, community_id):
-    """What waits for the committee: new claims, second approvals, objections. Oldest first."""
+PAGE_SIZE = 50
+
+
+def _with_people(query):
+    """Load the people and objections a claim list shows with the claims (a fixed number of queries)."""
+    return query.options(selectinload(Claim.resident), selectinload(Claim.created_by),
+                         selectinload(Claim.first_approver), selectinload(Claim.objections))
+
+
+def _paged(query, page, per_page=PAGE_SIZE):
+    """One page of `query` (1-based) and whether another page follows."""
+    page = max(int(page or 1), 1)
+    rows = db.session.scalars(_with_people(query).offset((page - 1) * per_page).limit(per_page + 1)).all()
+    return rows[:per_page], len(rows) > per_page
+
+
+def review_queue(actor, community_id, *, page=1):
+    """What waits for the committee: new claims, second approvals, objections. Oldest first, 50 a page;
+    returns (claims, has_more)."""
     require(actor, "merit.review", community_id)
-    return db.session.scalars(select(Claim).where(
-        Claim.community_id == community_id, Claim.status.in_(WAITING)).order_by(Claim.created_at, Claim.id)).all()
+    return _paged(select(Claim).where(Claim.community_id == community_id, Claim.status.in_(WAITING))
+                  .order_by(Claim.created_at, Claim.id), page)
 
 
 def can_review(actor, claim):
@@ -600,21 +618,25 @@ def reject_claim(actor, community_id, claim_id, reason, *, now=None):
 
 # --- the public notice ---------------------------------------------------------------------------
 
-def notice_board(actor, community_id, *, now=None):
-    """The notice board: items on notice, items under review after an objection, recent cancellations
-    (with their reasons) and recent items made final."""
+def notice_board(actor, community_id, *, now=None, page=1):
+    """The notice board: items on notice (50 a page), items under review after an objection, recent
+    cancellations (with their reasons) and recent items made final."""
     require(actor, "merit.view", community_id)
     now = resolve(now)
     base = select(Claim).where(Claim.community_id == community_id)
+    on_notice, more = _paged(base.where(Claim.status == "notice").order_by(Claim.notice_ends_at, Claim.id), page)
     return {
-        "on_notice": db.session.scalars(base.where(Claim.status == "notice")
-                                        .order_by(Claim.notice_ends_at, Claim.id)).all(),
-        "under_review": db.session.scalars(base.where(Claim.status == "objected").order_by(Claim.id)).all(),
-        "cancelled": db.session.scalars(base.where(Claim.status == "cancelled",
-                                                   Claim.cancelled_at >= now - timedelta(days=30))
-                                        .order_by(Claim.cancelled_at.desc()).limit(50)).all(),
-        "posted": db.session.scalars(base.where(Claim.status == "posted", Claim.posted_at >= now - timedelta(days=7))
-                                     .order_by(Claim.posted_at.desc()).limit(50)).all(),
+        "on_notice": on_notice,
+        "page": max(int(page or 1), 1),
+        "has_more": more,
+        "under_review": db.session.scalars(_with_people(base.where(Claim.status == "objected"))
+                                           .order_by(Claim.id).limit(PAGE_SIZE)).all(),
+        "cancelled": db.session.scalars(_with_people(base.where(Claim.status == "cancelled",
+                                                                Claim.cancelled_at >= now - timedelta(days=30)))
+                                        .order_by(Claim.cancelled_at.desc()).limit(PAGE_SIZE)).all(),
+        "posted": db.session.scalars(_with_people(base.where(Claim.status == "posted",
+                                                             Claim.posted_at >= now - timedelta(days=7)))
+                                     .order_by(Claim.posted_at.desc()).limit(PAGE_SIZE)).all(),
         "my_objections": set(db.session.scalars(select(MeritObjection.claim_id).where(
             MeritObjection.community_id == community_id, MeritObjection.user_id == actor.id))),
     }

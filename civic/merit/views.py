@@ -165,8 +165,10 @@ def review(community):
     """The committee's queue: new claims, second approvals and objections, oldest first."""
     stuck = db.session.scalars(select(Claim).where(
         Claim.community_id == community.id, Claim.status == "notice", Claim.post_error != "")).all()
+    page = request.args.get("page", 1, type=int)
+    claims, has_more = service.review_queue(current_user, community.id, page=page)
     return render_template(
-        "merit/review.html", community=community, claims=service.review_queue(current_user, community.id),
+        "merit/review.html", community=community, claims=claims, page=max(page, 1), has_more=has_more,
         stuck=stuck, approve_form=ApproveForm(), reject_form=RejectForm(), decision_form=DecisionForm(),
         can_review=service.can_review, open_objections=service.open_objections,
         settings=service.settings_for(community.id),
@@ -209,7 +211,8 @@ def reject(community, claim_id):
 def notice(community):
     """The notice board (公示栏): items before they become final, with an object button."""
     who = acting_user()
-    return render_template("merit/notice.html", community=community, board=service.notice_board(who, community.id),
+    return render_template("merit/notice.html", community=community, board=service.notice_board(
+        who, community.id, page=request.args.get("page", 1, type=int)),
                            settings=service.settings_for(community.id), me=who)
 
 

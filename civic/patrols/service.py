@@ -827,6 +827,13 @@ def patrols_to_review(actor, community_id):
         Patrol.community_id == community_id, Patrol.status == "ended").order_by(Patrol.ended_at, Patrol.id)).all()
 
 
+def count_patrols_to_review(actor, community_id):
+    """How many ended patrols wait for a coordinator (a COUNT, not the rows)."""
+    require(actor, "patrol.coordinate", community_id)
+    return db.session.scalar(select(func.count()).select_from(Patrol).where(
+        Patrol.community_id == community_id, Patrol.status == "ended"))
+
+
 def my_patrols(user, community_id, *, limit=20):
     """The user's patrols, latest first."""
     return db.session.scalars(select(Patrol).where(

@@ -69,7 +69,7 @@ def home(community):
         active=service.active_patrol(user, community.id), stats=service.volunteer_stats(community.id, user.id),
         patrols=service.my_patrols(user, community.id, limit=5),
         coordinator=can(current_user, "patrol.coordinate", community.id),
-        to_review=len(service.patrols_to_review(current_user, community.id))
+        to_review=service.count_patrols_to_review(current_user, community.id)
         if can(current_user, "patrol.coordinate", community.id) else 0,
     )
 

@@ -16,6 +16,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
@@ -302,7 +303,7 @@ def is_available(item, now=None):
 def catalogue(community_id, *, now=None, include_unavailable=False):
     """The goods residents can order now, by shop then name (sold-out goods are listed too)."""
     query = (select(Item).join(Shop, (Shop.id == Item.shop_id) & (Shop.community_id == Item.community_id))
-             .where(Item.community_id == community_id).order_by(Shop.name, Item.name, Item.id))
+             .options(contains_eager(Item.shop)).where(Item.community_id == community_id).order_by(Shop.name, Item.name, Item.id))
     if not include_unavailable:
         query = query.where(Shop.active.is_(True), Item.active.is_(True))
     items = db.session.scalars(query).all()
@@ -414,6 +415,7 @@ def my_order(user, community_id, order_id):
 def my_orders(user, community_id, *, limit=100):
     """My orders, newest first."""
     return db.session.scalars(select(Order).where(Order.community_id == community_id, Order.user_id == user.id)
+                              .options(selectinload(Order.item).selectinload(Item.shop), selectinload(Order.shop))
                               .order_by(Order.id.desc()).limit(limit)).all()
 
 
