@@ -1,10 +1,8 @@
 """Deliberation pages: topics, review, sessions with QR check-in, votes, notices, implementation, exports."""
 import base64
-import csv
-import io
 from datetime import datetime, timedelta
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -15,6 +13,7 @@ from civic.core import qr
 from civic.core.errors import DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can
+from civic.core.csvfile import csv_response, csv_text
 from civic.core.uploads import save_photo
 from civic.deliberation import service
 from civic.deliberation.forms import (
@@ -573,14 +572,6 @@ def settings(community):
     return render_template("deliberation/settings.html", community=community, form=form)
 
 
-def _csv(rows, filename):
-    out = io.StringIO()
-    out.write("\ufeff")  # so that spreadsheet programs read the Chinese correctly
-    csv.writer(out).writerows(rows)
-    return Response(out.getvalue(), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/attendance.csv")
 @community_view("deliberation.manage")
 def attendance_csv(community, meeting_id):
@@ -591,7 +582,7 @@ def attendance_csv(community, meeting_id):
     for r in service.attendance_rows(meeting):
         rows.append([r["name"], r["grid"], r["address"], _("Yes") if r["present"] else _("No"),
                      methods.get(r["method"], ""), service.local_time(r["checked_in_at"]) if r["checked_in_at"] else ""])
-    return _csv(rows, f"attendance-{meeting.id}.csv")
+    return csv_response(csv_text(rows), f"attendance-{meeting.id}.csv")
 
 
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/minutes.csv")
@@ -610,7 +601,7 @@ def minutes_csv(community, meeting_id):
         rows.append([item.title, _("Yes") if item.is_major else _("No"), item.votes_for, item.votes_against,
                      item.votes_abstain, _(ITEM_STATUS[item.status])])
     rows += [[], [_("Minutes")], [meeting.minutes]]
-    return _csv(rows, f"minutes-{meeting.id}.csv")
+    return csv_response(csv_text(rows), f"minutes-{meeting.id}.csv")
 
 
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/print")

@@ -4,8 +4,6 @@ review into points and service hours, problem reports (随手拍), and the numbe
 Points move only through civic.ledger.service with keys derived from the cause
 ("patrol:<id>:award", "report:<id>:award"), so a retried approval never pays twice.
 """
-import csv
-import io
 import re
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -443,22 +441,16 @@ def roster_csv(actor, community_id, shift_id):
     """The roster as CSV text (with a BOM, so spreadsheet programs read the Chinese names)."""
     from flask_babel import gettext
 
+    from civic.core.csvfile import csv_text
+
     shift = get_shift(community_id, shift_id)
     labels = {"signed_up": gettext("Signed up"), "withdrawn": gettext("Withdrew"),
               "attended": gettext("Attended"), "no_show": gettext("Did not come")}
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow([gettext("Shift"), gettext("Name"), gettext("Mobile"), gettext("Status"), gettext("Signed up at")])
+    rows = [[gettext("Shift"), gettext("Name"), gettext("Mobile"), gettext("Status"), gettext("Signed up at")]]
     for s in roster(actor, community_id, shift_id):
-        writer.writerow([shift.title, _csv_safe(s.user.display_name), s.user.phone or "",
-                         labels.get(s.status, s.status), to_local(s.signed_up_at).strftime("%Y-%m-%d %H:%M")])
-    return out.getvalue()
-
-
-def _csv_safe(value):
-    """Stop spreadsheet formulas sneaking in through names."""
-    return "'" + value if value and value[0] in "=+-@" else value
+        rows.append([shift.title, s.user.display_name, s.user.phone or "",
+                     labels.get(s.status, s.status), to_local(s.signed_up_at).strftime("%Y-%m-%d %H:%M")])
+    return csv_text(rows)
 
 
 def mark_attendance(actor, community_id, shift_id, user_id, *, attended, now=None):

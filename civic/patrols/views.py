@@ -11,6 +11,7 @@ from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
+from civic.core.csvfile import csv_response
 from civic.core.uploads import save_photo
 from civic.extensions import db
 from civic.rules.views import flash_four_eyes
@@ -207,9 +208,7 @@ def shift_ics(community, shift_id):
 @community_view("patrol.coordinate")
 def roster_csv(community, shift_id):
     """The roster as a spreadsheet (CSV)."""
-    text = service.roster_csv(current_user, community.id, shift_id)
-    return Response(text.encode("utf-8"), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="roster-{shift_id}.csv"'})
+    return csv_response(service.roster_csv(current_user, community.id, shift_id), f"roster-{shift_id}.csv")
 
 
 @bp.route("/c/<int:community_id>/patrols/shifts/<int:shift_id>/cancel", methods=["POST"])
