@@ -28,6 +28,7 @@ JOB_MODULES = [
     "civic.patrols.jobs",
     "civic.deliberation.jobs",
     "civic.privacy.jobs",
+    "civic.core.upload_jobs",
 ]
 
 

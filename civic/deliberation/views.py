@@ -2,7 +2,7 @@
 import base64
 from datetime import datetime, timedelta
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from civic.core.errors import DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can
 from civic.core.csvfile import csv_response, csv_text
-from civic.core.uploads import save_photo
+from civic.core.uploads import save_photos
 from civic.deliberation import service
 from civic.deliberation.forms import (
     ButtonForm, CardForm, CheckinForm, ItemForm, MeetingForm, MinutesForm, NameCheckinForm, ObjectionForm,
@@ -67,7 +67,7 @@ def _photos(field):
     files = [f for f in (field.data or []) if getattr(f, "filename", "")]
     if len(files) > service.MAX_PHOTOS:
         raise Invalid("At most %(n)s photos.", n=service.MAX_PHOTOS)
-    return [save_photo(f) for f in files]
+    return save_photos(files, uploader=acting_user(), community_id=g.community.id)
 
 
 def _form_invalid(form):
@@ -324,13 +324,16 @@ def checkin():
     token = request.args.get("t", "")
     form = CheckinForm(t=token)
     meeting = error = None
+    status = 200
     try:
         community_id, meeting_id = service.read_checkin_token(token)
+        if not can(acting_user(), "deliberation.view", community_id):  # another community's meeting: not shown
+            raise PermissionDenied(N_("You are not on the list for this meeting. Please ask the organiser."))
         meeting = service.get_meeting(community_id, meeting_id)
     except DomainError as exc:
-        error = exc.message
+        error, status = exc.message, (403 if isinstance(exc, PermissionDenied) else 400)
     return render_template("deliberation/checkin.html", meeting=meeting, error=error, form=form,
-                           way_back=_way_back(token) if error else None), (400 if error else 200)
+                           way_back=_way_back(token) if error else None), status
 
 
 def _way_back(token):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
-from civic.core import audit
+from civic.core import audit, uploads
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -1001,11 +1001,13 @@ def submit_report(user, community_id, *, category_id, description, photo=None, l
         patrol = get_patrol(community_id, patrol_id)
         if patrol.user_id != user.id:
             raise Invalid(N_("That is not your patrol."))
+    uploads.check_own(user, community_id, [photo])
     report = Report(community_id=community_id, reporter_id=user.id, category_id=category.id, description=description,
                     photo=photo, lat=lat, lon=lon, patrol_id=patrol_id or None, status="submitted", created_at=now,
                     updated_at=now)
     db.session.add(report)
     db.session.flush()
+    uploads.attach(user, community_id, [photo], "report", report.id, now=now)
     _event(report, user, "submitted", now=now)
     for handler in handlers_of(community_id):
         if handler.id != user.id:
@@ -1083,6 +1085,7 @@ def resolve_report(actor, community_id, report_id, *, photo, note="", now=None):
         raise PermissionDenied()
     if not photo:
         raise Invalid(N_("Please add a photo of the fixed problem."))
+    uploads.attach(actor, community_id, [photo], "report", report.id, now=now)
     report.status, report.resolution_photo = "resolved", photo
     _event(report, actor, "resolved", _text(note, 500), photo=photo, now=now)
     _tell_reporter(report, N_("Your report was fixed"), N_("Please look and confirm."), now=now)

@@ -3,7 +3,7 @@ counter, and the committee's shops and economy page (/c/<community_id>/shop/...)
 import secrets
 from datetime import datetime, time, timedelta, timezone
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -11,7 +11,7 @@ from civic.core import qr
 from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
-from civic.core.uploads import save_photo
+from civic.core.uploads import save_photos
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.shop import service
@@ -230,7 +230,7 @@ def _item_data(form):
         "available_from": _local_day_start(form.available_from.data),
         "available_until": _local_day_start(form.available_until.data, plus_days=1),  # the whole last day
         "active": form.active.data,
-        "photo": save_photo(form.photo.data) if form.photo.data and getattr(form.photo.data, "filename", "") else None,
+        "photo": next(iter(save_photos([form.photo.data], uploader=current_user, community_id=g.community.id)), None),
     }
 
 
