@@ -37,7 +37,8 @@ def _size(folder, name):
 def _cited_photos(conn):
     """(community_id, name, uploader_id, created_at, kind, object_id) for every photo a row cites."""
     def table(name, *columns):
-        return sa.table(name, *[sa.column(c, sa.JSON if c == "photos" else None) for c in columns])
+        types = {"photos": sa.JSON, "created_at": sa.DateTime, "at": sa.DateTime}
+        return sa.table(name, *[sa.column(c, types.get(c)) for c in columns])
 
     claim = table("merit_claim", "id", "community_id", "created_by_id", "created_at", "photos")
     for row in conn.execute(sa.select(claim)):

@@ -167,3 +167,100 @@ def test_attach_refuses_what_is_not_mine(app_ctx, world):
     for names in (["e" * 32 + ".jpg"], [other_community], [neighbours], [None, 5]):
         with pytest.raises(Invalid):
             uploads.check_own(world.resident, world.a.id, names)
+
+
+@pytest.fixture
+def database_at_0014(app, tmp_path):
+    """A new database built by the migrations up to 0014_operations (before uploads were recorded), and an app
+    on it; SQLite file or a fresh PostgreSQL database, like the test database."""
+    import uuid
+
+    import psycopg
+    from flask_migrate import upgrade
+    from sqlalchemy.engine import make_url
+
+    from civic import create_app
+    from civic.config import TestingConfig
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    admin = name = None
+    if url.startswith("sqlite"):
+        target = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        source = make_url(url)
+        name = f"{source.database}_old_{uuid.uuid4().hex[:8]}"
+        admin = source.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        target = source.set(database=name).render_as_string(hide_password=False)
+
+    class Old(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = target
+        UPLOADS_DIR = str(tmp_path / "uploads")
+        WTF_CSRF_ENABLED = False
+
+    site = create_app(Old)
+    with site.app_context():
+        upgrade(revision="0014_operations")
+    try:
+        yield site
+    finally:
+        with site.app_context():
+            db.engine.dispose()
+        if name:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migration_backfills_uploads_for_photos_rows_already_cite(database_at_0014):
+    """An install from before 0018_uploads whose topics and reports cite photos: after the upgrade every cited
+    photo has an upload row (owned by the row's community, by its author, attached), so its members still see
+    it and another community's member does not."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+    from werkzeug.security import generate_password_hash
+
+    site = database_at_0014
+    topic_photo, report_photo, fixed_photo = ("1" * 32 + ".jpg"), ("2" * 32 + ".png"), ("3" * 32 + ".jpg")
+    os.makedirs(site.config["UPLOADS_DIR"], exist_ok=True)
+    for name in (topic_photo, report_photo, fixed_photo):
+        with open(os.path.join(site.config["UPLOADS_DIR"], name), "wb") as f:
+            f.write(jpeg())
+    now, hashed = utcnow(), generate_password_hash("correct-horse-1")
+    with site.app_context():
+        sql = [
+            "INSERT INTO district (id, name) VALUES (1, '历下区')",
+            "INSERT INTO street (id, district_id, name) VALUES (1, 1, '泉城路街道')",
+            "INSERT INTO community (id, street_id, name, kind, created_at) VALUES (1, 1, '芙蓉社区', 'community', :now),"
+            " (2, 1, '曲水亭村', 'village', :now)",
+            'INSERT INTO "user" (id, phone, display_name, password_hash, is_admin, is_managed, elder_mode, auth_version,'
+            " active, created_at) VALUES (1, '13900000001', '刘阿姨', :pw, false, false, false, 1, true, :now),"
+            " (2, '13900000002', '陈大爷', :pw, false, false, false, 1, true, :now),"
+            " (3, '13900000003', '吴师傅', :pw, false, false, false, 1, true, :now)",
+            "INSERT INTO membership (id, community_id, user_id, status, address, note, requested_at) VALUES"
+            " (1, 1, 1, 'active', '', '', :now), (2, 1, 2, 'active', '', '', :now), (3, 2, 3, 'active', '', '', :now)",
+            "INSERT INTO delib_topic (id, community_id, title, description, photos, proposer_id, status, support_count,"
+            f" decline_reason, created_at) VALUES (1, 1, '垃圾点', '', '[\"{topic_photo}\"]', 1, 'proposed', 0, '', :now)",
+            "INSERT INTO patrol_report_category (id, community_id, name, sort, active) VALUES (1, 1, '不安全', 1, true)",
+            "INSERT INTO patrol_report (id, community_id, reporter_id, category_id, description, photo, status, department,"
+            " resolution_photo, points_awarded, created_at, updated_at) VALUES (1, 1, 2, 1, '井盖坏了', :report, 'resolved',"
+            " '', :fixed, 0, :now, :now)",
+        ]
+        for statement in sql:
+            db.session.execute(text(statement), {"now": now, "pw": hashed, "report": report_photo, "fixed": fixed_photo})
+        db.session.commit()
+        upgrade(revision="heads")
+        rows = db.session.execute(select(Upload.name, Upload.community_id, Upload.uploader_id, Upload.attached_kind,
+                                         Upload.attached_id, Upload.size).order_by(Upload.name)).all()
+        db.session.remove()
+    assert [tuple(r) for r in rows] == [
+        (topic_photo, 1, 1, "topic", 1, len(jpeg())),
+        (report_photo, 1, 2, "report", 1, len(jpeg())),
+        (fixed_photo, 1, None, "report", 1, len(jpeg())),
+    ]
+    client = site.test_client()
+    client.post("/login", data={"phone": "13900000002", "password": "correct-horse-1"})
+    assert all(client.get(f"/uploads/{n}").status_code == 200 for n in (topic_photo, report_photo, fixed_photo))
+    client.post("/logout")
+    client.post("/login", data={"phone": "13900000003", "password": "correct-horse-1"})
+    assert client.get(f"/uploads/{topic_photo}").status_code == 404
