@@ -113,6 +113,7 @@ def _import_models():
     import civic.accounts.models  # noqa: F401
     import civic.communities.models  # noqa: F401
     import civic.core.audit  # noqa: F401
+    import civic.core.uploads  # noqa: F401
     import civic.ledger.models  # noqa: F401
     import civic.merit.models  # noqa: F401
     import civic.ledger.gamification  # noqa: F401

@@ -128,6 +128,8 @@ class Config:
     SITE_URL = os.environ.get("SITE_URL", "").rstrip("/")
     # Uploaded photos; scripts/backup.sh and restore.sh read the same variable.
     UPLOADS_DIR = os.environ.get("UPLOADS_DIR") or str(INSTANCE_DIR / "uploads")
+    # Photos one person may upload in 24 hours (a claim takes at most 3, a topic 6).
+    UPLOAD_DAILY_LIMIT = env_int("UPLOAD_DAILY_LIMIT", 60)
     # Reverse proxies in front of gunicorn whose X-Forwarded-* headers are trusted (nginx alone: 1).
     PROXY_HOPS = env_int("PROXY_HOPS", 0)
     # Seconds to wait for the database to accept a connection before giving up.

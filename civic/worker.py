@@ -29,6 +29,7 @@ JOB_MODULES = [
     "civic.deliberation.jobs",
     "civic.privacy.jobs",
     "civic.grid.jobs",
+    "civic.core.upload_jobs",
 ]
 
 

@@ -1,22 +1,62 @@
 """Photo uploads: JPEG, PNG or WebP only, at most 5 MB, re-encoded so that EXIF and location
-data are dropped, stored under UPLOADS_DIR (default instance/uploads) with an unguessable name."""
+data are dropped, stored under UPLOADS_DIR (default instance/uploads) with an unguessable name.
+
+Every stored photo has an `upload` row: the community it was uploaded in (which owns it), who uploaded
+it, its size and type, and what it is attached to (a claim, a report, a topic …). A photo is served
+only to members of that community and to its uploader; a claim, report, topic, progress post or item
+may cite only its author's own photos of that community, each once (`attach`); a person may upload at
+most UPLOAD_DAILY_LIMIT photos in 24 hours; photos never attached are removed after a day
+(`remove_unattached`, the `uploads_cleanup` job).
+"""
 import io
 import os
 import secrets
+from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, current_app, send_from_directory
-from flask_login import login_required
+from flask_login import current_user, login_required
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, delete, func, select
+from sqlalchemy.orm import Mapped, mapped_column
 
-from civic.core.errors import Invalid
+from civic.core.clock import resolve
+from civic.core.errors import Invalid, TooManyAttempts
 from civic.core.i18n import N_
+from civic.extensions import db
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 2048
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 Image.MAX_IMAGE_PIXELS = 40_000_000  # refuse decompression bombs
 
+UNATTACHED_FOR = timedelta(days=1)  # an upload nothing cites is removed after this long
+CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
 bp = Blueprint("uploads", __name__)
+
+
+class Upload(db.Model):
+    """A stored photo: the community that owns it, who uploaded it, and what cites it."""
+
+    __tablename__ = "upload"
+    __table_args__ = (
+        UniqueConstraint("community_id", "name", name="uq_upload_community_id_name"),
+        Index("ix_upload_name", "name"),
+        Index("ix_upload_uploader_id_created_at", "uploader_id", "created_at"),
+        Index("ix_upload_attached_at_created_at", "attached_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    # None only for photos stored before uploads were recorded (migration 0018) whose author is unknown.
+    uploader_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(default=0)
+    content_type: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column()
+    attached_kind: Mapped[str | None] = mapped_column(String(30))
+    attached_id: Mapped[int | None] = mapped_column()
+    attached_at: Mapped[datetime | None] = mapped_column()
 
 
 def upload_dir():
@@ -39,14 +79,26 @@ def delete_photos(names):
     return removed
 
 
-def save_photo(file_storage):
-    """Validate and re-encode an uploaded photo; returns its stored name (e.g. 'a1b2….jpg').
+def _check_quota(uploader_id, now):
+    limit = current_app.config["UPLOAD_DAILY_LIMIT"]
+    used = db.session.scalar(select(func.count(Upload.id)).where(
+        Upload.uploader_id == uploader_id, Upload.created_at > now - timedelta(days=1)))
+    if used >= limit:
+        raise TooManyAttempts(N_("You have uploaded %(n)s photos in the last 24 hours, the most allowed. "
+                                 "Please try again tomorrow."), n=limit)
+
+
+def save_photo(file_storage, *, uploader, community_id, now=None):
+    """Validate and re-encode a photo `uploader` sends in a community; returns its stored name
+    (e.g. 'a1b2….jpg') and records it as an unattached upload owned by that community.
 
     Raises Invalid with a message a resident understands for anything that is not a real,
-    reasonably sized JPEG, PNG or WebP image.
+    reasonably sized JPEG, PNG or WebP image, and TooManyAttempts past the daily quota.
     """
+    now = resolve(now)
     if file_storage is None or not getattr(file_storage, "filename", ""):
         raise Invalid(N_("Please choose a photo."))
+    _check_quota(uploader.id, now)
     data = file_storage.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise Invalid(N_("The photo is larger than 5 MB."))
@@ -77,7 +129,82 @@ def save_photo(file_storage):
     name = f"{secrets.token_hex(16)}.{FORMATS[kind]}"
     with open(os.path.join(upload_dir(), name), "wb") as f:
         f.write(out.getvalue())
+    db.session.add(Upload(community_id=community_id, uploader_id=uploader.id, name=name, size=len(out.getvalue()),
+                          content_type=CONTENT_TYPES[FORMATS[kind]], created_at=now))
+    db.session.flush()
     return name
+
+
+def save_photos(files, *, uploader, community_id, now=None):
+    """Save every chosen file of a form field (empty ones skipped) as `uploader`'s; returns their names."""
+    return [save_photo(f, uploader=uploader, community_id=community_id, now=now)
+            for f in (files or []) if f and getattr(f, "filename", "")]
+
+
+def _own_uploads(actor, community_id, names, kind=None, object_id=None, *, lock=False):
+    if any(not isinstance(n, str) for n in names):
+        raise Invalid(N_("A photo could not be found. Please upload it again."))
+    query = select(Upload).where(Upload.community_id == community_id, Upload.name.in_(names))
+    rows = {u.name: u for u in db.session.scalars(query.with_for_update() if lock else query)}
+    for name in names:
+        upload = rows.get(name)
+        if upload is None or upload.uploader_id != getattr(actor, "id", actor):
+            raise Invalid(N_("A photo could not be found. Please upload it again."))
+        if upload.attached_at is not None and (upload.attached_kind, upload.attached_id) != (kind, object_id):
+            raise Invalid(N_("Each photo can be used only once."))
+    return rows
+
+
+def check_own(actor, community_id, names):
+    """Refuse (Invalid) unless every name is `actor`'s own upload in this community that nothing cites yet.
+    The message is the same whether the photo does not exist, is someone else's or another community's."""
+    names = [n for n in (names or []) if n]
+    if names:
+        _own_uploads(actor, community_id, names)
+
+
+def attach(actor, community_id, names, kind, object_id, *, now=None):
+    """Mark `names` (checked as in check_own) as cited by (kind, object_id), e.g. ("claim", 12)."""
+    names = [n for n in (names or []) if n]
+    if not names:
+        return
+    now = resolve(now)
+    for upload in _own_uploads(actor, community_id, names, kind, object_id, lock=True).values():
+        upload.attached_kind, upload.attached_id = kind, object_id
+        upload.attached_at = upload.attached_at or now
+    db.session.flush()
+
+
+def forget_uploads(names):
+    """Delete the photos and their upload rows (account closure); returns how many files were removed."""
+    names = [n for n in names if n]
+    if names:
+        db.session.execute(delete(Upload).where(Upload.name.in_(names)))
+    return delete_photos(names)
+
+
+def remove_unattached(*, now=None, limit=500):
+    """Remove uploads that nothing cited within a day of their upload (rows, then files); returns the count."""
+    now = resolve(now)
+    query = (select(Upload).where(Upload.attached_at.is_(None), Upload.created_at < now - UNATTACHED_FOR)
+             .order_by(Upload.id).limit(limit))
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    stale = list(db.session.scalars(query))
+    names = [u.name for u in stale]
+    for upload in stale:
+        db.session.delete(upload)
+    db.session.flush()
+    still_cited = set(db.session.scalars(select(Upload.name).where(Upload.name.in_(names)))) if names else set()
+    delete_photos([n for n in names if n not in still_cited])
+    return len(stale)
+
+
+def may_see(user, upload):
+    """A photo is for the members of the community that owns it, and for whoever uploaded it."""
+    from civic.core.permissions import can
+
+    return upload.uploader_id == user.id or can(user, "community.view", upload.community_id)
 
 
 def photo_url(name):
@@ -90,10 +217,15 @@ def photo_url(name):
 @bp.route("/uploads/<name>")
 @login_required
 def photo(name):
-    """Serve a stored photo to signed-in people (names are unguessable)."""
+    """Serve a stored photo to members of the community that owns it and to its uploader; 404 to others."""
     stem, _, ext = name.partition(".")
     if len(stem) != 32 or not all(c in "0123456789abcdef" for c in stem) or ext not in FORMATS.values():
         abort(404)
+    owners = db.session.scalars(select(Upload).where(Upload.name == name)).all()
+    if not any(may_see(current_user, upload) for upload in owners):
+        abort(404)
     response = send_from_directory(upload_dir(), name, max_age=86400)
+    response.cache_control.public = False  # who may see it depends on who asks: no shared caches
+    response.cache_control.private = True
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

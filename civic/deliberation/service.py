@@ -28,7 +28,7 @@ from civic.communities.models import Grid, Membership
 from civic.communities.service import committee_of, register_settings_seeder
 from civic.rules import service as rules
 from civic.rules.service import register_settings_field
-from civic.core import audit, qr
+from civic.core import audit, qr, uploads
 from civic.core.clock import LOCAL_TZ, local_text as local_time, resolve  # noqa: F401 - re-exported
 from civic.core.errors import Conflict, Invalid, PermissionDenied
 from civic.core.i18n import N_
@@ -141,6 +141,7 @@ def propose_topic(actor, community_id, title, description="", photos=(), *, now=
     photos = list(photos or [])
     if len(photos) > MAX_PHOTOS:
         raise Invalid(N_("At most %(n)s photos."), n=MAX_PHOTOS)
+    uploads.check_own(actor, community_id, photos)
     by_committee = can(actor, "deliberation.manage", community_id)
     topic = Topic(
         community_id=community_id, title=_text(title, N_("Please enter a title."), 120),
@@ -149,6 +150,7 @@ def propose_topic(actor, community_id, title, description="", photos=(), *, now=
     )
     db.session.add(topic)
     db.session.flush()
+    uploads.attach(actor, community_id, photos, "topic", topic.id, now=now)
     return topic
 
 
@@ -784,11 +786,13 @@ def add_progress(actor, community_id, item_id, text, photos=(), *, now=None):
     photos = list(photos or [])
     if len(photos) > MAX_PHOTOS:
         raise Invalid(N_("At most %(n)s photos."), n=MAX_PHOTOS)
+    uploads.check_own(actor, community_id, photos)
     update = ProgressUpdate(community_id=community_id, item_id=item.id, author_id=actor.id,
                             text=_text(text, N_("Please describe the progress."), 2000), photos=photos,
                             created_at=resolve(now))
     db.session.add(update)
     db.session.flush()
+    uploads.attach(actor, community_id, photos, "progress", update.id, now=now)
     return update
 
 

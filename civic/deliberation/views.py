@@ -1,10 +1,8 @@
 """Deliberation pages: topics, review, sessions with QR check-in, votes, notices, implementation, exports."""
 import base64
-import csv
-import io
 from datetime import datetime, timedelta
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -15,7 +13,8 @@ from civic.core import qr
 from civic.core.errors import DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can
-from civic.core.uploads import save_photo
+from civic.core.csvfile import csv_response, csv_text
+from civic.core.uploads import save_photos
 from civic.deliberation import service
 from civic.deliberation.forms import (
     ButtonForm, CardForm, CheckinForm, ItemForm, MeetingForm, MinutesForm, NameCheckinForm, ObjectionForm,
@@ -68,7 +67,7 @@ def _photos(field):
     files = [f for f in (field.data or []) if getattr(f, "filename", "")]
     if len(files) > service.MAX_PHOTOS:
         raise Invalid("At most %(n)s photos.", n=service.MAX_PHOTOS)
-    return [save_photo(f) for f in files]
+    return save_photos(files, uploader=acting_user(), community_id=g.community.id)
 
 
 def _form_invalid(form):
@@ -325,13 +324,16 @@ def checkin():
     token = request.args.get("t", "")
     form = CheckinForm(t=token)
     meeting = error = None
+    status = 200
     try:
         community_id, meeting_id = service.read_checkin_token(token)
+        if not can(acting_user(), "deliberation.view", community_id):  # another community's meeting: not shown
+            raise PermissionDenied(N_("You are not on the list for this meeting. Please ask the organiser."))
         meeting = service.get_meeting(community_id, meeting_id)
     except DomainError as exc:
-        error = exc.message
+        error, status = exc.message, (403 if isinstance(exc, PermissionDenied) else 400)
     return render_template("deliberation/checkin.html", meeting=meeting, error=error, form=form,
-                           way_back=_way_back(token) if error else None), (400 if error else 200)
+                           way_back=_way_back(token) if error else None), status
 
 
 def _way_back(token):
@@ -576,14 +578,6 @@ def settings(community):
     return render_template("deliberation/settings.html", community=community, form=form)
 
 
-def _csv(rows, filename):
-    out = io.StringIO()
-    out.write("\ufeff")  # so that spreadsheet programs read the Chinese correctly
-    csv.writer(out).writerows(rows)
-    return Response(out.getvalue(), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/attendance.csv")
 @community_view("deliberation.manage")
 def attendance_csv(community, meeting_id):
@@ -594,7 +588,7 @@ def attendance_csv(community, meeting_id):
     for r in service.attendance_rows(meeting):
         rows.append([r["name"], r["grid"], r["address"], _("Yes") if r["present"] else _("No"),
                      methods.get(r["method"], ""), service.local_time(r["checked_in_at"]) if r["checked_in_at"] else ""])
-    return _csv(rows, f"attendance-{meeting.id}.csv")
+    return csv_response(csv_text(rows), f"attendance-{meeting.id}.csv")
 
 
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/minutes.csv")
@@ -613,7 +607,7 @@ def minutes_csv(community, meeting_id):
         rows.append([item.title, _("Yes") if item.is_major else _("No"), item.votes_for, item.votes_against,
                      item.votes_abstain, _(ITEM_STATUS[item.status])])
     rows += [[], [_("Minutes")], [meeting.minutes]]
-    return _csv(rows, f"minutes-{meeting.id}.csv")
+    return csv_response(csv_text(rows), f"minutes-{meeting.id}.csv")
 
 
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/print")

@@ -1,7 +1,5 @@
 """周分析、月汇总: weekly and monthly summaries made by the scheduler for each street and each of its communities
 (with its grids), sent to the inboxes of the street office, the committees and the grid leaders."""
-import csv
-import io
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, union
@@ -11,6 +9,7 @@ from civic.core.clock import resolve
 from civic.core.errors import NotFound
 from civic.core.i18n import N_
 from civic.core.permissions import can, can_administer_area
+from civic.core.csvfile import csv_text
 from civic.extensions import db
 from civic.grid import command
 from civic.grid.models import GridRole, Summary
@@ -138,25 +137,14 @@ def title_of(summary):
             "end": (summary.ends_on + LOCAL_OFFSET - timedelta(days=1)).strftime("%Y-%m-%d"), "community": name}
 
 
-def _safe(value):
-    text = "" if value is None else str(value)
-    return "'" + text if text and text[0] in "=+-@" else text
-
-
 def to_csv(summary):
-    """One line per community (and the total), then one per grid."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(("community", *COLUMNS))
-    for row in summary.figures["communities"]:
-        writer.writerow((_safe(row["name"]), *(_safe(row.get(k)) for k in COLUMNS)))
-    writer.writerow(("total", *(_safe(summary.figures["total"].get(k)) for k in COLUMNS)))
-    writer.writerow(())
-    writer.writerow(("community", "grid", "cycle_days", "households", "visits", "due"))
-    for row in summary.figures["communities"]:
-        for g in row["grids"]:
-            writer.writerow((_safe(row["name"]), _safe(g["grid"]), g["cycle_days"], g["households"], g["visits"],
-                             g["due"]))
-    return out.getvalue()
+    """One line per community (and the total), then one per grid (the shared formula-safe writer)."""
+    rows = [("community", *COLUMNS)]
+    rows += [(row["name"], *(row.get(k) for k in COLUMNS)) for row in summary.figures["communities"]]
+    rows += [("total", *(summary.figures["total"].get(k) for k in COLUMNS)), ()]
+    rows += [("community", "grid", "cycle_days", "households", "visits", "due")]
+    rows += [(row["name"], g["grid"], g["cycle_days"], g["households"], g["visits"], g["due"])
+             for row in summary.figures["communities"] for g in row["grids"]]
+    return csv_text(rows)
 
 

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
@@ -23,6 +22,7 @@ from civic.core.clock import utcnow
 from civic.core.errors import Invalid
 from civic.core.permissions import can, can_administer
 from civic.core.uploads import save_photo
+from civic.core.csvfile import csv_response
 from civic.extensions import db
 from civic.grid import command, disputes, service, summaries
 from civic.grid.forms import (
@@ -309,8 +309,7 @@ def summary(summary_id):
     """One summary as a page (printable), or as CSV with ?format=csv."""
     s = summaries.get_visible(current_user, summary_id)
     if request.args.get("format") == "csv":
-        return Response(summaries.to_csv(s), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment; filename=summary-{s.id}.csv"})
+        return csv_response(summaries.to_csv(s), f"summary-{s.id}.csv")
     return render_template("grid/summary.html", summary=s, title=summaries.title_of(s),
                            print_view=request.args.get("print") == "1",
                            street=db.session.get(Street, s.street_id))

@@ -4,8 +4,6 @@ Read-only views of the ledger. Pages are cut with a keyset on the posting id (th
 ix_ledger_posting_account_id_id), never OFFSET, so the cost of a page does not grow with
 the ledger or with a person's history; a cursor stays valid while new entries arrive.
 """
-import csv
-import io
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
@@ -199,36 +197,25 @@ def year_bounds(year):
     return to_utc(datetime(year, 1, 1)), to_utc(datetime(year + 1, 1, 1))
 
 
-def _safe_cell(value):
-    """Keep spreadsheet programs from running a cell as a formula."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def csv_rows(actor, community_id, user_id, *, category=None, translate=lambda s: s):
     """The passbook as CSV text lines (header first), newest first; `translate` renders msgids."""
+    from civic.core.csvfile import iter_csv_lines
     from civic.ledger.service import category_names
 
     require_passbook(actor, community_id, user_id)
     category = check_category(community_id, category)
     names = category_names(community_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([translate(h) for h in (N_("Date"), N_("Entry"), N_("Category"), N_("Note"),
-                                            N_("Points"), N_("Balance"))])
-    yield out.getvalue()
-    for item in iter_entries(actor, community_id, user_id, category=category):
-        out.seek(0)
-        out.truncate()
-        writer.writerow([
-            local_time(item["created_at"]).strftime("%Y-%m-%d %H:%M"),
-            translate(KIND_LABELS.get(item["kind"], item["kind"])),
-            names.get(item["category"], item["category"] or ""),
-            _safe_cell(item["memo"] or ""),
-            item["amount"],
-            item["balance_after"],
-        ])
-        yield out.getvalue()
+
+    def rows():
+        yield [translate(h) for h in (N_("Date"), N_("Entry"), N_("Category"), N_("Note"), N_("Points"),
+                                      N_("Balance"))]
+        for item in iter_entries(actor, community_id, user_id, category=category):
+            yield [local_time(item["created_at"]).strftime("%Y-%m-%d %H:%M"),
+                   translate(KIND_LABELS.get(item["kind"], item["kind"])),
+                   names.get(item["category"], item["category"] or ""),
+                   item["memo"] or "", item["amount"], item["balance_after"]]
+
+    return iter_csv_lines(rows())
 
 
 # --- households ---------------------------------------------------------------------------------

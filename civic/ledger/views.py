@@ -1,9 +1,10 @@
 """The passbook (存折) pages: balance and star level, entries by month, CSV, print, household (户),
 badges, leaderboards; and for the committee, residents' passbooks and the honour roll (红榜)."""
-from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
+from flask import Blueprint, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from civic.core.csvfile import BOM, csv_response
 from civic.core.clock import utcnow
 from civic.core.errors import Invalid
 from civic.extensions import db
@@ -89,11 +90,10 @@ def passbook_csv():
     stamp = passbook.local_time(utcnow()).strftime("%Y%m%d")
 
     def generate():
-        yield "\ufeff" + first
+        yield BOM + first
         yield from rows
 
-    return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="passbook-{user.id}-{stamp}.csv"'})
+    return csv_response(stream_with_context(generate()), f"passbook-{user.id}-{stamp}.csv")
 
 
 @bp.route("/points/print")

@@ -98,7 +98,8 @@ class Photos(MethodView):
     @blp.response(201, MeritPhotoSchema)
     def post(self, files, community_id):
         """Upload a photo (JPEG, PNG or WebP, at most 5 MB; re-encoded without EXIF) to attach to a claim."""
-        name = save_photo(files["photo"])
+        name = save_photo(files["photo"], uploader=current_user, community_id=community_id)
+        db.session.commit()
         return {"name": name, "url": photo_url(name)}
 
 

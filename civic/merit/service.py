@@ -40,7 +40,7 @@ from sqlalchemy.orm import selectinload
 
 from civic.accounts.models import User
 from civic.communities.models import Community
-from civic.core import audit
+from civic.core import audit, uploads
 from civic.core.clock import local, local_date, local_year, resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -297,6 +297,7 @@ def submit_claim(actor, community_id, rule_id, *, description, photos=(), reside
         raise Invalid(N_("At most 3 photos."))
     if any(not isinstance(p, str) or not PHOTO_NAME.match(p) for p in photos):
         raise Invalid(N_("A photo could not be found. Please upload it again."))
+    uploads.check_own(actor, community_id, photos)  # evidence is the claimant's own photo, used once
     if rule.evidence_required and not photos:
         raise Invalid(N_("This item needs at least one photo as evidence."))
     category = rule.category
@@ -315,6 +316,7 @@ def submit_claim(actor, community_id, rule_id, *, description, photos=(), reside
         if existing is None:
             raise
         return _replay_claim(existing, digest)
+    uploads.attach(actor, community_id, photos, "claim", claim.id, now=now)
     if not for_self:
         kind = "merit.deduction_recorded" if rule.kind == "deduction" else "merit.claim_recorded"
         notify(resident, kind,

@@ -38,14 +38,16 @@ def _merit_globals():
 
 
 def _save_photos(form):
-    """Store the chosen photos (re-encoded, without EXIF); a bad one becomes a form error."""
+    """Store the chosen photos (re-encoded, without EXIF) as the signed-in person's uploads in the page's
+    community; a bad one, or one past the daily quota, becomes a form error."""
     names = []
     for upload in form.chosen_photos():
         try:
-            names.append(save_photo(upload))
-        except Invalid as error:
+            names.append(save_photo(upload, uploader=current_user, community_id=g.community.id))
+        except DomainError as error:
             form.photos.errors = [*form.photos.errors, error.message]
             return None
+    db.session.commit()  # the files are on disk: keep their rows even if the claim is refused (cleanup job)
     return names
 
 

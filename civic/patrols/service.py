@@ -7,8 +7,6 @@ neighbours may object; the notice job posts it when the period ends. Nobody deci
 which they are the beneficiary: a coordinator does not review their own patrol, and a report's
 reporter does not accept, take or resolve it.
 """
-import csv
-import io
 from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, func, select, update
@@ -16,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
-from civic.core import audit
+from civic.core import audit, uploads
 from civic.core.clock import LOCAL_TZ, local_month_start, resolve, to_local, to_utc  # noqa: F401 - re-exported
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -424,22 +422,16 @@ def roster_csv(actor, community_id, shift_id):
     """The roster as CSV text (with a BOM, so spreadsheet programs read the Chinese names)."""
     from flask_babel import gettext
 
+    from civic.core.csvfile import csv_text
+
     shift = get_shift(community_id, shift_id)
     labels = {"signed_up": gettext("Signed up"), "withdrawn": gettext("Withdrew"),
               "attended": gettext("Attended"), "no_show": gettext("Did not come")}
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow([gettext("Shift"), gettext("Name"), gettext("Mobile"), gettext("Status"), gettext("Signed up at")])
+    rows = [[gettext("Shift"), gettext("Name"), gettext("Mobile"), gettext("Status"), gettext("Signed up at")]]
     for s in roster(actor, community_id, shift_id):
-        writer.writerow([shift.title, _csv_safe(s.user.display_name), s.user.phone or "",
-                         labels.get(s.status, s.status), to_local(s.signed_up_at).strftime("%Y-%m-%d %H:%M")])
-    return out.getvalue()
-
-
-def _csv_safe(value):
-    """Stop spreadsheet formulas sneaking in through names."""
-    return "'" + value if value and value[0] in "=+-@" else value
+        rows.append([shift.title, s.user.display_name, s.user.phone or "",
+                     labels.get(s.status, s.status), to_local(s.signed_up_at).strftime("%Y-%m-%d %H:%M")])
+    return csv_text(rows)
 
 
 def mark_attendance(actor, community_id, shift_id, user_id, *, attended, now=None):
@@ -999,11 +991,13 @@ def submit_report(user, community_id, *, category_id, description, photo=None, l
         patrol = get_patrol(community_id, patrol_id)
         if patrol.user_id != user.id:
             raise Invalid(N_("That is not your patrol."))
+    uploads.check_own(user, community_id, [photo])
     report = Report(community_id=community_id, reporter_id=user.id, category_id=category.id, description=description,
                     photo=photo, lat=lat, lon=lon, patrol_id=patrol_id or None, status="submitted", created_at=now,
                     updated_at=now)
     db.session.add(report)
     db.session.flush()
+    uploads.attach(user, community_id, [photo], "report", report.id, now=now)
     _event(report, user, "submitted", now=now)
     for handler in handlers_of(community_id):
         if handler.id != user.id:
@@ -1092,6 +1086,7 @@ def resolve_report(actor, community_id, report_id, *, photo, note="", now=None):
     _not_own_report(actor, report)
     if not photo:
         raise Invalid(N_("Please add a photo of the fixed problem."))
+    uploads.attach(actor, community_id, [photo], "report", report.id, now=now)
     report.status, report.resolution_photo = "resolved", photo
     _event(report, actor, "resolved", _text(note, 500), photo=photo, now=now)
     _tell_reporter(report, N_("Your report was fixed"), N_("Please look and confirm."), now=now)

@@ -11,7 +11,8 @@ from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
-from civic.core.uploads import save_photo
+from civic.core.csvfile import csv_response
+from civic.core.uploads import save_photos
 from civic.extensions import db
 from civic.rules.views import flash_four_eyes
 from civic.patrols import gpx, service
@@ -207,9 +208,7 @@ def shift_ics(community, shift_id):
 @community_view("patrol.coordinate")
 def roster_csv(community, shift_id):
     """The roster as a spreadsheet (CSV)."""
-    text = service.roster_csv(current_user, community.id, shift_id)
-    return Response(text.encode("utf-8"), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="roster-{shift_id}.csv"'})
+    return csv_response(service.roster_csv(current_user, community.id, shift_id), f"roster-{shift_id}.csv")
 
 
 @bp.route("/c/<int:community_id>/patrols/shifts/<int:shift_id>/cancel", methods=["POST"])
@@ -351,10 +350,10 @@ def new_report(community):
     categories = service.report_categories(community.id)
     form.category_id.choices = [(c.id, _(c.name)) for c in categories]
     if form.validate_on_submit():
-        upload = form.photo.data
-        photo = save_photo(upload) if upload and getattr(upload, "filename", "") else None
+        user = acting_user()
+        photo = next(iter(save_photos([form.photo.data], uploader=user, community_id=community.id)), None)
         report = service.submit_report(
-            acting_user(), community.id, category_id=form.category_id.data, description=form.description.data,
+            user, community.id, category_id=form.category_id.data, description=form.description.data,
             photo=photo, lat=form.lat.data, lon=form.lon.data, patrol_id=form.patrol_id.data or None)
         db.session.commit()
         flash(_("Thank you. Your report number is %(id)s.", id=report.id), "success")
@@ -419,8 +418,7 @@ def report_action(community, report_id, action):
     elif action == "resolve":
         form = ResolveForm()
         form.validate_on_submit() or _form_error(form)
-        upload = form.photo.data
-        photo = save_photo(upload) if upload and getattr(upload, "filename", "") else None
+        photo = next(iter(save_photos([form.photo.data], uploader=user, community_id=cid)), None)
         service.resolve_report(user, cid, report_id, photo=photo, note=form.note.data or "")
     elif action == "confirm":
         form = NoteForm()

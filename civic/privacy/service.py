@@ -394,7 +394,7 @@ def _forget_personal_details(user, now):
     sign-ins, and the network addresses in the audit entries about them. Returns counts."""
     from civic.accounts.service import forget_sign_in_failures
     from civic.core.audit import AuditEntry
-    from civic.core.uploads import delete_photos
+    from civic.core.uploads import forget_uploads
     from civic.merit.models import Claim
     from civic.patrols.models import Patrol, Report
 
@@ -415,7 +415,7 @@ def _forget_personal_details(user, now):
         or_(AuditEntry.actor_id == user.id, AuditEntry.subject_id == user.id), AuditEntry.address.is_not(None))
         .values(address=None)).rowcount or 0
     db.session.flush()
-    delete_photos(photos)
+    forget_uploads(photos)
     return {"reports_cleared": len(reports), "photos_removed": len(photos), "login_failures_removed": failures,
             "audit_addresses_removed": addresses, "tracks_removed": tracks}
 

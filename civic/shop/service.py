@@ -20,7 +20,7 @@ from sqlalchemy.orm import contains_eager, selectinload
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
-from civic.core import audit, qr
+from civic.core import audit, qr, uploads
 from civic.core.clock import local, local_month_start, local_text, resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -231,10 +231,12 @@ def add_item(actor, community_id, shop_id, *, stock=0, **data):
         raise Invalid(N_("Please enter the name and the price."))
     if not isinstance(stock, int) or not 0 <= stock <= 1_000_000:
         raise Invalid(N_("Stock must be a whole number, 0 or more."))
+    uploads.check_own(actor, community_id, [data.get("photo")])
     item = Item(community_id=community_id, shop_id=shop_id, stock=stock, **data)
     item.low_stock_alerted = item.stock <= (item.low_stock_at if item.low_stock_at is not None else 3)
     db.session.add(item)
     db.session.flush()
+    uploads.attach(actor, community_id, [item.photo], "shop_item", item.id)
     audit.record("shop.item_added", actor=actor, community_id=community_id, detail={"item_id": item.id, "stock": stock})
     return item
 
@@ -254,6 +256,7 @@ def update_item(actor, community_id, item_id, **data):
     if data.get("photo") is None:
         data.pop("photo", None)  # keep the current photo unless a new one was uploaded
     _check_item(data)
+    uploads.attach(actor, community_id, [data.get("photo")], "shop_item", item.id)
     for key, value in data.items():
         setattr(item, key, value)
     db.session.flush()

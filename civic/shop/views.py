@@ -2,7 +2,7 @@
 counter, and the committee's shops and economy page (/c/<community_id>/shop/...)."""
 import secrets
 
-from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -11,7 +11,7 @@ from civic.core.clock import local_date, local_day_start, local_text
 from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
-from civic.core.uploads import save_photo
+from civic.core.uploads import save_photos
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import standing
@@ -221,7 +221,7 @@ def _item_data(form):
         "available_from": local_day_start(form.available_from.data),
         "available_until": local_day_start(form.available_until.data, plus_days=1),  # the whole last day
         "active": form.active.data,
-        "photo": save_photo(form.photo.data) if form.photo.data and getattr(form.photo.data, "filename", "") else None,
+        "photo": next(iter(save_photos([form.photo.data], uploader=current_user, community_id=g.community.id)), None),
     }
 
 

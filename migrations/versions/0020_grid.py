@@ -2,7 +2,7 @@
 cases dispatched to departments (吹哨报到), weekly/monthly summaries, disputes (矛盾纠纷) and their sessions
 
 Revision ID: 0020_grid
-Revises: 0017_auth_security
+Revises: 0018_uploads
 Create Date: 2026-12-05 18:17:05.733939
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0020_grid'
-down_revision = "0017_auth_security"
+down_revision = "0018_uploads"
 branch_labels = None
 depends_on = None
 

@@ -110,7 +110,8 @@ def test_confirming_a_report_says_what_happened(app, client, world, auth):
         category = patrols.add_category(committee, world.a.id, "路灯不亮")
         report = patrols.submit_report(resident, world.a.id, category_id=category.id, description="三号楼路灯坏了")
         patrols.accept_report(committee, world.a.id, report.id)
-        patrols.resolve_report(committee, world.a.id, report.id, photo="fixed.png")
+        photo = factories.make_upload(world.a, committee)
+        patrols.resolve_report(committee, world.a.id, report.id, photo=photo)
         db.session.commit()
         report_id = report.id
     auth.switch_to(world.resident)

@@ -11,6 +11,7 @@ from werkzeug.datastructures import FileStorage
 from civic.core import qr, uploads
 from civic.core.clock import utcnow
 from civic.core.errors import Invalid
+from tests import factories
 
 
 def _image_bytes(fmt, size=(64, 48), exif=None):
@@ -25,12 +26,18 @@ def _upload(data, name="photo.jpg"):
     return FileStorage(stream=io.BytesIO(data), filename=name)
 
 
+def _owner():
+    """Who uploads in these tests: a member of a fresh community."""
+    community = factories.make_community()
+    return {"uploader": factories.make_member(community), "community_id": community.id}
+
+
 def test_photo_is_reencoded_without_exif_or_location(app_ctx):
     """A JPEG with GPS EXIF is stored re-encoded, with no EXIF at all."""
     exif = Image.Exif()
     exif[0x010F] = "PhoneMaker"
     exif[0x8825] = {1: "N", 2: (36.0, 40.0, 1.0)}  # GPS IFD
-    name = uploads.save_photo(_upload(_image_bytes("JPEG", exif=exif.tobytes())))
+    name = uploads.save_photo(_upload(_image_bytes("JPEG", exif=exif.tobytes())), **_owner())
     with Image.open(f"{uploads.upload_dir()}/{name}") as stored:
         assert stored.format == "JPEG"
         assert not stored.getexif()
@@ -40,7 +47,7 @@ def test_photo_is_reencoded_without_exif_or_location(app_ctx):
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_png_and_webp_are_accepted(app_ctx, fmt):
     """PNG and WebP photos are accepted and stay in their format."""
-    name = uploads.save_photo(_upload(_image_bytes(fmt), name=f"p.{fmt.lower()}"))
+    name = uploads.save_photo(_upload(_image_bytes(fmt), name=f"p.{fmt.lower()}"), **_owner())
     assert name.endswith({"PNG": ".png", "WEBP": ".webp"}[fmt])
 
 
@@ -52,13 +59,13 @@ def test_png_and_webp_are_accepted(app_ctx, fmt):
 def test_non_photos_are_refused(app_ctx, data, message):
     """Anything that is not a readable JPEG, PNG or WebP is refused with a clear message."""
     with pytest.raises(Invalid):
-        uploads.save_photo(_upload(data))
+        uploads.save_photo(_upload(data), **_owner())
 
 
 def test_oversized_photo_is_refused(app_ctx):
     """A file over 5 MB is refused before it is decoded."""
     with pytest.raises(Invalid) as error:
-        uploads.save_photo(_upload(b"\xff\xd8" + b"\x00" * (5 * 1024 * 1024 + 10)))
+        uploads.save_photo(_upload(b"\xff\xd8" + b"\x00" * (5 * 1024 * 1024 + 10)), **_owner())
     assert "5 MB" in error.value.msgid
 
 

@@ -440,7 +440,8 @@ def test_implementation_progress_and_satisfaction(app_ctx, world):
     with pytest.raises(Invalid):
         service.assign_responsible(world.committee, world.a.id, item.id, world.b_resident.id)
     service.assign_responsible(world.committee, world.a.id, item.id, world.coordinator.id)
-    update = service.add_progress(world.coordinator, world.a.id, item.id, "开工了", ["a" * 32 + ".jpg"])
+    photo = factories.make_upload(world.a, world.coordinator, "a" * 32 + ".jpg")
+    update = service.add_progress(world.coordinator, world.a.id, item.id, "开工了", [photo])
     assert update.photos == ["a" * 32 + ".jpg"]
     with pytest.raises(Conflict):
         service.rate_item(world.resident, world.a.id, item.id, 5)

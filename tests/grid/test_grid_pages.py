@@ -162,7 +162,7 @@ def test_weekly_summary_made_once_told_and_readable_as_csv(gw, client):
     assert summaries.get_visible(gw.leader, db.session.scalar(select(Summary.id).where(
         Summary.community_id == gw.a.id))).community_id == gw.a.id
     text = summaries.to_csv(street)
-    assert text.splitlines()[0].startswith("community,residents") and "芙蓉社区" in text
+    assert text.splitlines()[0].lstrip("\ufeff").startswith("community,residents") and "芙蓉社区" in text
     month = summaries.last_period("month", datetime(2026, 1, 3))
     assert month == (datetime(2025, 11, 30, 16, 0), datetime(2025, 12, 31, 16, 0))
     _login(client, gw.street_admin)

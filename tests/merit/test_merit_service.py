@@ -14,6 +14,7 @@ from civic.merit import service
 from civic.merit.models import Claim, DigestSent, MeritObjection
 from civic.notifications.models import Notification
 from tests.merit.conftest import T0
+from tests import factories
 
 
 def _claim(world, rule_id, who=None, now=T0, **kw):
@@ -112,7 +113,7 @@ def test_description_photos_and_evidence(app_ctx, world, rules):
     """A description is needed; at most three photos; an item that needs evidence needs a photo."""
     with pytest.raises(Invalid):
         _claim(world, rules.fixed, description="x")
-    photo = "a" * 32 + ".jpg"
+    photo = factories.make_upload(world.a, world.resident, "a" * 32 + ".jpg")
     with pytest.raises(Invalid):
         _claim(world, rules.fixed, photos=[photo] * 4)
     with pytest.raises(Invalid):

@@ -134,17 +134,33 @@ http {{
     return proc, tls_port, plain_port
 
 
-class Browserless:
-    """A requests session that talks to nginx as a browser at https://civic.example.org would."""
+def production_env(database_url, workdir, **overrides):
+    """The environment file an operator writes (production settings), on `database_url`."""
+    import secrets
 
-    def __init__(self, tls_port):
-        self.base = f"https://127.0.0.1:{tls_port}"
+    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL"}}
+    env.update(CIVIC_CONFIG="production", SECRET_KEY=secrets.token_urlsafe(48), SITE_URL=f"https://{SITE}",
+               PROXY_HOPS="1", DATABASE_URL=database_url, UPLOADS_DIR=str(Path(workdir) / "uploads"),
+               LOG_LEVEL="INFO", SESSION_COOKIE_SECURE="true")
+    if database_url.startswith("sqlite"):
+        env["CIVIC_ALLOW_SQLITE"] = "1"
+    env.update(overrides)
+    return env
+
+
+class Browserless:
+    """A requests session that talks to nginx as a browser at https://civic.example.org would
+    (or, with `base`, straight to gunicorn at that address)."""
+
+    def __init__(self, tls_port=None, *, base=None):
+        self.base = base or f"https://127.0.0.1:{tls_port}"
+        self.site = f"https://{SITE}" if base is None else base
         self.http = requests.Session()
         self.http.verify = False
         self.responses = []
 
     def request(self, method, path, *, headers=None, **kwargs):
-        headers = {"Host": SITE, "Referer": f"https://{SITE}/", **(headers or {})}
+        headers = {"Referer": f"{self.site}/", **({"Host": SITE} if self.site != self.base else {}), **(headers or {})}
         response = self.http.request(method, self.base + path, headers=headers, allow_redirects=False, verify=False,
                                      timeout=30, **kwargs)
         self.responses.append((method, path, response))

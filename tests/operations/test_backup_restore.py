@@ -51,7 +51,8 @@ def test_restore_into_a_new_database_and_uploads_folder(app, fresh_database, tmp
             ledger.award(item.community_id, resident.id, item.price, idempotency_key="test:backup", actor=keeper)
             order = shop.place_order(resident, item.community_id, item.id, 1)
             voucher, card = shop.voucher_token(order), delib.person_token(resident)
-            photo = save_photo(FileStorage(io.BytesIO(_jpeg()), filename="p.jpg"))
+            photo = save_photo(FileStorage(io.BytesIO(_jpeg()), filename="p.jpg"), uploader=resident,
+                               community_id=item.community_id)
             community_id, shop_id, order_id, resident_id = item.community_id, item.shop_id, order.id, resident.id
             db.session.commit()
             db.session.remove()

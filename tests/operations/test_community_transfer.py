@@ -73,8 +73,9 @@ def test_round_trip_into_an_empty_database(app, runner, empty_site, tmp_path):
             seed_demo()
             out = io.BytesIO()
             Image.new("RGB", (40, 30), (10, 120, 200)).save(out, "JPEG")
-            photo = save_photo(FileStorage(io.BytesIO(out.getvalue()), filename="x.jpg"))
             claim = db.session.scalars(select(Claim).order_by(Claim.id)).first()
+            photo = save_photo(FileStorage(io.BytesIO(out.getvalue()), filename="x.jpg"), uploader=claim.created_by,
+                               community_id=claim.community_id)
             claim.photos = [photo]
             community_id = claim.community_id
             db.session.commit()

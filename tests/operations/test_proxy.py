@@ -3,9 +3,7 @@ at https://civic.example.org."""
 import base64
 import json
 import io
-import os
 import random
-import secrets
 from datetime import timedelta
 
 import pytest
@@ -19,20 +17,9 @@ from civic.core.clock import utcnow
 from civic.deliberation import service as delib
 from civic.extensions import db
 from tests.factories import DEFAULT_PASSWORD
-from tests.operations.proxy import SITE, Browserless, start_gunicorn, start_nginx, stop
+from tests.operations.proxy import SITE, Browserless, production_env, start_gunicorn, start_nginx, stop
 
 PUBLIC = f"https://{SITE}"
-
-
-def production_env(app, workdir):
-    """The environment file an operator writes, on the test database."""
-    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL"}}
-    env.update(CIVIC_CONFIG="production", SECRET_KEY=secrets.token_urlsafe(48), SITE_URL=PUBLIC, PROXY_HOPS="1",
-               DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], UPLOADS_DIR=str(workdir / "uploads"),
-               LOG_LEVEL="INFO", SESSION_COOKIE_SECURE="true")
-    if env["DATABASE_URL"].startswith("sqlite"):
-        env["CIVIC_ALLOW_SQLITE"] = "1"
-    return env
 
 
 @pytest.fixture
@@ -40,7 +27,7 @@ def proxied(app, tmp_path):
     """gunicorn (production settings, PROXY_HOPS=1) behind nginx with deploy/nginx.conf."""
     gunicorn = nginx = None
     try:
-        gunicorn, app_port = start_gunicorn(production_env(app, tmp_path), tmp_path)
+        gunicorn, app_port = start_gunicorn(production_env(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path), tmp_path)
         nginx, tls_port, plain_port = start_nginx(tmp_path, app_port=app_port)
         yield Browserless(tls_port), plain_port, tmp_path / "gunicorn.log"
     finally:

