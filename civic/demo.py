@@ -340,7 +340,8 @@ def seed_grid(admin, street, community):
                                   description="单元门禁坏了", now=now - timedelta(days=2))  # fixed, to confirm
     case = grid.escalate_report(leader, community.id, fixed.id, now=now - timedelta(days=2))
     grid.dispatch_case(office, case.id, departments["物业"].id, now=now - timedelta(days=2))
-    grid.resolve_case(users["13800000022"], case.id, photo=_demo_photo(), note="已更换门禁",
+    grid.resolve_case(users["13800000022"], case.id, photo=_demo_photo(users["13800000022"], community.id),
+                      note="已更换门禁",
                       now=now - timedelta(days=1))
     late = raised(houses[2], 4, "Unsafe", "电动车在楼道内充电")  # past 12 hours: overdue, red at the street
     grid.escalate_overdue(now=now - timedelta(days=3))
@@ -362,7 +363,7 @@ def seed_grid(admin, street, community):
     return lines
 
 
-def _demo_photo():
+def _demo_photo(uploader, community_id):
     """A small real photo saved through the uploads store (a department's proof of the fix)."""
     import io
 
@@ -374,4 +375,5 @@ def _demo_photo():
     data = io.BytesIO()
     Image.new("RGB", (320, 240), (90, 140, 90)).save(data, "PNG")
     data.seek(0)
-    return save_photo(FileStorage(stream=data, filename="fixed.png", content_type="image/png"))
+    return save_photo(FileStorage(stream=data, filename="fixed.png", content_type="image/png"),
+                      uploader=uploader, community_id=community_id)

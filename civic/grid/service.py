@@ -16,6 +16,7 @@ from civic.communities.models import (
     Membership,
     Street,
 )
+from civic.core import uploads
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -226,6 +227,7 @@ def record_visit(worker, community_id, household_id, *, met="", notes="", photo=
         raise Invalid(N_("A visit can be recorded up to seven days later."))
     if not isinstance(minutes, int) or not 0 <= minutes <= 480:
         raise Invalid(N_("Please enter the minutes spent (0 to 480)."))
+    uploads.check_own(worker, community_id, [photo])
     visit = Visit(community_id=community_id, household_id=household.id, grid_id=household.grid_id,
                   worker_id=worker.id, visited_at=visited_at, met=_text(met, 80), notes=_text(notes, 2000),
                   photo=photo, follow_up=bool(follow_up), minutes=minutes, created_at=now)
@@ -235,7 +237,9 @@ def record_visit(worker, community_id, household_id, *, met="", notes="", photo=
         report = patrols.submit_report(
             worker, community_id, category_id=problem.get("category_id"),
             description=problem.get("description") or visit.notes, photo=photo, now=now)
-        visit.report_id = report.id
+        visit.report_id = report.id  # the photo is the report's evidence now (each photo is cited once)
+    else:
+        uploads.attach(worker, community_id, [photo], "visit", visit.id, now=now)
     # duty, not volunteering: service hours (志愿服务时长) only, never points
     patrols._record_service(community_id, worker.id, f"visit:{visit.id}", minutes * 60, now)
     db.session.flush()
@@ -501,6 +505,7 @@ def resolve_case(actor, case_id, *, photo, note="", now=None):
         raise Conflict(N_("This report cannot do that now."), reason="bad_state")
     if not photo:
         raise Invalid(N_("Please add a photo of the fixed problem."))
+    uploads.attach(actor, case.community_id, [photo], "report", report.id, now=now)
     case.accepted_at = case.accepted_at or now
     case.resolved_at = now
     report.status, report.resolution_photo = "resolved", photo

@@ -67,8 +67,11 @@ def _form_error(form):
     raise Invalid()
 
 
-def _photo(upload):
-    return save_photo(upload) if upload and getattr(upload, "filename", "") else None
+def _photo(upload, community_id):
+    """The chosen photo saved as the current user's upload in the community, or None."""
+    if not upload or not getattr(upload, "filename", ""):
+        return None
+    return save_photo(upload, uploader=current_user, community_id=community_id)
 
 
 # --- the grid worker ------------------------------------------------------------------------------
@@ -94,7 +97,7 @@ def household(community, household_id):
     if request.method == "POST":
         if not form.validate_on_submit():
             _form_error(form)
-        photo = _photo(form.photo.data)
+        photo = _photo(form.photo.data, community.id)
         problem = None
         if form.raise_problem.data:
             problem = {"category_id": form.category_id.data, "description": form.problem.data or form.notes.data}
@@ -191,7 +194,7 @@ def case(case_id):
             service.accept_case(current_user, c.id, note=note.note.data or "")
             message = _("Accepted. Please fix it before the deadline.")
         elif action == "resolve" and resolve_form.validate_on_submit():
-            service.resolve_case(current_user, c.id, photo=_photo(resolve_form.photo.data),
+            service.resolve_case(current_user, c.id, photo=_photo(resolve_form.photo.data, c.community_id),
                                  note=resolve_form.note.data or "")
             message = _("Marked as fixed. The person who reported it will be asked to confirm.")
         else:

@@ -204,7 +204,7 @@ def check_badges(community_id, user_id, *, now=None):
         .where(Badge.community_id == community_id)
         .order_by(Badge.sort, Badge.id)
     ).all()
-    if not rows:  # the community's badges are not defined yet
+    if not set(BADGE_DEFINITIONS) <= {badge.code for badge, _due in rows}:  # a badge registered since
         ensure_badges(community_id)
         return check_badges(community_id, user_id, now=now)
     return [award for badge, due in rows if due and (award := _give(badge, user_id, now)) is not None]
@@ -236,8 +236,10 @@ def _give(badge, user_id, now):
 
 
 def badges_of(community_id, user_id):
-    """[(Badge, BadgeAward or None)] for every active badge of the community, earned ones first."""
-    badges = [b for b in ensure_badges(community_id) if b.active]
+    """[(Badge, BadgeAward or None)] for every active badge of the community, earned ones first (a read: the
+    badges were made with the community, or with its first award)."""
+    badges = db.session.scalars(select(Badge).where(Badge.community_id == community_id, Badge.active.is_(True))
+                                .order_by(Badge.sort, Badge.id)).all()
     awards = {a.badge_id: a for a in db.session.scalars(select(BadgeAward).where(
         BadgeAward.community_id == community_id, BadgeAward.user_id == user_id))}
     rows = [(b, awards.get(b.id)) for b in badges]

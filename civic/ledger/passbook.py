@@ -17,7 +17,6 @@ from civic.extensions import db
 from civic.ledger import debt
 from civic.ledger.models import Account, Posting, Tally, Transaction
 
-HoldTxn = aliased(Transaction)
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
@@ -38,9 +37,9 @@ def require_passbook(actor, community_id, user_id):
     from civic.communities.models import Membership
 
     if getattr(actor, "id", None) == user_id:
-        require(actor, "passbook.view", community_id)
-    else:
-        require(actor, "passbook.inspect", community_id)
+        require(actor, "passbook.view", community_id)  # an active member of the community, so no more to check
+        return
+    require(actor, "passbook.inspect", community_id)
     if db.session.scalar(select(Membership.id).where(
             Membership.community_id == community_id, Membership.user_id == user_id)) is None:
         raise NotFound(N_("This person is not a resident of this community."))
@@ -76,13 +75,13 @@ def held_holds(community_id, user_id):
     account_id = account_id_of(community_id, user_id)
     if account_id is None:
         return {}
+    HoldTxn = aliased(Transaction)  # noqa: N806 - made here, not at import (aliasing configures every mapper)
     closing = select(Transaction.id).where(
         Transaction.community_id == community_id, Transaction.source == HoldTxn.source,
         Transaction.kind.in_(("settle", "release"))).exists()
     rows = db.session.execute(
         select(Posting.transaction_id, Posting.amount)
-        .join(HoldTxn, and_(HoldTxn.community_id == Posting.community_id,
-                                     HoldTxn.id == Posting.transaction_id))
+        .join(HoldTxn, and_(HoldTxn.community_id == Posting.community_id, HoldTxn.id == Posting.transaction_id))
         .where(Posting.community_id == community_id, Posting.account_id == account_id,
                HoldTxn.kind == "hold", HoldTxn.source.is_not(None), ~closing)).all()
     return {txn_id: -amount for txn_id, amount in rows}

@@ -525,11 +525,18 @@ def _verify_tallies():
     return problems
 
 
+def _seed_badges(community_id):
+    from civic.ledger.gamification import ensure_badges
+
+    ensure_badges(community_id)
+
+
 def _register():
     from civic.communities.service import register_seeder
     from civic.rules.service import register_point_setting
 
     register_seeder(ensure_categories)
+    register_seeder(_seed_badges)
     register_point_setting("ledger", "yearly_budget", N_("Yearly points budget"),
                            read=lambda community_id: budget_for(community_id, _this_year()).amount,
                            write=_write_budget, maximum=100_000_000)

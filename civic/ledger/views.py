@@ -29,8 +29,7 @@ def _filter(community_id):
 
 
 def _page(template, **context):
-    """Render a page; first commit the default categories and badges a read may have created."""
-    db.session.commit()
+    """Render a page (reads never write: a community's categories and badges are made with it)."""
     return render_template(template, **context)
 
 

@@ -12,6 +12,7 @@ from civic.grid.models import Case
 from civic.ledger.models import Transaction
 from civic.patrols import service as patrols
 from civic.patrols.models import Report, ReportEvent, ServiceRecord
+from tests.factories import make_upload
 from tests.grid.conftest import first_category
 
 T0 = datetime(2026, 5, 4, 2, 0)  # a Monday, 10:00 in Shanghai
@@ -123,7 +124,7 @@ def test_whistle_dispatch_accept_resolve_confirm(gw):
     service.accept_case(gw.staff, case.id, now=t_dispatch + timedelta(minutes=30))
     with pytest.raises(Invalid):
         service.resolve_case(gw.staff, case.id, photo=None, now=t_dispatch + timedelta(hours=1))
-    service.resolve_case(gw.staff, case.id, photo="fixed.jpg", note="已清理", now=t_dispatch + timedelta(hours=2))
+    service.resolve_case(gw.staff, case.id, photo=make_upload(gw.a, gw.staff), note="已清理", now=t_dispatch + timedelta(hours=2))
     assert service.durations(case) == {"accept": 0.5, "resolve": 2.0}
     patrols.confirm_report(gw.worker, gw.a.id, report.id, now=t_dispatch + timedelta(hours=3))
     service.escalate_overdue(now=t_dispatch + timedelta(hours=30))
@@ -138,11 +139,11 @@ def test_reporter_reopens_and_the_department_sees_it_again(gw):
     _, report = _raise(gw)
     case = service.escalate_report(gw.committee, gw.a.id, report.id, now=T0)
     service.dispatch_case(gw.street_admin, case.id, gw.other_dept.id, now=T0)  # a district department
-    service.resolve_case(gw.other_staff, case.id, photo="a.jpg", now=T0 + timedelta(hours=1))
+    service.resolve_case(gw.other_staff, case.id, photo=make_upload(gw.a, gw.other_staff), now=T0 + timedelta(hours=1))
     assert service.cases_for_staff(gw.other_staff) != []
     patrols.reopen_report(gw.worker, gw.a.id, report.id, note="还没清理干净", now=T0 + timedelta(hours=2))
     assert report.status == "assigned"
-    service.resolve_case(gw.other_staff, case.id, photo="b.jpg", now=T0 + timedelta(hours=3))
+    service.resolve_case(gw.other_staff, case.id, photo=make_upload(gw.a, gw.other_staff), now=T0 + timedelta(hours=3))
     assert report.status == "resolved"
 
 

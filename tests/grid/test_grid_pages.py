@@ -9,6 +9,7 @@ from civic.extensions import db
 from civic.grid import command, summaries
 from civic.grid.models import Case, Summary, Visit
 from civic.patrols.models import Report
+from tests.factories import make_upload
 from tests.grid.conftest import first_category
 from tests.patrols.helpers import png_bytes
 
@@ -123,7 +124,7 @@ def test_command_view_figures_against_hand_counts(gw):
         r = patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="x",
                                   now=now - timedelta(days=3))
         patrols.accept_report(gw.committee, gw.a.id, r.id, now=now - timedelta(days=3))
-        patrols.resolve_report(gw.committee, gw.a.id, r.id, photo="p.jpg", now=now - timedelta(days=3, hours=-hours))
+        patrols.resolve_report(gw.committee, gw.a.id, r.id, photo=make_upload(gw.a, gw.committee), now=now - timedelta(days=3, hours=-hours))
         reports.append(r)
     late = patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="y",
                                  now=now - timedelta(days=10))

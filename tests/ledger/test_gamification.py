@@ -80,7 +80,9 @@ def test_badges_are_per_community(app_ctx, world):
     """Badges earned in one community are not shown in another; each community has its own set."""
     _award(world, world.b_resident, 5, 1, community=world.b)
     assert _awards_of(world.b_resident.id) == ["first_award"]
-    assert {b.community_id for b in db.session.scalars(select(Badge))} == {world.b.id}
+    # every community was given its own set when it was made; the award is on community B's badge
+    assert {b.community_id for b in db.session.scalars(select(Badge))} == {world.a.id, world.b.id}
+    assert {a.community_id for a in db.session.scalars(select(BadgeAward))} == {world.b.id}
 
 
 def test_other_parts_register_their_badges(app_ctx, world):
