@@ -693,20 +693,20 @@ def add_points(user, community_id, patrol_id, points, *, now=None):
         # One statement: RETURNING tells exactly which fixes were new, even against a concurrent resend.
         fresh = [dict(p, community_id=community_id, patrol_id=patrol.id) for p in batch.values()]
         statement = insert(TrackPoint).on_conflict_do_nothing(
-            index_elements=["community_id", "patrol_id", "client_id"]).returning(TrackPoint.id)
+            index_elements=["community_id", "patrol_id", "client_id", "t"]).returning(TrackPoint.id)
         added = len(db.session.execute(statement, fresh).all())
     else:
         from sqlalchemy.dialects.sqlite import insert
 
         # SQLite serialises writers, so reading what is there first is exact.
-        have = set(db.session.scalars(select(TrackPoint.client_id).where(
+        have = set(db.session.execute(select(TrackPoint.client_id, TrackPoint.t).where(
             TrackPoint.community_id == community_id, TrackPoint.patrol_id == patrol.id,
-            TrackPoint.client_id.in_(list(batch)))))
+            TrackPoint.client_id.in_(list(batch)))).tuples())
         fresh = [dict(p, community_id=community_id, patrol_id=patrol.id) for cid, p in batch.items()
-                 if cid not in have]
+                 if (cid, p["t"]) not in have]
         if fresh:
             db.session.execute(insert(TrackPoint).on_conflict_do_nothing(
-                index_elements=["community_id", "patrol_id", "client_id"]), fresh)
+                index_elements=["community_id", "patrol_id", "client_id", "t"]), fresh)
         added = len(fresh)
     if added:
         patrol.last_point_at = now
