@@ -205,7 +205,7 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
     # Lock every account in id order (no deadlocks), reading the current balances.
     ids = sorted({account.id for account, _amount in legs})
     locked = {a.id: a for a in db.session.scalars(
-        select(Account).where(Account.id.in_(ids)).order_by(Account.id)
+        select(Account).where(Account.community_id == community_id, Account.id.in_(ids)).order_by(Account.id)
         .with_for_update().execution_options(populate_existing=True)
     )}
     totals = {}
@@ -382,7 +382,8 @@ def reverse(community_id, transaction_id, *, idempotency_key, memo, actor=None, 
     if original.reverses_id is not None:
         raise Conflict(N_("A reversal cannot itself be reversed; record a new transaction instead."))
     accounts = {a.id: a for a in db.session.scalars(
-        select(Account).where(Account.id.in_([p.account_id for p in original.postings])))}
+        select(Account).where(Account.community_id == community_id,
+                              Account.id.in_([p.account_id for p in original.postings])))}
     legs = [(accounts[p.account_id], -p.amount) for p in original.postings]
     return post_transaction(
         community_id, idempotency_key=idempotency_key, kind="reversal", category=original.category, memo=memo,
@@ -429,7 +430,7 @@ def _verify_tallies():
     """The all-time tallies equal the merit postings on each resident's account."""
     rows = db.session.execute(
         select(Account.community_id, Account.owner_id, func.sum(Posting.amount))
-        .join(Posting, Posting.account_id == Account.id)
+        .join(Posting, (Posting.account_id == Account.id) & (Posting.community_id == Account.community_id))
         .join(Transaction, (Transaction.id == Posting.transaction_id) & (Transaction.community_id == Posting.community_id))
         .where(Account.kind == "resident", Transaction.counts_as_merit.is_(True))
         .group_by(Account.community_id, Account.owner_id)
