@@ -906,7 +906,8 @@ def review_patrol(actor, community_id, patrol_id, *, approve, note="", now=None)
 def _within_daily_caps(patrol, settings):
     """Points and service seconds the patrol may still earn under the per-day caps (the China-time day it
     started). The settings row is locked first, so two approvals at once cannot both use the same room."""
-    db.session.scalar(select(PatrolSettings.id).where(PatrolSettings.id == settings.id).with_for_update())
+    db.session.scalar(select(PatrolSettings.id).where(PatrolSettings.community_id == settings.community_id,
+                                                      PatrolSettings.id == settings.id).with_for_update())
     day = to_local(patrol.started_at).date()
     start = to_utc(datetime.combine(day, time()))
     same_day = db.session.execute(select(Patrol.id, Patrol.points_awarded).where(

@@ -94,6 +94,8 @@ class ShardWatch:
 
     def __init__(self):
         self.statements = []
+        self.multi_shard = []  # writes and row locks Citus sends to more than one shard
+        self.fanout_reads = []  # reads sent to every shard (measured, docs/scaling.md)
 
     def __enter__(self):
         event.listen(db.engine, "before_cursor_execute", self._record)
@@ -115,6 +117,11 @@ class ShardWatch:
                 "SELECT shardid, logicalrelid::regclass::text, shardminvalue FROM pg_dist_shard")).all()}
             for statement, params in self.statements:
                 plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + statement, params).scalars())
+                tasks = [int(n) for n in re.findall(r"Task Count: (\d+)", plan)]
+                if any(n > 1 for n in tasks):
+                    writes = re.match(r"\s*(INSERT|UPDATE|DELETE)\b", statement, re.I) or "FOR UPDATE" in statement
+                    (self.multi_shard if writes else self.fanout_reads).append(" ".join(statement.split()))
+                    continue
                 for shardid in {int(n) for n in re.findall(r"\b[a-z_]+_(\d{6,})\b", plan)}:
                     if shardid in info:
                         touched.add(info[shardid])
@@ -137,6 +144,9 @@ def _flow_runs_on_one_shard(watch, community_id):
     community = {(table, low) for table, low in touched
                  if table not in REFERENCE_TABLES and table not in DISTRIBUTED_BY}
     assert community, "the flow touched no community-owned table"
+    assert watch.multi_shard == []  # no write or row lock leaves the community's shard
+    for statement in watch.fanout_reads:  # reads that still go to every shard (docs/scaling.md)
+        print("fan-out read:", re.sub(r"SELECT .*? FROM", "SELECT … FROM", statement)[:200])
     assert {low for _table, low in community} == {own}, sorted(community)
     return touched
 
