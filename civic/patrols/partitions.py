@@ -1,7 +1,7 @@
 """Monthly partitions of the GPS fixes (`patrol_track_point`) on PostgreSQL.
 
 On PostgreSQL the table is partitioned by range on the fix time `t`, one partition a month, named
-`patrol_track_point_YYYYMM`. The worker creates the partitions ahead (`ensure_partitions`), and the
+`patrol_track_point_YYYYMM`, plus a default partition for a fix of a month that has none. The worker creates the partitions ahead (`ensure_partitions`), and the
 retention job drops a whole month once every community's retention period has passed it
 (`drop_expired_partitions`), instead of deleting rows one by one. The unique key that makes a resent
 batch idempotent is `(community_id, patrol_id, client_id, t)`: a partitioned table's unique keys must
@@ -17,6 +17,7 @@ from civic.core.clock import resolve
 from civic.extensions import db
 
 TABLE = "patrol_track_point"
+DEFAULT = f"{TABLE}_default"  # catches a fix of a month without its partition (never refused for that)
 MONTHS_AHEAD = 2
 
 
@@ -63,7 +64,11 @@ def ensure_partitions(*, now=None, months_ahead=MONTHS_AHEAD):
     have = existing_partitions()
     start, created = month_start(resolve(now)), []
     for _ in range(months_ahead + 1):
-        if start not in have:
+        # A month whose fixes already sit in the default partition stays there (PostgreSQL refuses the new
+        # partition); they are purged row by row like before. Only a wrong clock puts fixes months ahead.
+        if start not in have and not db.session.execute(text(
+                f"SELECT 1 FROM {DEFAULT} WHERE t >= :a AND t < :b LIMIT 1"),
+                {"a": start, "b": next_month(start)}).first():
             db.session.execute(text(create_partition_sql(start)))
             created.append(partition_name(start))
         start = next_month(start)

@@ -20,7 +20,10 @@ def privacy_gps_retention(app, now):
     # On PostgreSQL a month of fixes older than every community's retention goes as one partition.
     months = partitions.drop_expired_partitions(service.longest_gps_retention_days(), now=now)
     db.session.commit()
-    return {"patrols": patrols, "points": points, "partitions_dropped": months}
+    result = {"patrols": patrols, "points": points}
+    if months:
+        result["partitions_dropped"] = months
+    return result
 
 
 @job("privacy_retention", hours=24)

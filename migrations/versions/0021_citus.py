@@ -6,7 +6,8 @@
   where it was missing; the models declare `(community_id, id)` (civic.core.tenancy).
 - `notification` is distributed by `user_id`: its key becomes `(user_id, id)` on PostgreSQL.
 - `patrol_track_point`: the resend key becomes `(community_id, patrol_id, client_id, t)`; on PostgreSQL
-  the table is rebuilt as a table partitioned by range on `t` (one partition a month, data kept, the id
+  the table is rebuilt as a table partitioned by range on `t` (one partition a month and a default one,
+  data kept, the id
   sequence kept), primary key `(community_id, id, t)`.
 - The ledger's append-only triggers stay: they are row-local, and `citus distribute` declares them safe.
 
@@ -94,6 +95,7 @@ def _partition_track_points(bind):
         op.execute(f"CREATE TABLE {TRACK}_{start:%Y%m} PARTITION OF {TRACK} "
                    f"FOR VALUES FROM ('{start:%Y-%m-%d}') TO ('{_next_month(start):%Y-%m-%d}')")
         start = _next_month(start)
+    op.execute(f"CREATE TABLE {TRACK}_default PARTITION OF {TRACK} DEFAULT")
     op.execute(f"INSERT INTO {TRACK} ({TRACK_COLUMNS}) SELECT {TRACK_COLUMNS} FROM {TRACK}_unpartitioned")
     op.execute(f"DROP TABLE {TRACK}_unpartitioned")
     op.execute(f"ALTER SEQUENCE {sequence} OWNED BY {TRACK}.id")
