@@ -64,6 +64,7 @@ def test_retention_drops_a_whole_month_and_keeps_the_summary(app, app_ctx, world
         assert kept.summary["track_points"] == count == kept.point_count
     else:
         assert dropped == [] and _points(patrol.id) == count  # SQLite: the row-by-row purge does it
+    db.session.commit()  # (the job's DDL waits for readers of the table, this test's session included)
     # the worker's job makes the coming months
     result = run_job(app, "patrol_track_partitions", now=datetime(2031, 11, 2))
     assert result["created"] == (["patrol_track_point_203111", "patrol_track_point_203112",
