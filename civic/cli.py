@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app wsgi seed-demo | create-admin | reset-password | demote-admin | worker | ...`."""
+"""Command-line tools: `flask --app wsgi seed-demo | create-admin | reset-password | demote-admin | worker | citus distribute | ...`."""
 import click
 from flask import current_app
 
@@ -118,6 +118,22 @@ def init_app(app):
             raise SystemExit(1)
         click.echo("Ledger OK: every transaction sums to zero; every cached balance equals its postings; "
                    "every daily digest matches.")
+
+    citus = click.Group("citus", help="Distributed database (Citus) tools (docs/scaling.md).")
+    app.cli.add_command(citus)
+
+    @citus.command("distribute")
+    def citus_distribute_command():
+        """Place every table on the Citus coordinator: reference tables, then tables distributed by community
+        (co-located), in foreign-key order. Safe to run again: placed tables are left as they are."""
+        from civic.operations.citus import NotCitus, distribute
+
+        try:
+            with db.engine.begin() as conn:
+                done = distribute(conn, db.metadata, echo=click.echo)
+        except NotCitus as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"Distributed layout ready ({done} table(s) placed by this run).")
 
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="Run every job once now and exit.")

@@ -4,9 +4,13 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 import marshmallow as ma
 from flask_smorest import Api
+import flask_sqlalchemy.model
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.orm import declared_attr
+
+from civic.core.tenancy import distribution_key
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
@@ -17,7 +21,26 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+class Model(flask_sqlalchemy.model.Model):
+    """The models' base: a distributed table's key includes its distribution column (civic.core.tenancy)."""
+
+    @classmethod
+    def __table_cls__(cls, *args, **kwargs):
+        table = type(cls).__table_cls__(cls, *args, **kwargs)
+        if table is not None:
+            identity = distribution_key(table)
+            if identity:
+                table.info["identity"] = identity
+        return table
+
+    @declared_attr.directive
+    def __mapper_args__(cls):
+        table = cls.__dict__.get("__table__")
+        identity = table.info.get("identity") if table is not None else None
+        return {"primary_key": identity} if identity else {}
+
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING), model_class=Model)
 migrate = Migrate()
 login_manager = LoginManager()
 

@@ -184,7 +184,8 @@ class Summary(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"), index=True)
     community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    # a plain number: the summary is placed by street, the grid by community (no cross-placement key)
+    grid_id: Mapped[int | None]
     period: Mapped[str] = mapped_column(String(5))
     starts_on: Mapped[datetime]
     ends_on: Mapped[datetime]

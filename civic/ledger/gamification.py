@@ -193,13 +193,15 @@ def check_badges(community_id, user_id, *, now=None):
     """
     now = resolve(now)
     tally_category = case((Badge.category.is_(None), "*"), else_=Badge.category)
-    earned = exists().where(BadgeAward.community_id == Badge.community_id, BadgeAward.badge_id == Badge.id,
-                            BadgeAward.user_id == user_id)
+    # community_id named on every table, so a distributed database runs it on the community's shard alone
+    earned = exists().where(BadgeAward.community_id == community_id, BadgeAward.community_id == Badge.community_id,
+                            BadgeAward.badge_id == Badge.id, BadgeAward.user_id == user_id)
     # One round trip: every badge of the community, whether it is reached and whether it is earned.
     rows = db.session.execute(
         select(Badge, and_(Badge.active.is_(True), Badge.kind != "manual", Tally.points.is_not(None),
                            Tally.points >= Badge.threshold, ~earned))
-        .outerjoin(Tally, and_(Tally.community_id == Badge.community_id, Tally.user_id == user_id,
+        .outerjoin(Tally, and_(Tally.community_id == community_id, Tally.community_id == Badge.community_id,
+                               Tally.user_id == user_id,
                                Tally.period == "all", Tally.category == tally_category))
         .where(Badge.community_id == community_id)
         .order_by(Badge.sort, Badge.id)

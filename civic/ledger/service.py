@@ -218,7 +218,7 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
     totals = {}
     for account, amount in legs:
         totals[account.id] = totals.get(account.id, 0) + amount
-    balances = _lock_accounts(totals)
+    balances = _lock_accounts(community_id, totals)
     charges_budget = kind == "award" or (reverses is not None and _original_kind(reverses) == "award")
     issued = sum(amount for account, amount in legs if account.kind == "resident") if charges_budget else 0
     try:
@@ -235,7 +235,8 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
         return _replay(_existing(community_id, idempotency_key), digest)
     _post(community_id, txn.id, legs, balances, totals, now)
     if budget_id is not None and issued:
-        db.session.execute(update(Budget.__table__).where(Budget.__table__.c.id == budget_id)
+        db.session.execute(update(Budget.__table__).where(Budget.__table__.c.community_id == community_id,
+                                                          Budget.__table__.c.id == budget_id)
                            .values(issued=Budget.__table__.c.issued + issued))
         _expire_loaded(Budget, lambda b: b.id == budget_id)
     if counts_as_merit:
@@ -244,11 +245,13 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
     return txn
 
 
-def _lock_accounts(totals):
-    """Lock the accounts in id order (no deadlocks) and read their kinds and balances: one statement."""
+def _lock_accounts(community_id, totals):
+    """Lock the accounts in id order (no deadlocks) and read their kinds and balances: one statement (on the
+    community's shard: every statement names the community)."""
     table = Account.__table__
     rows = db.session.execute(select(table.c.id, table.c.kind, table.c.balance)
-                              .where(table.c.id.in_(sorted(totals))).order_by(table.c.id).with_for_update()).all()
+                              .where(table.c.community_id == community_id, table.c.id.in_(sorted(totals)))
+                              .order_by(table.c.id).with_for_update()).all()
     return {row.id: (row.kind, row.balance) for row in rows}
 
 
@@ -309,7 +312,8 @@ def _post(community_id, txn_id, legs, balances, totals, now):
     table = Account.__table__
     moved = {account_id: delta for account_id, delta in totals.items() if delta}
     if moved:
-        db.session.execute(update(table).where(table.c.id.in_(sorted(moved))).values(
+        db.session.execute(update(table).where(table.c.community_id == community_id,
+                                               table.c.id.in_(sorted(moved))).values(
             balance=table.c.balance + case(moved, value=table.c.id, else_=0)))
     _expire_loaded(Account, lambda a: a.id in totals)
 
@@ -332,7 +336,7 @@ def _after_tallies(community_id, legs, now):
 def _original_kind(reverses):
     if isinstance(reverses, Transaction):
         return reverses.kind
-    return db.session.scalar(select(Transaction.kind).where(Transaction.id == reverses))
+    return db.session.scalar(select(Transaction.kind).where(Transaction.id == reverses))  # reversals are rare
 
 
 def _replay(existing, digest):
@@ -463,7 +467,8 @@ def reverse(community_id, transaction_id, *, idempotency_key, memo, actor=None, 
     if original.reverses_id is not None:
         raise Conflict(N_("A reversal cannot itself be reversed; record a new transaction instead."))
     accounts = {a.id: a for a in db.session.scalars(
-        select(Account).where(Account.id.in_([p.account_id for p in original.postings])))}
+        select(Account).where(Account.community_id == community_id,
+                              Account.id.in_([p.account_id for p in original.postings])))}
     legs = [(accounts[p.account_id], -p.amount) for p in original.postings]
     return post_transaction(
         community_id, idempotency_key=idempotency_key, kind="reversal", category=original.category, memo=memo,
@@ -510,7 +515,7 @@ def _verify_tallies():
     """The all-time tallies equal the merit postings on each resident's account."""
     rows = db.session.execute(
         select(Account.community_id, Account.owner_id, func.sum(Posting.amount))
-        .join(Posting, Posting.account_id == Account.id)
+        .join(Posting, (Posting.account_id == Account.id) & (Posting.community_id == Account.community_id))
         .join(Transaction, (Transaction.id == Posting.transaction_id) & (Transaction.community_id == Posting.community_id))
         .where(Account.kind == "resident", Transaction.counts_as_merit.is_(True))
         .group_by(Account.community_id, Account.owner_id)

@@ -791,14 +791,17 @@ def close_notices(*, now=None, limit=200):
     idempotency key refuses a second posting anyway.
     """
     now = resolve(now)
-    claims = db.session.scalars(
-        select(Claim).where(Claim.status == "notice", Claim.notice_ends_at <= now)
-        .order_by(Claim.id).limit(limit).with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).all()
+    # Find the due items across communities without locks, then lock each one within its community:
+    # on a distributed database (Citus) a row lock must name the distribution column.
+    due = db.session.execute(
+        select(Claim.community_id, Claim.id).where(Claim.status == "notice", Claim.notice_ends_at <= now)
+        .order_by(Claim.id).limit(limit)).all()
     posted = 0
-    for claim in claims:
-        if claim.status != "notice":
+    for community_id, claim_id in due:
+        claim = db.session.scalar(
+            select(Claim).where(Claim.community_id == community_id, Claim.id == claim_id)
+            .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+        if claim is None or claim.status != "notice":
             continue
         try:
             with db.session.begin_nested():

@@ -1,5 +1,6 @@
 """Scheduled jobs of the patrols (registered with the worker when imported)."""
-from civic.patrols import service
+from civic.extensions import db
+from civic.patrols import partitions, service
 from civic.worker import job
 
 
@@ -19,3 +20,11 @@ def patrol_close_idle(app, now):
 def patrol_no_shows(app, now):
     """Record no-shows once a shift is over."""
     return service.record_no_shows(now=now)
+
+
+@job("patrol_track_partitions", hours=6)
+def patrol_track_partitions(app, now):
+    """Create the monthly partitions of the GPS fixes ahead of time (PostgreSQL; nothing on SQLite)."""
+    created = partitions.ensure_partitions(now=now)
+    db.session.commit()
+    return {"created": created}

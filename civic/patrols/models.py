@@ -212,12 +212,13 @@ class Patrol(db.Model):
 class TrackPoint(db.Model):
     """One GPS fix of a patrol. The phone names each fix, so a resent batch adds nothing.
 
-    Kept narrow and in its own table so that it can later be partitioned by month on `t`.
+    Kept narrow; on PostgreSQL partitioned by month on `t` (civic.patrols.partitions), so `t` is part of
+    the primary key and of the resend key (a resent fix carries the same time).
     """
 
     __tablename__ = "patrol_track_point"
     __table_args__ = (
-        UniqueConstraint("community_id", "patrol_id", "client_id"),
+        UniqueConstraint("community_id", "patrol_id", "client_id", "t"),
         ForeignKeyConstraint(["community_id", "patrol_id"], ["patrol.community_id", "patrol.id"]),
         Index("ix_patrol_track_point_patrol_id_t", "patrol_id", "t"),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="in_range"),
@@ -227,7 +228,7 @@ class TrackPoint(db.Model):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
     patrol_id: Mapped[int] = mapped_column()
     client_id: Mapped[str] = mapped_column(String(40))
-    t: Mapped[datetime]  # when the phone took the fix (naive UTC)
+    t: Mapped[datetime] = mapped_column(primary_key=True)  # when the phone took the fix (naive UTC)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     accuracy: Mapped[float | None] = mapped_column(Float)

@@ -666,20 +666,20 @@ def add_points(user, community_id, patrol_id, points, *, now=None):
         # One statement: RETURNING tells exactly which fixes were new, even against a concurrent resend.
         fresh = [dict(p, community_id=community_id, patrol_id=patrol.id) for p in batch.values()]
         statement = insert(TrackPoint).on_conflict_do_nothing(
-            index_elements=["community_id", "patrol_id", "client_id"]).returning(TrackPoint.id)
+            index_elements=["community_id", "patrol_id", "client_id", "t"]).returning(TrackPoint.id)
         added = len(db.session.execute(statement, fresh).all())
     else:
         from sqlalchemy.dialects.sqlite import insert
 
         # SQLite serialises writers, so reading what is there first is exact.
-        have = set(db.session.scalars(select(TrackPoint.client_id).where(
+        have = set(db.session.execute(select(TrackPoint.client_id, TrackPoint.t).where(
             TrackPoint.community_id == community_id, TrackPoint.patrol_id == patrol.id,
-            TrackPoint.client_id.in_(list(batch)))))
+            TrackPoint.client_id.in_(list(batch)))).tuples())
         fresh = [dict(p, community_id=community_id, patrol_id=patrol.id) for cid, p in batch.items()
-                 if cid not in have]
+                 if (cid, p["t"]) not in have]
         if fresh:
             db.session.execute(insert(TrackPoint).on_conflict_do_nothing(
-                index_elements=["community_id", "patrol_id", "client_id"]), fresh)
+                index_elements=["community_id", "patrol_id", "client_id", "t"]), fresh)
         added = len(fresh)
     if added:
         patrol.last_point_at = now
@@ -888,7 +888,8 @@ def review_patrol(actor, community_id, patrol_id, *, approve, note="", now=None)
 def _within_daily_caps(patrol, settings):
     """Points and service seconds the patrol may still earn under the per-day caps (the China-time day it
     started). The settings row is locked first, so two approvals at once cannot both use the same room."""
-    db.session.scalar(select(PatrolSettings.id).where(PatrolSettings.id == settings.id).with_for_update())
+    db.session.scalar(select(PatrolSettings.id).where(PatrolSettings.community_id == settings.community_id,
+                                                      PatrolSettings.id == settings.id).with_for_update())
     day = to_local(patrol.started_at).date()
     start = to_utc(datetime.combine(day, time()))
     same_day = db.session.execute(select(Patrol.id, Patrol.points_awarded).where(

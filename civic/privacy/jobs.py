@@ -1,5 +1,6 @@
 """Scheduled jobs of privacy (registered with the worker when imported)."""
 from civic.extensions import db
+from civic.patrols import partitions
 from civic.privacy import service
 from civic.worker import job
 
@@ -16,7 +17,13 @@ def privacy_gps_retention(app, now):
         patrols, points = patrols + done, points + deleted
         if done < service.PURGE_BATCH:
             break
-    return {"patrols": patrols, "points": points}
+    # On PostgreSQL a month of fixes older than every community's retention goes as one partition.
+    months = partitions.drop_expired_partitions(service.longest_gps_retention_days(), now=now)
+    db.session.commit()
+    result = {"patrols": patrols, "points": points}
+    if months:
+        result["partitions_dropped"] = months
+    return result
 
 
 @job("privacy_retention", hours=24)

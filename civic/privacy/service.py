@@ -13,7 +13,7 @@ import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 
 from civic.core import audit
 from civic.core.clock import resolve
@@ -78,6 +78,12 @@ def _retention_groups():
     groups = [(days, ids) for days, ids in sorted(by_days.items())]
     groups.append((DEFAULT_GPS_RETENTION_DAYS, None))
     return groups, [c for c, _ in configured]
+
+
+def longest_gps_retention_days():
+    """The longest GPS retention of any community (the default for those without their own)."""
+    longest = db.session.scalar(select(func.max(PrivacySettings.gps_retention_days)))
+    return max(longest or 0, DEFAULT_GPS_RETENTION_DAYS)
 
 
 def _due_patrols(days, community_ids, configured, now, limit):

@@ -318,7 +318,8 @@ def catalogue(community_id, *, now=None, include_unavailable=False):
 def _lock_resident(community_id, user_id):
     """Lock the resident's ledger account: one resident's orders and cancels happen one at a time."""
     account = ledger.resident_account(community_id, user_id)
-    db.session.scalar(select(Account.id).where(Account.id == account.id).with_for_update())
+    db.session.scalar(select(Account.id).where(Account.community_id == community_id, Account.id == account.id)
+                      .with_for_update())
     return account
 
 

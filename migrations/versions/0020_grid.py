@@ -87,7 +87,6 @@ def upgrade():
     sa.Column('made_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("period IN ('week', 'month')", name=op.f('ck_grid_summary_period')),
     sa.ForeignKeyConstraint(['community_id'], ['community.id'], name=op.f('fk_grid_summary_community_id_community')),
-    sa.ForeignKeyConstraint(['grid_id'], ['grid.id'], name=op.f('fk_grid_summary_grid_id_grid')),
     sa.ForeignKeyConstraint(['street_id'], ['street.id'], name=op.f('fk_grid_summary_street_id_street')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_grid_summary')),
     sa.UniqueConstraint('street_id', 'community_id', 'grid_id', 'period', 'starts_on', name=op.f('uq_grid_summary_street_id_community_id_grid_id_period_starts_on'))

@@ -1,20 +1,18 @@
-"""Tenancy in the schema: every community-owned table can be sharded by community_id.
+"""Tenancy in the schema: every table can be placed on a distributed (Citus) database.
 
-These are the rules of co-located distributed tables in Citus: each community-owned table carries
-`community_id`, every unique constraint includes it, and every foreign key to another community-owned
-table includes it. A table is community-owned unless it is listed as global below (the reference
-tables a distributed database would replicate to every node).
+These are the rules that made a Citus 13 cluster refuse the schema (issue 16), checked without a
+cluster: a community-owned table carries a non-null `community_id` (its distribution column), its
+primary key and every unique constraint include it, every foreign key to another community-owned table
+includes it, and it has no trigger except the row-local ones listed in civic.core.tenancy. Tables whose
+`community_id` is optional are distributed by another non-null column, and reference tables (the global
+tables replicated to every node) carry no `community_id` and point at no distributed table.
 """
+from sqlalchemy import inspect, text
+
+from civic.core.tenancy import DISTRIBUTED_BY, REFERENCE_TABLES, ROW_LOCAL_TRIGGERS, UNPLACED_TABLES
 from civic.extensions import db
 
-GLOBAL_TABLES = {
-    "user", "api_token", "user_session", "login_throttle", "sms_code", "audit_entry", "notification",
-    "district", "street", "community", "job_run",
-    # above the communities: a street's or district's administrators and the ceilings they set
-    "area_admin", "setting_ceiling",
-    # street-owned (civic.grid): departments, their staff, deadlines by category, summaries
-    "department", "department_staff", "category_deadline", "grid_summary",
-}
+GLOBAL_TABLES = REFERENCE_TABLES | set(DISTRIBUTED_BY)
 
 
 def _community_tables():
@@ -69,3 +67,92 @@ def test_foreign_keys_between_community_tables_include_community_id(app):
                 if "community_id" not in local or remote[local.index("community_id")] != "community_id":
                     problems.append(f"{table.name} -> {fk.referred_table.name} on {local}")
     assert problems == []
+
+
+def test_primary_keys_of_community_tables_include_community_id(app):
+    """Citus refuses a distributed table whose primary key leaves out the distribution column."""
+    problems = [f"{t.name}: primary key {[c.name for c in t.primary_key.columns]}" for t in _community_tables()
+                if "community_id" not in {c.name for c in t.primary_key.columns}]
+    assert problems == []
+
+
+def test_primary_keys_in_the_migrated_database_include_community_id(app, is_postgres):
+    """The migrations give the database the same keys (on SQLite `id` stays the rowid key, with a
+    unique (community_id, id) beside it: SQLite numbers only a one-column INTEGER PRIMARY KEY)."""
+    with app.app_context():
+        inspector = inspect(db.engine)
+        problems = []
+        for table in _community_tables():
+            keys = inspector.get_pk_constraint(table.name)["constrained_columns"]
+            uniques = [u["column_names"] for u in inspector.get_unique_constraints(table.name)]
+            if is_postgres and "community_id" not in keys:
+                problems.append(f"{table.name}: primary key {keys}")
+            if not is_postgres and "community_id" not in keys and ["community_id", "id"] not in uniques:
+                problems.append(f"{table.name}: neither key nor unique (community_id, id)")
+    assert problems == []
+
+
+def test_tables_with_an_optional_community_are_distributed_by_another_column(app):
+    """A nullable community_id cannot be a distribution column: such a table says how it is placed, by a
+    non-null column that is in its primary key and in every unique key, and it points only at reference
+    tables (it is not co-located with the communities), and no table points at it."""
+    problems = []
+    for table in db.metadata.sorted_tables:
+        column = table.columns.get("community_id")
+        if column is not None and column.nullable and table.name not in DISTRIBUTED_BY:
+            problems.append(f"{table.name}: optional community_id, but no placement in DISTRIBUTED_BY")
+    for name, key in DISTRIBUTED_BY.items():
+        table = db.metadata.tables[name]
+        if key not in table.c or table.c[key].nullable:
+            problems.append(f"{name}: distribution column {key} missing or nullable")
+        if key not in {c.name for c in table.primary_key.columns}:
+            problems.append(f"{name}: primary key leaves out {key}")
+        for constraint in table.constraints:
+            if constraint.__class__.__name__ == "UniqueConstraint" and key not in {c.name for c in constraint.columns}:
+                problems.append(f"{name}: unique without {key}")
+        for fk in table.foreign_key_constraints:
+            if fk.referred_table.name not in REFERENCE_TABLES:
+                problems.append(f"{name} -> {fk.referred_table.name}: not a reference table")
+    for table in db.metadata.sorted_tables:
+        for fk in table.foreign_key_constraints:
+            if fk.referred_table.name in DISTRIBUTED_BY and fk.referred_table is not table:
+                problems.append(f"{table.name} -> {fk.referred_table.name}: points at a table placed apart")
+    assert problems == []
+
+
+def test_reference_tables_are_global(app):
+    """A reference table is copied to every node: it has no community_id, and Citus refuses a foreign key
+    from a reference table to a distributed one."""
+    problems = []
+    for name in REFERENCE_TABLES:
+        table = db.metadata.tables[name]
+        if "community_id" in table.c:
+            problems.append(f"{name}: has community_id")
+        for fk in table.foreign_key_constraints:
+            if fk.referred_table.name not in REFERENCE_TABLES:
+                problems.append(f"{name} -> {fk.referred_table.name}: reference table points at a distributed one")
+    assert problems == []
+
+
+def test_every_table_is_placed(app):
+    """Each table of the migrated database is a model's table (so the rules above saw it)."""
+    with app.app_context():
+        names = set(inspect(db.engine).get_table_names())
+    unknown = names - set(db.metadata.tables) - UNPLACED_TABLES
+    assert {n for n in unknown if not n.startswith("patrol_track_point_")} == set()
+
+
+def test_no_trigger_citus_refuses(app, is_postgres):
+    """Citus refuses to distribute a table with triggers unless told they are safe; only the row-local
+    append-only triggers of the ledger are (they raise, and read nothing else)."""
+    with app.app_context(), db.engine.connect() as conn:
+        if is_postgres:
+            rows = conn.execute(text(
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE NOT t.tgisinternal AND n.nspname = current_schema()")).all()
+        else:
+            rows = conn.execute(text("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")).all()
+    unexpected = [(table, name) for table, name in rows if name not in ROW_LOCAL_TRIGGERS.get(table, set())]
+    assert unexpected == []
+    assert {name for _, name in rows} == set().union(*ROW_LOCAL_TRIGGERS.values())

@@ -79,15 +79,20 @@ def test_the_database_refuses_a_negative_resident_balance(town):
     db.session.rollback()
 
 
-def test_postings_and_transactions_are_append_only(town):
-    """The database refuses edits to postings and transactions."""
+def test_postings_and_transactions_are_append_only(town, is_postgres):
+    """The database refuses edits to postings and transactions (and, on PostgreSQL, deletions)."""
     community, a, _ = town
     ledger.award(community.id, a.id, 5, idempotency_key="a")
     db.session.commit()
-    for statement in ("UPDATE ledger_posting SET amount = amount * 2", "UPDATE ledger_transaction SET memo = 'x'"):
-        with pytest.raises((IntegrityError, DBAPIError)):
+    statements = ["UPDATE ledger_posting SET amount = amount * 2", "UPDATE ledger_transaction SET memo = 'x'"]
+    if is_postgres:
+        statements += ["DELETE FROM ledger_posting", "DELETE FROM ledger_transaction WHERE id > 0"]
+    for statement in statements:
+        with pytest.raises((IntegrityError, DBAPIError), match="append-only"):
             db.session.execute(text(statement))
         db.session.rollback()
+    assert db.session.scalar(text("SELECT count(*) FROM ledger_posting")) == 2
+    assert db.session.scalar(text("SELECT count(*) FROM ledger_posting WHERE amount IN (5, -5)")) == 2
 
 
 def test_hold_settle_and_release(town):
