@@ -528,8 +528,30 @@ def write_community_export(community_id, out, *, now=None, chunk=2000, photos=No
     for n, user_id in enumerate(sorted(user_ids)):
         row = db.session.execute(select(users).where(users.c.id == user_id)).one()
         out.write(("," if n else "") + "\n  " + json.dumps(row_dict(users, row), ensure_ascii=False, default=str))
-    out.write("\n]}\n")
+    out.write('\n], "references": %s}\n' % json.dumps(_referenced_rows(community_id), ensure_ascii=False,
+                                                          default=str))
     return counts
+
+
+def _shared_targets(table):
+    """(column, target table) of `table`'s foreign keys to rows shared above the community (e.g. the street's
+    departments a case was sent to): neither people, the place, nor another community's rows."""
+    place = {"user", "community", "street", "district"}
+    return [(fk.parent, fk.column.table) for fk in table.foreign_keys
+            if fk.column.table.name not in place and "community_id" not in fk.column.table.c]
+
+
+def _referenced_rows(community_id):
+    """{table: [rows]} of the shared rows the community's rows point at, so an import can satisfy its keys."""
+    wanted = {}
+    for table in community_tables():
+        for column, target in _shared_targets(table):
+            ids = db.session.scalars(select(column).where(table.c.community_id == community_id,
+                                                           column.is_not(None)).distinct())
+            wanted.setdefault(target, set()).update(ids)
+    return {target.name: [row_dict(target, row) for row in db.session.execute(
+                select(target).where(target.c.id.in_(sorted(ids))).order_by(target.c.id))]
+            for target, ids in wanted.items() if ids}
 
 
 def _column_value(column, value):
@@ -583,6 +605,12 @@ def import_community(data):
         _insert(Street.__table__, [place["street"]])
     _insert(Community.__table__, [community])
     _insert(User.__table__, data["users"])
+    references = data.get("references") or {}
+    for table in db.metadata.sorted_tables:  # shared rows (a street's departments) that are not here yet
+        rows = references.get(table.name) or []
+        have = set(db.session.scalars(select(table.c.id).where(table.c.id.in_([r["id"] for r in rows])))) \
+            if rows else set()
+        _insert(table, [r for r in rows if r["id"] not in have])
     counts = {}
     for table in community_tables():
         rows = data["tables"].get(table.name, [])
