@@ -88,6 +88,10 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    if conf_args.get("include_name") is None:
+        from civic.patrols.partitions import schema_name_filter
+
+        conf_args["include_name"] = schema_name_filter  # autogenerate ignores the GPS month partitions
 
     connectable = get_engine()
 

@@ -414,7 +414,10 @@ def get_case(case_id, *, lock=False):
     """A case, or NotFound."""
     query = select(Case).where(Case.id == case_id)
     if lock:
-        query = query.with_for_update()
+        # Find the case's community first, then lock the row on its shard: a distributed database locks
+        # rows only where the query names the distribution column.
+        community_id = db.session.scalar(select(Case.community_id).where(Case.id == case_id))
+        query = query.where(Case.community_id == community_id).with_for_update()
     case = db.session.scalar(query)
     if case is None:
         raise NotFound(N_("No such case."))

@@ -78,7 +78,8 @@ def standing(community_id, user_id):
 
 
 def _locked_balance(account):
-    return db.session.scalar(select(Account.balance).where(Account.id == account.id).with_for_update()
+    return db.session.scalar(select(Account.balance).where(Account.community_id == account.community_id,
+                                                           Account.id == account.id).with_for_update()
                              .execution_options(populate_existing=True)) or 0
 
 
@@ -173,7 +174,7 @@ def verify_debts():
     for key, amount in db.session.execute(
         select(Transaction.idempotency_key, Posting.amount)
         .join(Posting, (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))
-        .join(Account, Account.id == Posting.account_id)
+        .join(Account, (Account.id == Posting.account_id) & (Account.community_id == Posting.community_id))
         .where(Transaction.idempotency_key.like("debt:%:after:%"), Account.kind == "resident")
     ):
         debt_id = int(key.split(":")[1])
