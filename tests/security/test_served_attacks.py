@@ -172,3 +172,84 @@ def test_hostile_bytes_answer_4xx_json(served):
     branch's: until it is merged this test fails, and that failure is the one the lead checks after merging)."""
     failures = [why for ok, why in (_answers_4xx_json(served, *case) for case in _hostile_requests(served)) if not ok]
     assert failures == []
+
+
+# --- item 1: attendance minted alone; item 4: self-dealing on reports -------------------------------
+
+def _points(served, headers, community_id=None):
+    """The caller's points in community A (or `community_id`): {"balance", "owed", "reserved", ...}."""
+    answer = served.client().get(f"/api/v1/communities/{community_id or served.a}/points", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _on_notice(served, headers, source_kind, source_id):
+    """The notice board's entries (on notice or posted) for one cause."""
+    board = served.client().get(f"/api/v1/communities/{served.a}/merit/notice", headers=headers).json()
+    return [c for c in board["on_notice"] + board["posted"] + board["under_review"]
+            if c["source_kind"] == source_kind and c["source_id"] == source_id]
+
+
+def test_committee_member_checks_themself_in(served):
+    """A committee member plans a session starting now and checks themself in by name: counted present,
+    but no points and nothing on the notice board. When a different organiser checks them in, the
+    attendance award goes on the 积分公示 notice board and the balance does not move before the notice
+    period ends."""
+    member, colleague = served.token(COMMITTEE), served.token(COMMITTEE2)
+    base = f"/api/v1/deliberation/communities/{served.a}"
+    per_attendance = served.client().get(f"{base}/settings", headers=member).json()["points_per_attendance"]
+    assert per_attendance > 0  # attendance pays: the attack would have earned points
+    now = datetime.now(timezone.utc)
+    meeting = served.client().post(f"{base}/meetings", headers=member, json={
+        "title": "自己签到的会", "place": "活动室", "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(), "quorum_count": 0, "quorum_percent": 0})
+    assert meeting.status_code == 201, meeting.text
+    mid, me = meeting.json()["id"], _user_id(served, COMMITTEE)
+    before = _points(served, member)
+
+    own = served.client().post(f"{base}/meetings/{mid}/attendance", json={"user_id": me}, headers=member)
+    assert own.status_code == 200 and own.json()["user_id"] == me, own.text  # present ...
+    again = served.client().post(f"{base}/meetings/{mid}/attendance", json={"user_id": me}, headers=member)
+    assert again.status_code == 200 and again.json()["already"] is True
+    assert _points(served, member)["balance"] == before["balance"]  # ... but no points
+    assert _on_notice(served, member, "meeting", mid) == []
+
+    vouched = served.client().post(f"{base}/meetings/{mid}/attendance", json={"user_id": me}, headers=colleague)
+    assert vouched.status_code == 200, vouched.text
+    award = _on_notice(served, member, "meeting", mid)
+    assert [(a["status"], a["points"], a["resident_name"]) for a in award] == [("notice", per_attendance, "王主任")]
+    assert datetime.fromisoformat(award[0]["notice_ends_at"]) > datetime.now(timezone.utc)
+    assert _points(served, member)["balance"] == before["balance"]  # not before the notice period ends
+
+
+def test_coordinator_handles_their_own_report(served):
+    """A coordinator reports a problem and tries to accept it, pass it to themself, resolve and confirm it
+    through the API: each step is refused (accept and assign: 403 own_award), the report stays submitted,
+    and no points move. A real handler accepting it does not let the reporter resolve it on the page."""
+    coordinator, handler = served.token(COORDINATOR), served.token(COMMITTEE)
+    base = f"/api/v1/communities/{served.a}"
+    category = served.client().get(f"{base}/report-categories", headers=coordinator).json()[0]["id"]
+    before = _points(served, coordinator)
+    report = served.client().post(f"{base}/reports", headers=coordinator,
+                                  json={"category_id": category, "description": "路灯坏了（自己处理自己的）"})
+    assert report.status_code == 201, report.text
+    rid, url = report.json()["id"], f"{base}/reports/{report.json()['id']}"
+
+    for action in ({"action": "accept"}, {"action": "assign", "assignee_id": _user_id(served, COORDINATOR)}):
+        refused = served.client().post(url, json=action, headers=coordinator)
+        assert refused.status_code == 403, (action, refused.text)
+        assert refused.json()["reason"] == "own_award" and refused.json()["code"] == 403
+    assert served.client().post(url, json={"action": "resolve"}, headers=coordinator).status_code == 422
+    confirm = served.client().post(url, json={"action": "confirm"}, headers=coordinator)
+    assert confirm.status_code in (403, 409), confirm.text
+    assert served.client().get(url, headers=coordinator).json()["status"] == "submitted"
+
+    accepted = served.client().post(url, json={"action": "accept"}, headers=handler)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+    page = served.session(COORDINATOR)
+    page.post(f"/c/{served.a}/reports/{rid}/resolve", data={"note": "修好了", "csrf_token": page.csrf(f"/c/{served.a}/reports/{rid}")},
+              files={"photo": ("fixed.jpg", _jpeg(), "image/jpeg")})
+    assert served.client().get(url, headers=coordinator).json()["status"] == "accepted"
+    assert served.client().post(url, json={"action": "confirm"}, headers=coordinator).status_code in (403, 409)
+    assert _on_notice(served, coordinator, "report", rid) == []
+    assert _points(served, coordinator)["balance"] == before["balance"]
