@@ -253,3 +253,141 @@ def test_coordinator_handles_their_own_report(served):
     assert served.client().post(url, json={"action": "confirm"}, headers=coordinator).status_code in (403, 409)
     assert _on_notice(served, coordinator, "report", rid) == []
     assert _points(served, coordinator)["balance"] == before["balance"]
+
+
+# --- item 6: sign-in and sessions ------------------------------------------------------------------
+
+def _from(served, address):
+    """A fresh client whose connections leave from another loopback address (127.0.0.0/8 is all local): a
+    second machine, as far as the served app can tell."""
+    from requests.adapters import HTTPAdapter
+
+    class FromAddress(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, source_address=(address, 0), **kwargs)
+
+    client = served.client()
+    client.http.mount("http://", FromAddress())
+    return client
+
+
+def _token_answer(client, phone, password, headers=None):
+    return client.post("/api/v1/auth/token", json={"phone": phone, "password": password}, headers=headers)
+
+
+def _cookie_header(client):
+    return "; ".join(f"{c.name}={c.value}" for c in client.http.cookies)
+
+
+def test_a_new_password_ends_api_tokens(served):
+    """An API token made before a password change on the page answers 401 after it; the new password works."""
+    phone, password = served.sign_up("改密码的人")
+    token = served.token(phone, password)
+    assert served.client().get("/api/v1/me", headers=token).status_code == 200
+    page = served.session(phone, password)
+    changed = page.submit("/me/password", "/me/password",
+                          {"current": password, "password": "Copper-Kettle-77", "confirm": "Copper-Kettle-77"})
+    assert changed.status_code == 302, changed.text[:300]
+    refused = served.client().get("/api/v1/me", headers=token)
+    assert refused.status_code == 401 and refused.json()["code"] == 401
+    assert served.client().get("/api/v1/me", headers=served.token(phone, "Copper-Kettle-77")).status_code == 200
+
+
+def test_a_cookie_replayed_after_sign_out_is_refused(served):
+    """The session and remember-me cookies, copied before signing out, sign in before (so the test can fail)
+    and sign nobody in after: sign-out ended the session on the server."""
+    phone, password = served.sign_up("退出的人")
+    browser = served.client()
+    assert browser.submit("/login", "/login", {"phone": phone, "password": password, "remember": "y"}).status_code == 302
+    names = {c.name for c in browser.http.cookies}
+    assert {"session", "remember_token"} <= names, names
+    saved = _cookie_header(browser)
+    remembered = next(f"remember_token={c.value}" for c in browser.http.cookies if c.name == "remember_token")
+    assert served.client().get("/me", headers={"Cookie": saved}).status_code == 200
+    assert served.client().get("/me", headers={"Cookie": remembered}).status_code == 200
+    out = browser.submit("/me", "/logout", {})
+    assert out.status_code == 302, out.text[:300]
+    for cookie in (saved, remembered):
+        assert served.client().get("/me", headers={"Cookie": cookie}).status_code == 302
+        assert served.client().get("/api/v1/me", headers={"Cookie": cookie}).status_code == 401
+
+
+def test_sixty_simultaneous_guesses_and_the_owner_elsewhere(served):
+    """60 threads guess one number's password at once: at most five are evaluated (401), the rest wait (429).
+    A forged X-Forwarded-For gives no new throttle bucket (no trusted proxy), even with the right password;
+    the real owner signing in from another address is not locked out."""
+    import threading
+
+    phone, password = served.sign_up("被猜的人")
+    start, statuses = threading.Barrier(60), []
+
+    def guess(i):
+        client = served.client()
+        start.wait()
+        statuses.append(_token_answer(client, phone, f"wrong-guess-{i}").status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(60)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(statuses) == 60 and set(statuses) <= {401, 429}, statuses
+    assert 1 <= statuses.count(401) <= 5 and statuses.count(429) >= 55, sorted(statuses)
+
+    forged = _token_answer(served.client(), phone, password, headers={"X-Forwarded-For": "203.0.113.77"})
+    assert forged.status_code == 429 and forged.json()["reason"] == "too_many_attempts", forged.text
+    owner = _token_answer(_from(served, "127.0.0.2"), phone, password)
+    assert owner.status_code == 201, owner.text
+    assert _from(served, "127.0.0.2").sign_in(phone, password).status_code == 302
+
+
+def test_an_unknown_number_costs_as_much_as_a_known_one(served):
+    """A wrong password for a registered number and any password for an unknown number take about as long
+    (median of several tries, each from its own address so no throttle answers quickly)."""
+    phone, _password = served.sign_up("计时的人")
+
+    def timed(number, address):
+        client = _from(served, address)
+        client.get("/healthz")  # the connection is open before the clock starts
+        started = clock.perf_counter()
+        answer = _token_answer(client, number, "not-the-password-9")
+        elapsed = clock.perf_counter() - started
+        assert answer.status_code == 401, answer.text
+        return elapsed
+
+    timed("13700000000", "127.0.1.1")  # the dummy hash is made once, on first use
+    known = sorted(timed(phone, f"127.0.2.{i}") for i in range(1, 6))[2]
+    unknown = sorted(timed(f"1370000{i:04d}", f"127.0.3.{i}") for i in range(1, 6))[2]
+    assert 0.33 < unknown / known < 3, (known, unknown)
+
+
+def test_a_weak_new_password_is_refused(served):
+    """12345678 is refused at sign-up (no account) and as a new password (the old one still works)."""
+    phone = "1390000" + f"{clock.time_ns() % 10000:04d}"
+    signup = served.client().submit("/signup", "/signup", {"phone": phone, "display_name": "弱密码", "password": "12345678",
+                                                           "confirm": "12345678", "password2": "12345678", "agree": "y"})
+    assert signup.status_code == 200 and "太容易被猜到" in signup.text
+    assert _token_answer(served.client(), phone, "12345678").status_code == 401
+    phone, password = served.sign_up("想改弱密码")
+    page = served.session(phone, password)
+    weak = page.submit("/me/password", "/me/password", {"current": password, "password": "12345678", "confirm": "12345678"})
+    assert weak.status_code == 200 and "太容易被猜到" in weak.text
+    assert _token_answer(served.client(), phone, "12345678").status_code == 401
+    assert _token_answer(served.client(), phone, password).status_code == 201
+
+
+def test_a_cookie_api_post_needs_the_csrf_header(served):
+    """A browser's cookies alone (session, or only the remember-me cookie) do not carry an API POST: without
+    X-CSRFToken it is refused and nothing is made; with it the same request is accepted."""
+    phone, password = served.sign_up("跨站请求")
+    browser = served.client()
+    assert browser.submit("/login", "/login", {"phone": phone, "password": password, "remember": "y"}).status_code == 302
+    remembered = next(f"remember_token={c.value}" for c in browser.http.cookies if c.name == "remember_token")
+    join = f"/api/v1/communities/{served.a}/join"
+    for cookie in (_cookie_header(browser), remembered):
+        refused = served.client().post(join, json={"address": "7号楼"}, headers={"Cookie": cookie})
+        assert refused.status_code in (400, 403), refused.text
+        assert refused.json()["code"] == refused.status_code
+    assert served.client().get("/api/v1/me", headers={"Cookie": remembered}).status_code == 200  # signed in all along
+    accepted = served.session(phone, password).post(join, json={"address": "7号楼"})
+    assert accepted.status_code == 201, accepted.text
