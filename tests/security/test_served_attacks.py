@@ -391,3 +391,128 @@ def test_a_cookie_api_post_needs_the_csrf_header(served):
     assert served.client().get("/api/v1/me", headers={"Cookie": remembered}).status_code == 200  # signed in all along
     accepted = served.session(phone, password).post(join, json={"address": "7号楼"})
     assert accepted.status_code == 201, accepted.text
+
+
+# --- item 5: a deduction dodged through shop orders -----------------------------------------------
+
+START, DEDUCTION = 40, 20  # 见义勇为 approved at 40 (two approvers above 20); 不赡养老人 is a 20-point deduction
+DOING_NOTHING = START - DEDUCTION
+
+
+def _notice_period_ends(served):
+    """The worker's notice job, run on the served database as the worker process would, a month later (a
+    clock, not a wait): everything on notice without an objection posts."""
+    from civic.core.clock import utcnow
+    from civic.extensions import db
+    from civic.merit import service as merit
+
+    with served.app.app_context():
+        try:
+            while merit.close_notices(now=utcnow() + timedelta(days=31)):
+                db.session.commit()
+            db.session.commit()
+        finally:
+            db.session.remove()
+
+
+def _rule(served, headers, name):
+    categories = served.client().get(f"/api/v1/communities/{served.a}/merit/rules", headers=headers).json()
+    return next(r["id"] for c in categories for r in c["rules"] if r["name"] == name)
+
+
+def _approve(served, claim_id, *approvers, points=None):
+    for phone in approvers:
+        answer = served.client().post(f"/api/v1/communities/{served.a}/merit/claims/{claim_id}/approval",
+                                      json={"approve": True, "points": points}, headers=served.token(phone))
+        assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _resident_with_points(served, name):
+    """A fresh resident of A holding START points (a claim approved by two members, posted after its notice)."""
+    phone, password = served.sign_up(name)
+    me = served.token(phone, password)
+    base = f"/api/v1/communities/{served.a}"
+    joined = served.client().post(f"{base}/join", json={"address": "5号楼"}, headers=me)
+    assert joined.status_code == 201, joined.text
+    assert served.client().post(f"{base}/requests/{joined.json()['id']}", json={"approve": True},
+                                headers=served.token(COMMITTEE)).status_code == 200
+    claim = served.client().post(f"{base}/merit/claims", headers=me, json={
+        "rule_id": _rule(served, me, "见义勇为"), "description": f"{name}扑灭了楼道里的火"})
+    assert claim.status_code == 201, claim.text
+    assert _approve(served, claim.json()["id"], COMMITTEE, COMMITTEE2, points=START)["status"] == "notice"
+    _notice_period_ends(served)
+    assert _points(served, me)["balance"] == START
+    return phone, me
+
+
+def _record_deduction(served, phone, *, approve):
+    member = served.token(COMMITTEE)
+    claim = served.client().post(f"/api/v1/communities/{served.a}/merit/claims", headers=member, json={
+        "rule_id": _rule(served, member, "不赡养老人"), "description": "不管年迈的父亲",
+        "resident_id": _user_id(served, phone)})
+    assert claim.status_code == 201, claim.text
+    if approve:
+        assert _approve(served, claim.json()["id"], COMMITTEE2)["status"] == "notice"
+    return claim.json()["id"]
+
+
+def _towel(served, headers):
+    items = served.client().get(f"/api/v1/communities/{served.a}/shop/items", headers=headers).json()
+    return next(i["id"] for i in items if i["name"] == "毛巾")  # 20 points, 30 in stock, no monthly limit
+
+
+def _order(served, headers, item_id):
+    return served.client().post(f"/api/v1/communities/{served.a}/shop/orders", json={"item_id": item_id},
+                                headers=headers)
+
+
+def _cancel(served, headers, order_id):
+    answer = served.client().post(f"/api/v1/communities/{served.a}/shop/orders/{order_id}/cancel", headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
+def test_parking_points_in_orders_while_a_deduction_is_on_notice(served):
+    """With a 20-point deduction approved (on notice) the resident of 40 points orders everything: only the
+    20 free points buy (then 409 points_reserved); the deduction posts in full; cancelling leaves 20, what
+    doing nothing leaves."""
+    phone, me = _resident_with_points(served, "囤积者甲")
+    _record_deduction(served, phone, approve=True)
+    assert _points(served, me)["reserved"] == DEDUCTION and _points(served, me)["balance"] == START
+    towel, placed = _towel(served, me), []
+    for _ in range(2):  # try to park all 40 points
+        answer = _order(served, me, towel)
+        if answer.status_code == 201:
+            placed.append(answer.json()["id"])
+        else:
+            assert answer.status_code == 409 and answer.json()["reason"] == "points_reserved", answer.text
+    assert len(placed) == 1
+    _notice_period_ends(served)
+    for order_id in placed:
+        _cancel(served, me, order_id)
+    after = _points(served, me)
+    assert (after["balance"], after["owed"]) == (DOING_NOTHING, 0)
+
+
+def test_points_parked_before_the_approval_become_a_debt(served):
+    """Orders placed before the deduction is approved park the whole balance: the deduction posts 0 and the
+    20 points are owed (API `owed`, the passbook page); new orders are refused (debt_open); cancelling pays
+    the debt first, and the resident ends with what doing nothing leaves."""
+    phone, me = _resident_with_points(served, "囤积者乙")
+    claim_id = _record_deduction(served, phone, approve=False)
+    towel = _towel(served, me)
+    placed = [_order(served, me, towel) for _ in range(2)]
+    assert [a.status_code for a in placed] == [201, 201], [a.text for a in placed]
+    assert _points(served, me)["balance"] == 0
+    assert _approve(served, claim_id, COMMITTEE2)["status"] == "notice"
+    _notice_period_ends(served)
+    after = _points(served, me)
+    assert (after["balance"], after["owed"]) == (0, DEDUCTION)
+    page = served.session(phone, "Lantern-Pebble-42").get("/points")
+    assert 'data-testid="debt"' in page.text and "不赡养老人" in page.text
+    refused = _order(served, me, towel)
+    assert refused.status_code == 409 and refused.json()["reason"] == "debt_open", refused.text
+    for answer in placed:
+        _cancel(served, me, answer.json()["id"])
+    after = _points(served, me)
+    assert (after["balance"], after["owed"]) == (DOING_NOTHING, 0)
