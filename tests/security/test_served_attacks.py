@@ -222,6 +222,40 @@ def test_committee_member_checks_themself_in(served):
     assert _points(served, member)["balance"] == before["balance"]  # not before the notice period ends
 
 
+def _my_card(served, phone):
+    """The code on a person's own printed check-in card (/deliberation/card), read back from its QR SVG."""
+    import re
+
+    import zxingcpp
+
+    from tests.core.test_shared import _raster_svg_qr
+
+    page = served.session(phone).get("/deliberation/card").text
+    svg = next(s for s in re.findall(r"<svg.*?</svg>", page, re.S) if re.search(r"M\d+,\d+H", s))
+    return zxingcpp.read_barcodes(_raster_svg_qr(svg))[0].text
+
+
+def test_committee_member_scans_their_own_card(served):
+    """The same with the organiser's own personal card, scanned into a session they planned: present by
+    card, but no points and nothing on the notice board."""
+    member = served.token(COMMITTEE)
+    base = f"/api/v1/deliberation/communities/{served.a}"
+    now = datetime.now(timezone.utc)
+    meeting = served.client().post(f"{base}/meetings", headers=member, json={
+        "title": "自己刷卡的会", "place": "活动室", "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(), "quorum_count": 0, "quorum_percent": 0})
+    assert meeting.status_code == 201, meeting.text
+    mid, me = meeting.json()["id"], _user_id(served, COMMITTEE)
+    before = _points(served, member)
+    scanned = served.client().post(f"{base}/meetings/{mid}/attendance", json={"card_token": _my_card(served, COMMITTEE)},
+                                   headers=member)
+    assert scanned.status_code == 200 and scanned.json()["user_id"] == me, scanned.text
+    listed = served.client().get(f"{base}/meetings/{mid}/attendance", headers=member).json()
+    assert [(p["present"], p["method"]) for p in listed if p["user_id"] == me] == [(True, "card")]
+    assert _on_notice(served, member, "meeting", mid) == []
+    assert _points(served, member)["balance"] == before["balance"]
+
+
 def test_coordinator_handles_their_own_report(served):
     """A coordinator reports a problem and tries to accept it, pass it to themself, resolve and confirm it
     through the API: each step is refused (accept and assign: 403 own_award), the report stays submitted,
