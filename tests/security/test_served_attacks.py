@@ -281,8 +281,9 @@ def test_coordinator_handles_their_own_report(served):
     accepted = served.client().post(url, json={"action": "accept"}, headers=handler)
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
     page = served.session(COORDINATOR)
-    page.post(f"/c/{served.a}/reports/{rid}/resolve", data={"note": "修好了", "csrf_token": page.csrf(f"/c/{served.a}/reports/{rid}")},
-              files={"photo": ("fixed.jpg", _jpeg(), "image/jpeg")})
+    resolved = page.post(f"/c/{served.a}/reports/{rid}/resolve", files={"photo": ("fixed.jpg", _jpeg(), "image/jpeg")},
+                         data={"note": "修好了", "csrf_token": page.csrf(f"/c/{served.a}/reports/{rid}")})
+    assert resolved.status_code == 403, resolved.text[:300]  # the page's own_award refusal
     assert served.client().get(url, headers=coordinator).json()["status"] == "accepted"
     assert served.client().post(url, json={"action": "confirm"}, headers=coordinator).status_code in (403, 409)
     assert _on_notice(served, coordinator, "report", rid) == []
