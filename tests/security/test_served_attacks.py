@@ -424,6 +424,11 @@ def test_a_cookie_api_post_needs_the_csrf_header(served):
         assert refused.status_code in (400, 403), refused.text
         assert refused.json()["code"] == refused.status_code
     assert served.client().get("/api/v1/me", headers={"Cookie": remembered}).status_code == 200  # signed in all along
+    from civic.communities.models import Membership
+    from civic.extensions import db
+
+    me = _user_id(served, phone)
+    assert served.read(lambda: db.session.scalar(select(Membership.id).where(Membership.user_id == me))) is None
     accepted = served.session(phone, password).post(join, json={"address": "7号楼"})
     assert accepted.status_code == 201, accepted.text
 
