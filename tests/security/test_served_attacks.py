@@ -172,3 +172,387 @@ def test_hostile_bytes_answer_4xx_json(served):
     branch's: until it is merged this test fails, and that failure is the one the lead checks after merging)."""
     failures = [why for ok, why in (_answers_4xx_json(served, *case) for case in _hostile_requests(served)) if not ok]
     assert failures == []
+
+
+# --- item 1: attendance minted alone; item 4: self-dealing on reports -------------------------------
+
+def _points(served, headers, community_id=None):
+    """The caller's points in community A (or `community_id`): {"balance", "owed", "reserved", ...}."""
+    answer = served.client().get(f"/api/v1/communities/{community_id or served.a}/points", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _on_notice(served, headers, source_kind, source_id):
+    """The notice board's entries (on notice or posted) for one cause."""
+    board = served.client().get(f"/api/v1/communities/{served.a}/merit/notice", headers=headers).json()
+    return [c for c in board["on_notice"] + board["posted"] + board["under_review"]
+            if c["source_kind"] == source_kind and c["source_id"] == source_id]
+
+
+def test_committee_member_checks_themself_in(served):
+    """A committee member plans a session starting now and checks themself in by name: counted present,
+    but no points and nothing on the notice board. When a different organiser checks them in, the
+    attendance award goes on the 积分公示 notice board and the balance does not move before the notice
+    period ends."""
+    member, colleague = served.token(COMMITTEE), served.token(COMMITTEE2)
+    base = f"/api/v1/deliberation/communities/{served.a}"
+    per_attendance = served.client().get(f"{base}/settings", headers=member).json()["points_per_attendance"]
+    assert per_attendance > 0  # attendance pays: the attack would have earned points
+    now = datetime.now(timezone.utc)
+    meeting = served.client().post(f"{base}/meetings", headers=member, json={
+        "title": "自己签到的会", "place": "活动室", "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(), "quorum_count": 0, "quorum_percent": 0})
+    assert meeting.status_code == 201, meeting.text
+    mid, me = meeting.json()["id"], _user_id(served, COMMITTEE)
+    before = _points(served, member)
+
+    own = served.client().post(f"{base}/meetings/{mid}/attendance", json={"user_id": me}, headers=member)
+    assert own.status_code == 200 and own.json()["user_id"] == me, own.text  # present ...
+    again = served.client().post(f"{base}/meetings/{mid}/attendance", json={"user_id": me}, headers=member)
+    assert again.status_code == 200 and again.json()["already"] is True
+    assert _points(served, member)["balance"] == before["balance"]  # ... but no points
+    assert _on_notice(served, member, "meeting", mid) == []
+
+    vouched = served.client().post(f"{base}/meetings/{mid}/attendance", json={"user_id": me}, headers=colleague)
+    assert vouched.status_code == 200, vouched.text
+    award = _on_notice(served, member, "meeting", mid)
+    assert [(a["status"], a["points"], a["resident_name"]) for a in award] == [("notice", per_attendance, "王主任")]
+    assert datetime.fromisoformat(award[0]["notice_ends_at"]) > datetime.now(timezone.utc)
+    assert _points(served, member)["balance"] == before["balance"]  # not before the notice period ends
+
+
+def _my_card(served, phone):
+    """The code on a person's own printed check-in card (/deliberation/card), read back from its QR SVG."""
+    import re
+
+    import zxingcpp
+
+    from tests.core.test_shared import _raster_svg_qr
+
+    page = served.session(phone).get("/deliberation/card").text
+    svg = next(s for s in re.findall(r"<svg.*?</svg>", page, re.S) if re.search(r"M\d+,\d+H", s))
+    return zxingcpp.read_barcodes(_raster_svg_qr(svg))[0].text
+
+
+def test_committee_member_scans_their_own_card(served):
+    """The same with the organiser's own personal card, scanned into a session they planned: present by
+    card, but no points and nothing on the notice board."""
+    member = served.token(COMMITTEE)
+    base = f"/api/v1/deliberation/communities/{served.a}"
+    now = datetime.now(timezone.utc)
+    meeting = served.client().post(f"{base}/meetings", headers=member, json={
+        "title": "自己刷卡的会", "place": "活动室", "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(), "quorum_count": 0, "quorum_percent": 0})
+    assert meeting.status_code == 201, meeting.text
+    mid, me = meeting.json()["id"], _user_id(served, COMMITTEE)
+    before = _points(served, member)
+    scanned = served.client().post(f"{base}/meetings/{mid}/attendance", json={"card_token": _my_card(served, COMMITTEE)},
+                                   headers=member)
+    assert scanned.status_code == 200 and scanned.json()["user_id"] == me, scanned.text
+    listed = served.client().get(f"{base}/meetings/{mid}/attendance", headers=member).json()
+    assert [(p["present"], p["method"]) for p in listed if p["user_id"] == me] == [(True, "card")]
+    assert _on_notice(served, member, "meeting", mid) == []
+    assert _points(served, member)["balance"] == before["balance"]
+
+
+def test_coordinator_handles_their_own_report(served):
+    """A coordinator reports a problem and tries to accept it, pass it to themself, resolve and confirm it
+    through the API: each step is refused (accept and assign: 403 own_award), the report stays submitted,
+    and no points move. A real handler accepting it does not let the reporter resolve it on the page."""
+    coordinator, handler = served.token(COORDINATOR), served.token(COMMITTEE)
+    base = f"/api/v1/communities/{served.a}"
+    category = served.client().get(f"{base}/report-categories", headers=coordinator).json()[0]["id"]
+    before = _points(served, coordinator)
+    report = served.client().post(f"{base}/reports", headers=coordinator,
+                                  json={"category_id": category, "description": "路灯坏了（自己处理自己的）"})
+    assert report.status_code == 201, report.text
+    rid, url = report.json()["id"], f"{base}/reports/{report.json()['id']}"
+
+    for action in ({"action": "accept"}, {"action": "assign", "assignee_id": _user_id(served, COORDINATOR)}):
+        refused = served.client().post(url, json=action, headers=coordinator)
+        assert refused.status_code == 403, (action, refused.text)
+        assert refused.json()["reason"] == "own_award" and refused.json()["code"] == 403
+    assert served.client().post(url, json={"action": "resolve"}, headers=coordinator).status_code == 422
+    confirm = served.client().post(url, json={"action": "confirm"}, headers=coordinator)
+    assert confirm.status_code in (403, 409), confirm.text
+    assert served.client().get(url, headers=coordinator).json()["status"] == "submitted"
+
+    accepted = served.client().post(url, json={"action": "accept"}, headers=handler)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+    page = served.session(COORDINATOR)
+    resolved = page.post(f"/c/{served.a}/reports/{rid}/resolve", files={"photo": ("fixed.jpg", _jpeg(), "image/jpeg")},
+                         data={"note": "修好了", "csrf_token": page.csrf(f"/c/{served.a}/reports/{rid}")})
+    assert resolved.status_code == 403, resolved.text[:300]  # the page's own_award refusal
+    assert served.client().get(url, headers=coordinator).json()["status"] == "accepted"
+    assert served.client().post(url, json={"action": "confirm"}, headers=coordinator).status_code in (403, 409)
+    assert _on_notice(served, coordinator, "report", rid) == []
+    assert _points(served, coordinator)["balance"] == before["balance"]
+
+
+# --- item 6: sign-in and sessions ------------------------------------------------------------------
+
+def _from(served, address):
+    """A fresh client whose connections leave from another loopback address (127.0.0.0/8 is all local): a
+    second machine, as far as the served app can tell."""
+    from requests.adapters import HTTPAdapter
+
+    class FromAddress(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, source_address=(address, 0), **kwargs)
+
+    client = served.client()
+    client.http.mount("http://", FromAddress())
+    return client
+
+
+def _token_answer(client, phone, password, headers=None):
+    return client.post("/api/v1/auth/token", json={"phone": phone, "password": password}, headers=headers)
+
+
+def _cookie_header(client):
+    return "; ".join(f"{c.name}={c.value}" for c in client.http.cookies)
+
+
+def test_a_new_password_ends_api_tokens(served):
+    """An API token made before a password change on the page answers 401 after it; the new password works."""
+    phone, password = served.sign_up("改密码的人")
+    token = served.token(phone, password)
+    assert served.client().get("/api/v1/me", headers=token).status_code == 200
+    page = served.session(phone, password)
+    changed = page.submit("/me/password", "/me/password",
+                          {"current": password, "password": "Copper-Kettle-77", "confirm": "Copper-Kettle-77"})
+    assert changed.status_code == 302, changed.text[:300]
+    refused = served.client().get("/api/v1/me", headers=token)
+    assert refused.status_code == 401 and refused.json()["code"] == 401
+    assert served.client().get("/api/v1/me", headers=served.token(phone, "Copper-Kettle-77")).status_code == 200
+
+
+def test_a_cookie_replayed_after_sign_out_is_refused(served):
+    """The session and remember-me cookies, copied before signing out, sign in before (so the test can fail)
+    and sign nobody in after: sign-out ended the session on the server."""
+    phone, password = served.sign_up("退出的人")
+    browser = served.client()
+    assert browser.submit("/login", "/login", {"phone": phone, "password": password, "remember": "y"}).status_code == 302
+    names = {c.name for c in browser.http.cookies}
+    assert {"session", "remember_token"} <= names, names
+    saved = _cookie_header(browser)
+    remembered = next(f"remember_token={c.value}" for c in browser.http.cookies if c.name == "remember_token")
+    assert served.client().get("/me", headers={"Cookie": saved}).status_code == 200
+    assert served.client().get("/me", headers={"Cookie": remembered}).status_code == 200
+    out = browser.submit("/me", "/logout", {})
+    assert out.status_code == 302, out.text[:300]
+    for cookie in (saved, remembered):
+        assert served.client().get("/me", headers={"Cookie": cookie}).status_code == 302
+        assert served.client().get("/api/v1/me", headers={"Cookie": cookie}).status_code == 401
+
+
+def test_sixty_simultaneous_guesses_and_the_owner_elsewhere(served):
+    """60 threads guess one number's password at once: at most five are evaluated (401), the rest wait (429).
+    A forged X-Forwarded-For gives no new throttle bucket (no trusted proxy), even with the right password;
+    the real owner signing in from another address is not locked out."""
+    import threading
+
+    phone, password = served.sign_up("被猜的人")
+    start, statuses = threading.Barrier(60), []
+
+    def guess(i):
+        client = served.client()
+        start.wait()
+        statuses.append(_token_answer(client, phone, f"wrong-guess-{i}").status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(60)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(statuses) == 60 and set(statuses) <= {401, 429}, statuses
+    assert 1 <= statuses.count(401) <= 5 and statuses.count(429) >= 55, sorted(statuses)
+
+    forged = _token_answer(served.client(), phone, password, headers={"X-Forwarded-For": "203.0.113.77"})
+    assert forged.status_code == 429 and forged.json()["reason"] == "too_many_attempts", forged.text
+    owner = _token_answer(_from(served, "127.0.0.2"), phone, password)
+    assert owner.status_code == 201, owner.text
+    assert _from(served, "127.0.0.2").sign_in(phone, password).status_code == 302
+
+
+def test_an_unknown_number_costs_as_much_as_a_known_one(served):
+    """A wrong password for a registered number and any password for an unknown number take about as long
+    (median of several tries, each from its own address so no throttle answers quickly)."""
+    phone, _password = served.sign_up("计时的人")
+
+    def timed(number, address):
+        client = _from(served, address)
+        client.get("/healthz")  # the connection is open before the clock starts
+        started = clock.perf_counter()
+        answer = _token_answer(client, number, "not-the-password-9")
+        elapsed = clock.perf_counter() - started
+        assert answer.status_code == 401, answer.text
+        return elapsed
+
+    timed("13700000000", "127.0.1.1")  # the dummy hash is made once, on first use
+    known = sorted(timed(phone, f"127.0.2.{i}") for i in range(1, 6))[2]
+    unknown = sorted(timed(f"1370000{i:04d}", f"127.0.3.{i}") for i in range(1, 6))[2]
+    assert 0.33 < unknown / known < 3, (known, unknown)
+
+
+def test_a_weak_new_password_is_refused(served):
+    """12345678 is refused at sign-up (no account) and as a new password (the old one still works)."""
+    phone = "1390000" + f"{clock.time_ns() % 10000:04d}"
+    signup = served.client().submit("/signup", "/signup", {"phone": phone, "display_name": "弱密码", "password": "12345678",
+                                                           "confirm": "12345678", "password2": "12345678", "agree": "y"})
+    assert signup.status_code == 200 and "太容易被猜到" in signup.text
+    assert _token_answer(served.client(), phone, "12345678").status_code == 401
+    phone, password = served.sign_up("想改弱密码")
+    page = served.session(phone, password)
+    weak = page.submit("/me/password", "/me/password", {"current": password, "password": "12345678", "confirm": "12345678"})
+    assert weak.status_code == 200 and "太容易被猜到" in weak.text
+    assert _token_answer(served.client(), phone, "12345678").status_code == 401
+    assert _token_answer(served.client(), phone, password).status_code == 201
+
+
+def test_a_cookie_api_post_needs_the_csrf_header(served):
+    """A browser's cookies alone (session, or only the remember-me cookie) do not carry an API POST: without
+    X-CSRFToken it is refused and nothing is made; with it the same request is accepted."""
+    phone, password = served.sign_up("跨站请求")
+    browser = served.client()
+    assert browser.submit("/login", "/login", {"phone": phone, "password": password, "remember": "y"}).status_code == 302
+    remembered = next(f"remember_token={c.value}" for c in browser.http.cookies if c.name == "remember_token")
+    join = f"/api/v1/communities/{served.a}/join"
+    for cookie in (_cookie_header(browser), remembered):
+        refused = served.client().post(join, json={"address": "7号楼"}, headers={"Cookie": cookie})
+        assert refused.status_code in (400, 403), refused.text
+        assert refused.json()["code"] == refused.status_code
+    assert served.client().get("/api/v1/me", headers={"Cookie": remembered}).status_code == 200  # signed in all along
+    from civic.communities.models import Membership
+    from civic.extensions import db
+
+    me = _user_id(served, phone)
+    assert served.read(lambda: db.session.scalar(select(Membership.id).where(Membership.user_id == me))) is None
+    accepted = served.session(phone, password).post(join, json={"address": "7号楼"})
+    assert accepted.status_code == 201, accepted.text
+
+
+# --- item 5: a deduction dodged through shop orders -----------------------------------------------
+
+START, DEDUCTION = 40, 20  # 见义勇为 approved at 40 (two approvers above 20); 不赡养老人 is a 20-point deduction
+DOING_NOTHING = START - DEDUCTION
+
+
+def _notice_period_ends(served):
+    """The worker's notice job, run on the served database as the worker process would, a month later (a
+    clock, not a wait): everything on notice without an objection posts."""
+    from civic.core.clock import utcnow
+    from civic.extensions import db
+    from civic.merit import service as merit
+
+    with served.app.app_context():
+        try:
+            while merit.close_notices(now=utcnow() + timedelta(days=31)):
+                db.session.commit()
+            db.session.commit()
+        finally:
+            db.session.remove()
+
+
+def _rule(served, headers, name):
+    categories = served.client().get(f"/api/v1/communities/{served.a}/merit/rules", headers=headers).json()
+    return next(r["id"] for c in categories for r in c["rules"] if r["name"] == name)
+
+
+def _approve(served, claim_id, *approvers, points=None):
+    for phone in approvers:
+        answer = served.client().post(f"/api/v1/communities/{served.a}/merit/claims/{claim_id}/approval",
+                                      json={"approve": True, "points": points}, headers=served.token(phone))
+        assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _resident_with_points(served, name):
+    """A fresh resident of A holding START points (a claim approved by two members, posted after its notice)."""
+    phone, password = served.sign_up(name)
+    me = served.token(phone, password)
+    base = f"/api/v1/communities/{served.a}"
+    joined = served.client().post(f"{base}/join", json={"address": "5号楼"}, headers=me)
+    assert joined.status_code == 201, joined.text
+    assert served.client().post(f"{base}/requests/{joined.json()['id']}", json={"approve": True},
+                                headers=served.token(COMMITTEE)).status_code == 200
+    claim = served.client().post(f"{base}/merit/claims", headers=me, json={
+        "rule_id": _rule(served, me, "见义勇为"), "description": f"{name}扑灭了楼道里的火"})
+    assert claim.status_code == 201, claim.text
+    assert _approve(served, claim.json()["id"], COMMITTEE, COMMITTEE2, points=START)["status"] == "notice"
+    _notice_period_ends(served)
+    assert _points(served, me)["balance"] == START
+    return phone, me
+
+
+def _record_deduction(served, phone, *, approve):
+    member = served.token(COMMITTEE)
+    claim = served.client().post(f"/api/v1/communities/{served.a}/merit/claims", headers=member, json={
+        "rule_id": _rule(served, member, "不赡养老人"), "description": "不管年迈的父亲",
+        "resident_id": _user_id(served, phone)})
+    assert claim.status_code == 201, claim.text
+    if approve:
+        assert _approve(served, claim.json()["id"], COMMITTEE2)["status"] == "notice"
+    return claim.json()["id"]
+
+
+def _towel(served, headers):
+    items = served.client().get(f"/api/v1/communities/{served.a}/shop/items", headers=headers).json()
+    return next(i["id"] for i in items if i["name"] == "毛巾")  # 20 points, 30 in stock, no monthly limit
+
+
+def _order(served, headers, item_id):
+    return served.client().post(f"/api/v1/communities/{served.a}/shop/orders", json={"item_id": item_id},
+                                headers=headers)
+
+
+def _cancel(served, headers, order_id):
+    answer = served.client().post(f"/api/v1/communities/{served.a}/shop/orders/{order_id}/cancel", headers=headers)
+    assert answer.status_code == 200, answer.text
+
+
+def test_parking_points_in_orders_while_a_deduction_is_on_notice(served):
+    """With a 20-point deduction approved (on notice) the resident of 40 points orders everything: only the
+    20 free points buy (then 409 points_reserved); the deduction posts in full; cancelling leaves 20, what
+    doing nothing leaves."""
+    phone, me = _resident_with_points(served, "囤积者甲")
+    _record_deduction(served, phone, approve=True)
+    assert _points(served, me)["reserved"] == DEDUCTION and _points(served, me)["balance"] == START
+    towel, placed = _towel(served, me), []
+    for _ in range(2):  # try to park all 40 points
+        answer = _order(served, me, towel)
+        if answer.status_code == 201:
+            placed.append(answer.json()["id"])
+        else:
+            assert answer.status_code == 409 and answer.json()["reason"] == "points_reserved", answer.text
+    assert len(placed) == 1
+    _notice_period_ends(served)
+    for order_id in placed:
+        _cancel(served, me, order_id)
+    after = _points(served, me)
+    assert (after["balance"], after["owed"]) == (DOING_NOTHING, 0)
+
+
+def test_points_parked_before_the_approval_become_a_debt(served):
+    """Orders placed before the deduction is approved park the whole balance: the deduction posts 0 and the
+    20 points are owed (API `owed`, the passbook page); new orders are refused (debt_open); cancelling pays
+    the debt first, and the resident ends with what doing nothing leaves."""
+    phone, me = _resident_with_points(served, "囤积者乙")
+    claim_id = _record_deduction(served, phone, approve=False)
+    towel = _towel(served, me)
+    placed = [_order(served, me, towel) for _ in range(2)]
+    assert [a.status_code for a in placed] == [201, 201], [a.text for a in placed]
+    assert _points(served, me)["balance"] == 0
+    assert _approve(served, claim_id, COMMITTEE2)["status"] == "notice"
+    _notice_period_ends(served)
+    after = _points(served, me)
+    assert (after["balance"], after["owed"]) == (0, DEDUCTION)
+    page = served.session(phone, "Lantern-Pebble-42").get("/points")
+    assert 'data-testid="debt"' in page.text and "不赡养老人" in page.text
+    refused = _order(served, me, towel)
+    assert refused.status_code == 409 and refused.json()["reason"] == "debt_open", refused.text
+    for answer in placed:
+        _cancel(served, me, answer.json()["id"])
+    after = _points(served, me)
+    assert (after["balance"], after["owed"]) == (DOING_NOTHING, 0)
