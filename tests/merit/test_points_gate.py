@@ -127,7 +127,8 @@ def test_a_coordinator_cannot_handle_their_own_report(app, client, api_token, wo
     assert to_self.status_code == 403 and to_self.json["reason"] == "own_award"
     assert client.post(f"{API}/{a}/reports/{rid}", json={"action": "accept"}, headers=committee).status_code == 200
     with app.app_context():
-        patrols.resolve_report(db.session.merge(world.committee), a, rid, photo="b" * 32 + ".jpg")
+        photo = factories.make_upload(a, world.committee)  # the resolver's own photo of the fix
+        patrols.resolve_report(db.session.merge(world.committee), a, rid, photo=photo)
         db.session.commit()
     confirmed = client.post(f"{API}/{a}/reports/{rid}", json={"action": "confirm"}, headers=coord)
     assert confirmed.status_code == 200, confirmed.json

@@ -273,6 +273,11 @@ def test_patrol_batch_and_approval(demo):
         patrols.review_patrol(demo.coordinator, cid, patrol.id, approve=True, note="scale",
                               now=start + timedelta(hours=1))
         db.session.commit()
+    assert ledger.balance_of(cid, demo.neighbour.id) == before  # the award is on the public notice first
+    from civic.merit import service as merit
+
+    merit.close_notices(now=start + timedelta(days=31))  # the notice period over: it posts (as test_claim_…)
+    db.session.commit()
     assert ledger.balance_of(cid, demo.neighbour.id) > before
     for watch in (start_watch, batch_watch, review_watch):
         _flow_runs_on_one_shard(watch, cid)
