@@ -32,40 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from _database import build_app, database_url, ensure_database, reset_schema  # noqa: E402 - bench/ is on the path
 
 DB_NAME = "civic_bench_checkin"
-SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
-DB_URL = SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{DB_NAME}"
-
-
-def ensure_database():
-    """Create the benchmark database when it is missing."""
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def build_app():
-    from civic import create_app
-
-    return create_app({"SQLALCHEMY_DATABASE_URI": DB_URL, "LOG_LEVEL": "WARNING",
-                       "LEDGER_DEFAULT_YEARLY_BUDGET": 100_000_000})
-
-
-def reset_schema(app):
-    """Drop everything and rebuild with the Alembic migrations (all heads)."""
-    from flask_migrate import upgrade
-
-    from civic.extensions import db
-
-    with app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        upgrade(revision="heads")
-        db.engine.dispose()
 
 
 def seed(app, residents):
@@ -120,7 +91,7 @@ def free_port():
 
 def start_server(port):
     """gunicorn on 127.0.0.1:port; returns the process once /healthz answers."""
-    env = dict(os.environ, CIVIC_CONFIG="development", DATABASE_URL=DB_URL, LOG_LEVEL="WARNING",
+    env = dict(os.environ, CIVIC_CONFIG="development", DATABASE_URL=database_url(DB_NAME), LOG_LEVEL="WARNING",
                LEDGER_DEFAULT_YEARLY_BUDGET="100000000")
     proc = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-k", "gthread", "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{port}",
@@ -253,8 +224,8 @@ def main():
     parser.add_argument("--seed", type=int, default=6)
     args = parser.parse_args()
 
-    ensure_database()
-    app = build_app()
+    ensure_database(DB_NAME)
+    app = build_app(DB_NAME, LEDGER_DEFAULT_YEARLY_BUDGET=100000000)
     reset_schema(app)
     community_id, meeting_id, committee_token, tokens = seed(app, args.residents)
     port = free_port()

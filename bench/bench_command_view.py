@@ -9,8 +9,6 @@ Runs against a dedicated PostgreSQL database civic_bench_command (created when m
 each run).   .venv/bin/python bench/bench_command_view.py [--large 500] [--small 10]
 """
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -22,41 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg
 from sqlalchemy import event, insert, text
 
+from _database import build_app, emit, ensure_database, reset_schema  # noqa: E402 - bench/ is on the path
+
 DB_NAME = "civic_bench_command"
-SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 RESIDENTS, HOUSEHOLDS, REPORTS, VISITS, PATROLS = 20, 20, 12, 15, 4
-
-
-def emit(bench, value, unit, **extra):
-    print(json.dumps({"bench": bench, "value": value, "unit": unit, **extra}), flush=True)
-
-
-def ensure_database():
-    """Create the benchmark database when it is missing."""
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def build_app():
-    from civic import create_app
-
-    url = SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{DB_NAME}"
-    return create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING", "LOG_JSON": False})
-
-
-def reset_schema(app):
-    """Drop everything and rebuild with the Alembic migrations (all heads)."""
-    from flask_migrate import upgrade
-
-    from civic.extensions import db
-
-    with app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        upgrade(revision="heads")
-        db.engine.dispose()
 
 
 def seed(now, sizes):
@@ -168,11 +135,11 @@ def main(argv=None):
     parser.add_argument("--large", type=int, default=500)
     args = parser.parse_args(argv)
     try:
-        ensure_database()
+        ensure_database(DB_NAME)
     except psycopg.OperationalError as exc:
         emit("command_view", None, "ms", error=f"PostgreSQL not reachable: {exc}")
         return 1
-    app = build_app()
+    app = build_app(DB_NAME, LOG_JSON=False)
     reset_schema(app)
     now = datetime(2026, 6, 1, 2, 0)
     with app.app_context():

@@ -13,9 +13,7 @@ Runs against a dedicated PostgreSQL database civic_bench_patrols (created when m
 migrations each run).   .venv/bin/python bench/bench_patrols.py [--batches 200]
 """
 import argparse
-import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -25,43 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+
+from _database import SERVER, build_app, emit, ensure_database, reset_schema  # noqa: E402 - bench/ is on the path
 
 DB_NAME = "civic_bench_patrols"
-SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 BATCH = 50
-
-
-def emit(bench, value, unit, **extra):
-    print(json.dumps({"bench": bench, "value": value, "unit": unit, **extra}), flush=True)
-
-
-def ensure_database():
-    """Create the benchmark database when it is missing."""
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def build_app():
-    from civic import create_app
-
-    url = SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{DB_NAME}"
-    return create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING", "LOG_JSON": False})
-
-
-def reset_schema(app):
-    """Drop everything and rebuild with the Alembic migrations (all heads)."""
-    from flask_migrate import upgrade
-
-    from civic.extensions import db
-
-    with app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        upgrade(revision="heads")
-        db.engine.dispose()
 
 
 def seed(app):
@@ -94,11 +60,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     n = args.batches * BATCH
     try:
-        ensure_database()
+        ensure_database(DB_NAME)
     except psycopg.OperationalError as exc:
         emit("patrol_ingest_api", None, "points/s", error=f"PostgreSQL not reachable: {exc}")
         return 1
-    app = build_app()
+    app = build_app(DB_NAME, LOG_JSON=False)
     reset_schema(app)
     community_id, phone, password = seed(app)
     client = app.test_client()
