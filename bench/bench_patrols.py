@@ -54,6 +54,19 @@ def walk_points(n, start, prefix, dt=2.0):
     return out
 
 
+def started_an_hour_ago(app, patrol_id):
+    """Move the patrol's server-recorded start an hour back, so an hour of fixes lies inside its window."""
+    from datetime import timedelta
+
+    from civic.extensions import db
+    from civic.patrols.models import Patrol
+
+    with app.app_context():
+        patrol = db.session.get(Patrol, patrol_id)
+        patrol.started_at -= timedelta(hours=1)
+        db.session.commit()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=200)
@@ -74,6 +87,7 @@ def main(argv=None):
 
     # --- through the API ---
     patrol_id = client.post(base, json={}, headers=headers).json["id"]
+    started_an_hour_ago(app, patrol_id)  # the server keeps only fixes between its start and now
     now = time.time()
     points = walk_points(n, now - 3000, "a", dt=3000 / n)  # inside the patrol's time window
     url = f"{base}/{patrol_id}/points"
