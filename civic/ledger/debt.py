@@ -118,6 +118,11 @@ def collect_debts(community_id, user_id, credit, *, now=None):
 
     if credit is None:
         return []
+    # Most credits find nothing owed: one indexed look, no locks. It cannot miss a debt being made: the
+    # credit's posting holds the resident's account lock, which deduct_or_owe takes before making one.
+    if not db.session.scalar(select(Debt.id).where(
+            Debt.community_id == community_id, Debt.user_id == user_id, Debt.amount_outstanding > 0).limit(1)):
+        return []
     account = service.resident_account(community_id, user_id)
     balance = _locked_balance(account)  # the account lock first, as everywhere, then the debts
     debts = db.session.scalars(select(Debt).where(
