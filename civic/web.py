@@ -236,9 +236,11 @@ def init_app(app):
             return
         if request.is_json:
             try:
-                check_json_body(request.get_data(cache=True))
+                body = check_json_body(request.get_data(cache=True))
             except HostileJSON as error:
                 abort(400, gettext(error.message))
+            if body is not None:  # parsed once: get_json() (the API's schemas, the views) reuses it
+                request._cached_json = (body, body)
         elif has_nul(dict(request.form.lists())):
             abort(400)
 
