@@ -32,9 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
-
 from _database import build_app, database_url, ensure_database, reset_schema  # noqa: E402 - bench/ is on the path
+from sqlalchemy import func, select  # noqa: E402
 
 DB_NAME = "civic_bench_checkin"
 

@@ -18,9 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
-from sqlalchemy import event, insert, text
-
 from _database import build_app, emit, ensure_database, reset_schema  # noqa: E402 - bench/ is on the path
+from sqlalchemy import event, insert, text
 
 DB_NAME = "civic_bench_command"
 RESIDENTS, HOUSEHOLDS, REPORTS, VISITS, PATROLS = 20, 20, 12, 15, 4

@@ -17,13 +17,12 @@ import math
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
-
 from _database import SERVER, build_app, emit, ensure_database, reset_schema  # noqa: E402 - bench/ is on the path
 
 DB_NAME = "civic_bench_patrols"
@@ -116,7 +115,7 @@ def main(argv=None):
     # --- the raw insert ceiling, same table, same database ---
     client.post(f"{base}/{patrol_id}/end", headers=headers)
     patrol2 = client.post(base, json={}, headers=headers).json["id"]
-    rows = [(community_id, patrol2, p["id"], datetime.fromtimestamp(p["t"], timezone.utc).replace(tzinfo=None),
+    rows = [(community_id, patrol2, p["id"], datetime.fromtimestamp(p["t"], UTC).replace(tzinfo=None),
              p["lat"], p["lon"], p["accuracy"]) for p in walk_points(n, now - 3000, "b", dt=3000 / n)]
     with psycopg.connect(f"{SERVER}/{DB_NAME}") as conn:
         start = time.perf_counter()

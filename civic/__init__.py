@@ -48,7 +48,6 @@ def create_app(config=None):
     _register_blueprints(app)
 
     from civic import cli, errors, web
-
     from civic.operations import metrics
 
     metrics.init_app(app)
@@ -114,17 +113,17 @@ def _import_models():
     import civic.communities.models  # noqa: F401
     import civic.core.audit  # noqa: F401
     import civic.core.uploads  # noqa: F401
+    import civic.deliberation.models  # noqa: F401
+    import civic.grid.models  # noqa: F401
+    import civic.ledger.gamification  # noqa: F401
     import civic.ledger.models  # noqa: F401
     import civic.merit.models  # noqa: F401
-    import civic.ledger.gamification  # noqa: F401
     import civic.notifications.models  # noqa: F401
-    import civic.deliberation.models  # noqa: F401
-    import civic.shop.models  # noqa: F401
+    import civic.operations.models  # noqa: F401
     import civic.patrols.models  # noqa: F401
     import civic.privacy.models  # noqa: F401
     import civic.rules.models  # noqa: F401
-    import civic.operations.models  # noqa: F401
-    import civic.grid.models  # noqa: F401
+    import civic.shop.models  # noqa: F401
 
 
 def _register_blueprints(app):

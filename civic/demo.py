@@ -151,7 +151,6 @@ def seed_merit(community):
     """The demo catalogue, one claim on the notice board and one waiting for review (idempotent)."""
     from civic.merit import service as merit
     from civic.merit.models import Claim, MeritRule
-
     from civic.rules import service as rules
 
     committee = db.session.scalar(select(User).where(User.phone == "13800000001"))
@@ -186,7 +185,6 @@ def seed_deliberation(community):
     from datetime import timedelta
 
     from civic.core.clock import local_date, local_day_start, utcnow
-
     from civic.deliberation import service as deliberation
     from civic.deliberation.models import Meeting, Topic
 

@@ -1,10 +1,10 @@
 """Extension objects, bound to the app in create_app()."""
+import flask_sqlalchemy.model
+import marshmallow as ma
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
-import marshmallow as ma
 from flask_smorest import Api
-import flask_sqlalchemy.model
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData

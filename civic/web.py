@@ -13,7 +13,6 @@ from civic.core.lookup import MAX_ID
 from civic.core.permissions import get_community_or_404, require, roles_in
 from civic.extensions import db, login_manager
 
-
 # The page each bottom-bar section opens; an area registers a blueprint with that endpoint.
 SECTION_ENDPOINTS = {
     "points": "ledger.passbook",

@@ -11,7 +11,7 @@ from werkzeug.security import generate_password_hash
 from civic.accounts.models import User
 from civic.communities.models import Community, Grid, Membership
 from civic.core.clock import utcnow
-from civic.demo import DEMO_PASSWORD, DEMO_SHOP, DEMO_USERS, COMMUNITIES
+from civic.demo import COMMUNITIES, DEMO_PASSWORD, DEMO_SHOP, DEMO_USERS
 from civic.extensions import db
 
 RESIDENT_PASSWORD = "load-test-pass-1"

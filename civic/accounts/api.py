@@ -6,7 +6,12 @@ from flask_smorest import Blueprint, abort
 
 from civic.accounts import service
 from civic.accounts.schemas import (
-    EmailInSchema, EmailSchema, EmailVerifySchema, MeSchema, TokenRequestSchema, TokenSchema,
+    EmailInSchema,
+    EmailSchema,
+    EmailVerifySchema,
+    MeSchema,
+    TokenRequestSchema,
+    TokenSchema,
 )
 from civic.api import auth_required
 from civic.core.errors import DomainError, PermissionDenied

@@ -23,7 +23,7 @@ PURPOSES = ("sign_in", "reset")
 
 def _hash(config, phone, purpose, code):
     key = (config.get("SECRET_KEY") or "").encode("utf-8")
-    return hmac.new(key, f"{purpose}:{phone}:{code}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{purpose}:{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
 def _count_since(column, value, since):

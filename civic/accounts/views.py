@@ -5,11 +5,18 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from civic.accounts import service
-from civic.accounts import codes
+from civic.accounts import codes, service
 from civic.accounts.forms import (
-    CodeRequestForm, CodeSignInForm, ConfirmForm, EmailForm, LanguageForm, LoginForm, PasswordForm, PreferencesForm,
-    ResetPasswordForm, SignUpForm,
+    CodeRequestForm,
+    CodeSignInForm,
+    ConfirmForm,
+    EmailForm,
+    LanguageForm,
+    LoginForm,
+    PasswordForm,
+    PreferencesForm,
+    ResetPasswordForm,
+    SignUpForm,
 )
 from civic.accounts.sms import sender_for
 from civic.core import audit

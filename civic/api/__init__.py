@@ -66,15 +66,15 @@ def register_api(app):
     """Register every API blueprint; they are CSRF-exempt (see civic.web for cookie callers)."""
     from civic.accounts.api import blp as accounts_blp
     from civic.communities.api import blp as communities_blp
+    from civic.deliberation.api import blp as deliberation_blp
+    from civic.grid.api import blp as grid_blp
+    from civic.ledger.api import blp as ledger_blp
+    from civic.merit.api import blp as merit_blp
     from civic.notifications.api import blp as notifications_blp
     from civic.patrols.api import blp as patrols_blp
-    from civic.deliberation.api import blp as deliberation_blp
-    from civic.ledger.api import blp as ledger_blp
-    from civic.shop.api import blp as shop_blp
-    from civic.merit.api import blp as merit_blp
     from civic.privacy.api import blp as privacy_blp
     from civic.rules.api import blp as rules_blp
-    from civic.grid.api import blp as grid_blp
+    from civic.shop.api import blp as shop_blp
 
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]

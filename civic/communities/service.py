@@ -3,16 +3,23 @@ from sqlalchemy import select
 
 from civic.accounts.models import User
 from civic.communities.models import (
-    ROLES, Community, District, Grid, Household, MemberRole, Membership, Street,
+    ROLES,
+    Community,
+    District,
+    Grid,
+    Household,
+    MemberRole,
+    Membership,
+    Street,
 )
 from civic.core import audit
 from civic.core.clock import resolve
-from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
-from civic.core.permissions import can_administer, require
 from civic.core.db import get_or_create
+from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
+from civic.core.i18n import N_
+from civic.core.permissions import can_administer, require
 from civic.extensions import db
 from civic.notifications import service as notices
-from civic.core.i18n import N_
 
 
 def _require_admin(actor):

@@ -4,7 +4,7 @@ Services take `now=None` and call resolve(now); tests pass a fixed clock instead
 conversion between stored and local time lives here, so that "today", "this month" and "this year"
 mean the same in every area.
 """
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -12,7 +12,7 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 def utcnow():
     """The current time as a naive UTC datetime (what the database stores)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def resolve(now=None):
@@ -22,7 +22,7 @@ def resolve(now=None):
 
 def local(naive_utc):
     """A stored naive-UTC datetime as an aware China-time datetime."""
-    return naive_utc.replace(tzinfo=timezone.utc).astimezone(LOCAL_TZ)
+    return naive_utc.replace(tzinfo=UTC).astimezone(LOCAL_TZ)
 
 
 def to_local(naive_utc):
@@ -32,7 +32,7 @@ def to_local(naive_utc):
 
 def to_utc(local_naive):
     """A naive China-time datetime (from a form) as naive UTC for storage."""
-    return local_naive.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc).replace(tzinfo=None)
+    return local_naive.replace(tzinfo=LOCAL_TZ).astimezone(UTC).replace(tzinfo=None)
 
 
 def local_text(naive_utc):

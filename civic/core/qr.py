@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import io
 import json
-from datetime import timezone
+from datetime import UTC
 
 import qrcode
 import qrcode.image.svg
@@ -63,7 +63,7 @@ def read_token(purpose, token, *, now=None, ignore_expiry=False):
 
 def unix_seconds(naive_utc):
     """Unix time of a naive UTC datetime."""
-    return naive_utc.replace(tzinfo=timezone.utc).timestamp()
+    return naive_utc.replace(tzinfo=UTC).timestamp()
 
 
 def qr_png(text, *, box_size=8, border=4):

@@ -9,10 +9,29 @@ from flask_smorest import Blueprint
 from civic.api import auth_required, community_access
 from civic.deliberation import service
 from civic.deliberation.schemas import (
-    DelibAttendanceInSchema, DelibAttendanceSchema, DelibCheckinResultSchema, DelibCheckinSchema, DelibCodeSchema, DelibItemInSchema, DelibItemSchema,
-    DelibMeetingDetailSchema, DelibMeetingInSchema, DelibMeetingSchema, DelibMinutesSchema, DelibObjectionSchema, DelibProgressInSchema,
-    DelibProgressSchema, DelibRatingInSchema, DelibRatingSchema, DelibResponsibleSchema, DelibReviewSchema, DelibSettingsSchema, DelibTopicInSchema,
-    DelibTopicSchema, DelibVoteSchema, DelibVotingSchema,
+    DelibAttendanceInSchema,
+    DelibAttendanceSchema,
+    DelibCheckinResultSchema,
+    DelibCheckinSchema,
+    DelibCodeSchema,
+    DelibItemInSchema,
+    DelibItemSchema,
+    DelibMeetingDetailSchema,
+    DelibMeetingInSchema,
+    DelibMeetingSchema,
+    DelibMinutesSchema,
+    DelibObjectionSchema,
+    DelibProgressInSchema,
+    DelibProgressSchema,
+    DelibRatingInSchema,
+    DelibRatingSchema,
+    DelibResponsibleSchema,
+    DelibReviewSchema,
+    DelibSettingsSchema,
+    DelibTopicInSchema,
+    DelibTopicSchema,
+    DelibVoteSchema,
+    DelibVotingSchema,
 )
 from civic.extensions import db
 from civic.web import acting_user, public_url

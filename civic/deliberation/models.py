@@ -7,7 +7,13 @@ include it, and its foreign keys to other community-owned tables are composite.
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, CheckConstraint, ForeignKey, ForeignKeyConstraint, String, Text, UniqueConstraint,
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 

@@ -1,5 +1,5 @@
 """Marshmallow schemas for the deliberation API. Times are ISO 8601; without a zone they mean UTC."""
-from datetime import timezone
+from datetime import UTC
 
 import marshmallow as ma
 from marshmallow import validate
@@ -11,7 +11,7 @@ ID_RANGE = ma.validate.Range(min=0, max=MAX_ID)  # ids are 32-bit in the databas
 
 
 def _utc(value):
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 class DelibTopicInSchema(ma.Schema):

@@ -26,20 +26,34 @@ from sqlalchemy.exc import IntegrityError
 from civic.accounts.models import User
 from civic.communities.models import Grid, Membership
 from civic.communities.service import committee_of, register_settings_seeder
-from civic.rules import service as rules
-from civic.rules.service import register_settings_field
 from civic.core import audit, qr, uploads
-from civic.core.clock import LOCAL_TZ, local_text as local_time, resolve  # noqa: F401 - re-exported
+from civic.core.clock import LOCAL_TZ, resolve  # noqa: F401 - re-exported
+from civic.core.clock import local_text as local_time
 from civic.core.errors import Conflict, Invalid, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
 from civic.core.permissions import can, require
 from civic.deliberation.models import (
-    CHOICES, MAJORITIES, MEETING_KINDS, SCOPES, AgendaItem, Attendance, DeliberationSettings, Invitee,
-    Meeting, Objection, ProgressUpdate, Rating, Topic, TopicSupport, Vote,
+    CHOICES,
+    MAJORITIES,
+    MEETING_KINDS,
+    SCOPES,
+    AgendaItem,
+    Attendance,
+    DeliberationSettings,
+    Invitee,
+    Meeting,
+    Objection,
+    ProgressUpdate,
+    Rating,
+    Topic,
+    TopicSupport,
+    Vote,
 )
 from civic.extensions import db
 from civic.notifications import service as notices
+from civic.rules import service as rules
+from civic.rules.service import register_settings_field
 
 log = logging.getLogger("civic.deliberation")
 

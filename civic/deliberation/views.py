@@ -10,15 +10,29 @@ from sqlalchemy import select
 from civic.accounts.models import User
 from civic.communities.models import Grid, Membership
 from civic.core import qr
+from civic.core.csvfile import csv_response, csv_text
 from civic.core.errors import DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can
-from civic.core.csvfile import csv_response, csv_text
 from civic.core.uploads import save_photos
 from civic.deliberation import service
 from civic.deliberation.forms import (
-    ButtonForm, CardForm, CheckinForm, ItemForm, MeetingForm, MinutesForm, NameCheckinForm, ObjectionForm,
-    ProgressForm, RatingForm, ResponsibleForm, ReviewForm, SettingsForm, TopicForm, VoteForm, to_utc,
+    ButtonForm,
+    CardForm,
+    CheckinForm,
+    ItemForm,
+    MeetingForm,
+    MinutesForm,
+    NameCheckinForm,
+    ObjectionForm,
+    ProgressForm,
+    RatingForm,
+    ResponsibleForm,
+    ReviewForm,
+    SettingsForm,
+    TopicForm,
+    VoteForm,
+    to_utc,
 )
 from civic.deliberation.models import MEETING_KINDS
 from civic.extensions import db

@@ -6,10 +6,10 @@ from sqlalchemy import or_, select, union
 
 from civic.communities.models import Community, MemberRole, Street
 from civic.core.clock import resolve
+from civic.core.csvfile import csv_text
 from civic.core.errors import NotFound
 from civic.core.i18n import N_
 from civic.core.permissions import can, can_administer_area
-from civic.core.csvfile import csv_text
 from civic.extensions import db
 from civic.grid import command
 from civic.grid.models import GridRole, Summary

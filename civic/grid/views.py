@@ -19,10 +19,10 @@ from civic.accounts.models import User
 from civic.accounts.service import normalize_phone
 from civic.communities.models import Community, Street
 from civic.core.clock import utcnow
+from civic.core.csvfile import csv_response
 from civic.core.errors import Invalid
 from civic.core.permissions import can, can_administer
 from civic.core.uploads import save_photo
-from civic.core.csvfile import csv_response
 from civic.extensions import db
 from civic.grid import command, disputes, service, summaries
 from civic.grid.forms import (

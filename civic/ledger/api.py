@@ -10,8 +10,16 @@ from civic.core.permissions import can
 from civic.extensions import db
 from civic.ledger import digest, gamification, passbook
 from civic.ledger.schemas import (
-    BadgeSchema, BalanceSchema, BoardQuerySchema, BoardSchema, DigestDaySchema, DigestPageSchema,
-    DigestQuerySchema, PassbookPageSchema, PassbookQuerySchema, PersonQuerySchema,
+    BadgeSchema,
+    BalanceSchema,
+    BoardQuerySchema,
+    BoardSchema,
+    DigestDaySchema,
+    DigestPageSchema,
+    DigestQuerySchema,
+    PassbookPageSchema,
+    PassbookQuerySchema,
+    PersonQuerySchema,
 )
 
 blp = Blueprint("api_ledger", __name__, url_prefix="/api/v1/communities",

@@ -22,7 +22,16 @@ years.
 from datetime import datetime
 
 from sqlalchemy import (
-    CheckConstraint, ForeignKey, ForeignKeyConstraint, String, UniqueConstraint, and_, case, exists, func, select,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    String,
+    UniqueConstraint,
+    and_,
+    case,
+    exists,
+    func,
+    select,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship

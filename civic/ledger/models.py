@@ -2,7 +2,13 @@
 from datetime import date, datetime
 
 from sqlalchemy import (
-    CheckConstraint, Date, ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
-from civic.core.clock import local as local_time, to_utc
+from civic.core.clock import local as local_time
+from civic.core.clock import to_utc
 from civic.core.errors import Invalid, NotFound
 from civic.core.i18n import N_
 from civic.core.permissions import require

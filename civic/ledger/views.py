@@ -4,8 +4,8 @@ from flask import Blueprint, render_template, request, stream_with_context, url_
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from civic.core.csvfile import BOM, csv_response
 from civic.core.clock import utcnow
+from civic.core.csvfile import BOM, csv_response
 from civic.core.errors import Invalid
 from civic.extensions import db
 from civic.ledger import gamification, passbook

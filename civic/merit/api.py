@@ -4,8 +4,8 @@ Every POST may carry an `Idempotency-Key` header: a retry with the same key and 
 returns the first answer; the same key with different content is refused with 409.
 """
 from flask import jsonify, request
-from flask_babel import gettext
 from flask.views import MethodView
+from flask_babel import gettext
 from flask_login import current_user
 from flask_smorest import Blueprint
 
@@ -15,8 +15,19 @@ from civic.core.uploads import photo_url, save_photo
 from civic.extensions import db
 from civic.merit import service
 from civic.merit.schemas import (
-    MeritApprovalSchema, MeritCategorySchema, MeritClaimCreateSchema, MeritClaimQuerySchema, MeritClaimSchema, MeritDecisionSchema,
-    MeritNoticeBoardSchema, MeritPageQuerySchema, MeritObjectionSchema, MeritPhotoSchema, MeritPhotoUploadSchema, MeritRuleSchema, MeritSettingsSchema,
+    MeritApprovalSchema,
+    MeritCategorySchema,
+    MeritClaimCreateSchema,
+    MeritClaimQuerySchema,
+    MeritClaimSchema,
+    MeritDecisionSchema,
+    MeritNoticeBoardSchema,
+    MeritObjectionSchema,
+    MeritPageQuerySchema,
+    MeritPhotoSchema,
+    MeritPhotoUploadSchema,
+    MeritRuleSchema,
+    MeritSettingsSchema,
 )
 
 blp = Blueprint("api_merit", __name__, url_prefix="/api/v1/communities",

@@ -32,7 +32,7 @@ import hashlib
 import json
 import re
 import secrets
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -40,22 +40,30 @@ from sqlalchemy.orm import selectinload
 
 from civic.accounts.models import User
 from civic.communities.models import Community
+from civic.communities.service import register_settings_seeder
 from civic.core import audit, uploads
 from civic.core.clock import local, local_date, local_year, resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
-from civic.core.permissions import can, require, roles_in
 from civic.core.lookup import get_in_community
+from civic.core.permissions import can, require, roles_in
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import deduct_or_owe, register_reservation
 from civic.ledger.models import Category
 from civic.ledger.passbook import register_pending
 from civic.merit.models import (
-    CAP_PERIODS, RULE_KINDS, SOURCE_KINDS, Claim, DigestSent, MeritObjection, MeritRule, MeritSettings, RequestKey,
+    CAP_PERIODS,
+    RULE_KINDS,
+    SOURCE_KINDS,
+    Claim,
+    DigestSent,
+    MeritObjection,
+    MeritRule,
+    MeritSettings,
+    RequestKey,
 )
 from civic.notifications.service import notify
-from civic.communities.service import register_settings_seeder
 from civic.rules import service as rules
 from civic.rules.service import register_point_setting, register_settings_field
 
@@ -417,7 +425,7 @@ def _period_bounds(at, period):
     else:
         start = here.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
         end = start.replace(year=start.year + 1)
-    return (start.astimezone(timezone.utc).replace(tzinfo=None), end.astimezone(timezone.utc).replace(tzinfo=None))
+    return (start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None))
 
 
 def _check_caps(claim, points):

@@ -14,13 +14,21 @@ from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
 from civic.core.uploads import save_photo
 from civic.extensions import db
-from civic.rules.views import flash_four_eyes
 from civic.ledger.service import balance_of
 from civic.merit import service
 from civic.merit.forms import (
-    ApproveForm, CategoryForm, ClaimForm, DecisionForm, ObjectionForm, RecordForm, RejectForm, RuleForm, SettingsForm,
+    ApproveForm,
+    CategoryForm,
+    ClaimForm,
+    DecisionForm,
+    ObjectionForm,
+    RecordForm,
+    RejectForm,
+    RuleForm,
+    SettingsForm,
 )
 from civic.merit.models import Claim, MeritRule
+from civic.rules.views import flash_four_eyes
 from civic.web import acting_user, community_view
 
 bp = Blueprint("merit", __name__, url_prefix="/c/<int:community_id>/merit")

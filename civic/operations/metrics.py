@@ -6,6 +6,7 @@ service (the systemd unit in deploy/ does): every worker then writes its counts 
 adds them up."""
 import os
 import time
+from datetime import UTC
 
 from flask import g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -46,9 +47,8 @@ class DatabaseCollector:
 
 
 def _epoch(naive_utc):
-    from datetime import timezone
 
-    return naive_utc.replace(tzinfo=timezone.utc).timestamp()
+    return naive_utc.replace(tzinfo=UTC).timestamp()
 
 
 def render():

@@ -1,5 +1,5 @@
 """API: shifts and sign-ups, patrols and their GPS points, review, problem reports, stats."""
-from datetime import timezone
+from datetime import UTC
 
 from flask.views import MethodView
 from flask_login import current_user
@@ -9,8 +9,19 @@ from civic.api import community_access
 from civic.extensions import db
 from civic.patrols import service
 from civic.patrols.schemas import (
-    ReportCategorySchema, PatrolSchema, TrackPointBatchResultSchema, TrackPointBatchSchema, ProblemReportActionSchema, ProblemReportCreateSchema,
-    ProblemReportSchema, PatrolReviewSchema, PatrolShiftCreateSchema, PatrolShiftSchema, ShiftSignupSchema, PatrolStartSchema, PatrolStatsSchema,
+    PatrolReviewSchema,
+    PatrolSchema,
+    PatrolShiftCreateSchema,
+    PatrolShiftSchema,
+    PatrolStartSchema,
+    PatrolStatsSchema,
+    ProblemReportActionSchema,
+    ProblemReportCreateSchema,
+    ProblemReportSchema,
+    ReportCategorySchema,
+    ShiftSignupSchema,
+    TrackPointBatchResultSchema,
+    TrackPointBatchSchema,
 )
 
 blp = Blueprint("api_patrols", __name__, url_prefix="/api/v1/communities",
@@ -21,7 +32,7 @@ def _utc(value):
     """An aware datetime as naive UTC; a naive one is China time."""
     if value.tzinfo is None:
         return service.to_utc(value)
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 @blp.route("/<int:community_id>/shifts")

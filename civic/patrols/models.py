@@ -3,8 +3,18 @@ problem reports (随手拍) with their timeline, and each community's patrol rul
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, CheckConstraint, Float, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text,
-    UniqueConstraint, text,
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 

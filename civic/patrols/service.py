@@ -7,30 +7,39 @@ neighbours may object; the notice job posts it when the period ends. Nobody deci
 which they are the beneficiary: a coordinator does not review their own patrol, and a report's
 reporter does not accept, take or resolve it.
 """
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
+from civic.communities.service import register_seeder, register_settings_seeder
 from civic.core import audit, uploads
 from civic.core.clock import LOCAL_TZ, local_month_start, resolve, to_local, to_utc  # noqa: F401 - re-exported
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
-from civic.core.permissions import can, require
 from civic.core.lookup import get_in_community
+from civic.core.permissions import can, require
 from civic.extensions import db
 from civic.merit import service as merit
 from civic.notifications import service as notices
 from civic.patrols import track
-from civic.communities.service import register_seeder, register_settings_seeder
+from civic.patrols.models import (
+    Patrol,
+    PatrolRoute,
+    PatrolSettings,
+    Report,
+    ReportCategory,
+    ReportEvent,
+    ServiceRecord,
+    Shift,
+    ShiftSeries,
+    Signup,
+    TrackPoint,
+)
 from civic.rules import service as rules
 from civic.rules.service import register_settings_field
-from civic.patrols.models import (
-    Patrol, PatrolRoute, PatrolSettings, Report, ReportCategory, ReportEvent, ServiceRecord, Shift, ShiftSeries,
-    Signup, TrackPoint,
-)
 
 REMINDER_BEFORE = timedelta(hours=2)
 IDLE_CLOSE_AFTER = timedelta(minutes=30)
@@ -57,12 +66,12 @@ DEFAULT_REPORT_CATEGORIES = (
 
 def unix(naive_utc):
     """Unix seconds of a naive UTC datetime."""
-    return naive_utc.replace(tzinfo=timezone.utc).timestamp()
+    return naive_utc.replace(tzinfo=UTC).timestamp()
 
 
 def from_unix(seconds):
     """A naive UTC datetime from unix seconds."""
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 def _text(value, limit, message=None):

@@ -101,8 +101,9 @@ larger than that may then drift.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from geographiclib.geodesic import Geodesic
 
@@ -238,12 +239,12 @@ class TrackSummary:
     #: Highest speed of the cleaned track (over SPEED_WINDOW_S), m/s.
     max_speed_mps: float = 0.0
     #: Subset of ("vehicle", "teleport").
-    flags: Tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
     #: (min_lat, min_lon, max_lat, max_lon) of the used fixes, or None.
-    bbox: Optional[Tuple[float, float, float, float]] = None
+    bbox: tuple[float, float, float, float] | None = None
     #: (lat, lon) of the first / last used fix, or None.
-    start: Optional[Tuple[float, float]] = None
-    end: Optional[Tuple[float, float]] = None
+    start: tuple[float, float] | None = None
+    end: tuple[float, float] | None = None
     #: Input items dropped as unusable, as same-timestamp duplicates, for
     #: poor accuracy, and as spikes/bursts/outliers.
     dropped_invalid: int = 0
@@ -275,7 +276,7 @@ class TrackSummary:
 
 
 # A fix after sanitising: (t, lat, lon, accuracy_m).
-_Fix = Tuple[float, float, float, float]
+_Fix = tuple[float, float, float, float]
 
 
 def summarize(points: Iterable[Any]) -> TrackSummary:
@@ -315,7 +316,7 @@ def summarize(points: Iterable[Any]) -> TrackSummary:
 # --- 1-2: sanitising -----------------------------------------------------------
 
 
-def _num(value: Any) -> Optional[float]:
+def _num(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -325,8 +326,8 @@ def _num(value: Any) -> Optional[float]:
     return x if math.isfinite(x) else None
 
 
-def _sanitize(raw: Sequence[Any]) -> List[_Fix]:
-    out: List[_Fix] = []
+def _sanitize(raw: Sequence[Any]) -> list[_Fix]:
+    out: list[_Fix] = []
     for p in raw:
         try:
             t, lat, lon = _num(p.get("t")), _num(p.get("lat")), _num(p.get("lon"))
@@ -343,18 +344,18 @@ def _sanitize(raw: Sequence[Any]) -> List[_Fix]:
     return out
 
 
-def _dedupe(fixes: List[_Fix]) -> List[_Fix]:
+def _dedupe(fixes: list[_Fix]) -> list[_Fix]:
     # Within a timestamp the most accurate fix comes first; coordinates break
     # ties, so the outcome does not depend on the order of the input.
     fixes = sorted(fixes, key=lambda f: (f[0], f[3], f[1], f[2]))
-    out: List[_Fix] = []
+    out: list[_Fix] = []
     for f in fixes:
         if not out or out[-1][0] != f[0]:
             out.append(f)
     return out
 
 
-def _accuracy_gate(fixes: List[_Fix]) -> List[_Fix]:
+def _accuracy_gate(fixes: list[_Fix]) -> list[_Fix]:
     if not fixes:
         return fixes
     kept = [f for f in fixes if f[3] <= ACCURACY_GATE_M]
@@ -388,7 +389,7 @@ def _possible(a: _Fix, b: _Fix) -> bool:
     return _jump_ratio(a, b) <= 1.0
 
 
-def _bridge_ratio(seq: List[_Fix], left: int, right: int) -> float:
+def _bridge_ratio(seq: list[_Fix], left: int, right: int) -> float:
     """Like :func:`_jump_ratio` for ``seq[left] -> seq[right]``, but allowing
     only a few times the track's own pace around the gap, so that removing
     fixes cannot turn a genuine relocation into a "possible" step."""
@@ -405,10 +406,10 @@ def _bridge_ratio(seq: List[_Fix], left: int, right: int) -> float:
     return _haversine(a, b) / (allowed * abs(b[0] - a[0]) + _slack(a, b))
 
 
-def _split_impossible_jumps(fixes: List[_Fix]) -> List[List[_Fix]]:
+def _split_impossible_jumps(fixes: list[_Fix]) -> list[list[_Fix]]:
     """Drop spikes and bursts; split at genuine relocations (teleports)."""
     seq = list(fixes)
-    breaks: List[int] = []  # i: the step seq[i] -> seq[i + 1] stays impossible
+    breaks: list[int] = []  # i: the step seq[i] -> seq[i + 1] stays impossible
     i = 0
     while i < len(seq) - 1:
         if _possible(seq[i], seq[i + 1]):
@@ -435,7 +436,7 @@ def _split_impossible_jumps(fixes: List[_Fix]) -> List[List[_Fix]]:
             del seq[left + 1:right]
             i = left
 
-    runs: List[List[_Fix]] = []
+    runs: list[list[_Fix]] = []
     start = 0
     for b in breaks:
         runs.append(seq[start:b + 1])
@@ -447,7 +448,7 @@ def _split_impossible_jumps(fixes: List[_Fix]) -> List[List[_Fix]]:
         # nothing stayed anywhere for long: keep the biggest run as the track
         return [max(runs, key=lambda r: (len(r), r[-1][0] - r[0][0]))]
 
-    segments: List[List[_Fix]] = [list(solid[0])]
+    segments: list[list[_Fix]] = [list(solid[0])]
     k = 1
     while k < len(solid):
         cur, nxt = segments[-1], solid[k]
@@ -474,8 +475,8 @@ def _split_impossible_jumps(fixes: List[_Fix]) -> List[List[_Fix]]:
 # --- 4: recording gaps ----------------------------------------------------------
 
 
-def _split_gaps(segments: List[List[_Fix]]) -> Tuple[List[List[_Fix]], bool]:
-    pieces: List[List[_Fix]] = []
+def _split_gaps(segments: list[list[_Fix]]) -> tuple[list[list[_Fix]], bool]:
+    pieces: list[list[_Fix]] = []
     vehicle = False
     for seg in segments:
         start = 0
@@ -503,17 +504,17 @@ class _Plane:
         self.m_lat = 111132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
         self.m_lon = max(111412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi), 1.0)
 
-    def forward(self, lat: float, lon: float) -> Tuple[float, float]:
+    def forward(self, lat: float, lon: float) -> tuple[float, float]:
         dlon = (lon - self.lon0 + 180.0) % 360.0 - 180.0
         return dlon * self.m_lon, (lat - self.lat0) * self.m_lat
 
-    def inverse(self, x: float, y: float) -> Tuple[float, float]:
+    def inverse(self, x: float, y: float) -> tuple[float, float]:
         lat = min(90.0, max(-90.0, self.lat0 + y / self.m_lat))
         lon = (self.lon0 + x / self.m_lon + 180.0) % 360.0 - 180.0
         return lat, lon
 
     @classmethod
-    def around(cls, fixes: List[_Fix]) -> "_Plane":
+    def around(cls, fixes: list[_Fix]) -> _Plane:
         lats = sorted(f[1] for f in fixes)
         ref = fixes[0][2]
         dlons = sorted((f[2] - ref + 180.0) % 360.0 - 180.0 for f in fixes)
@@ -521,7 +522,7 @@ class _Plane:
         return cls(lats[mid], ref + dlons[mid])
 
 
-def _median_sorted(v: List[float]) -> float:
+def _median_sorted(v: list[float]) -> float:
     n = len(v)
     if n == 0:
         return 0.0
@@ -532,7 +533,7 @@ def _median_sorted(v: List[float]) -> float:
 # --- 5: outliers -------------------------------------------------------------------
 
 
-def _hampel(piece: List[_Fix]) -> List[_Fix]:
+def _hampel(piece: list[_Fix]) -> list[_Fix]:
     n = len(piece)
     if n < 5:
         return piece
@@ -546,8 +547,8 @@ def _hampel(piece: List[_Fix]) -> List[_Fix]:
         lo, hi = max(0, i - w), min(n, i + w + 1)
         nb = [j for j in range(lo, hi) if j != i]
         # where do pairs of neighbours, joined by a straight line, put fix i?
-        px: List[float] = []
-        py: List[float] = []
+        px: list[float] = []
+        py: list[float] = []
         for ia, a in enumerate(nb):
             for b in nb[ia + 1:]:
                 u = (ts[i] - ts[a]) / (ts[b] - ts[a])
@@ -569,8 +570,8 @@ def _hampel(piece: List[_Fix]) -> List[_Fix]:
 # --- 6: smoothing ------------------------------------------------------------------
 
 
-def _smooth(ts: List[float], xs: List[float], ys: List[float], sig: List[float],
-            qs: List[float]) -> Tuple[List[float], List[float]]:
+def _smooth(ts: list[float], xs: list[float], ys: list[float], sig: list[float],
+            qs: list[float]) -> tuple[list[float], list[float]]:
     """Constant-velocity Kalman filter + Rauch-Tung-Striebel smoother.
 
     The two axes are independent and share one covariance.  ``qs[k]`` is the
@@ -643,7 +644,7 @@ class _Measured:
         self.gap_vehicle = False
 
 
-def _window_speeds(ts: List[float], xs: List[float], ys: List[float], window: float) -> List[float]:
+def _window_speeds(ts: list[float], xs: list[float], ys: list[float], window: float) -> list[float]:
     """Chord speed over (at least, where possible) ``window`` s around each step."""
     n = len(ts)
     out = []
@@ -660,7 +661,7 @@ def _window_speeds(ts: List[float], xs: List[float], ys: List[float], window: fl
     return out
 
 
-def _moving_mask(ts: List[float], xs: List[float], ys: List[float], sig: List[float]) -> List[bool]:
+def _moving_mask(ts: list[float], xs: list[float], ys: list[float], sig: list[float]) -> list[bool]:
     n = len(ts)
     t0, t1 = ts[0], ts[-1]
     window = max(STILL_WINDOW_S, STILL_SIGMA_K * math.sqrt(2.0) * _median_sorted(sorted(sig))
@@ -723,7 +724,7 @@ def _moving_mask(ts: List[float], xs: List[float], ys: List[float], sig: List[fl
     return moving
 
 
-def _measure_piece(piece: List[_Fix], res: _Measured) -> None:
+def _measure_piece(piece: list[_Fix], res: _Measured) -> None:
     n = len(piece)
     plane = _Plane.around(piece)
     ts = [f[0] for f in piece]
@@ -743,7 +744,7 @@ def _measure_piece(piece: List[_Fix], res: _Measured) -> None:
     moving = _moving_mask(ts, sx, sy, sig)
 
     # distance: moving fixes as smoothed, each still spell as its mean position
-    verts: List[Tuple[float, float]] = []
+    verts: list[tuple[float, float]] = []
     i = 0
     while i < n:
         j = i
@@ -792,9 +793,9 @@ def _measure_piece(piece: List[_Fix], res: _Measured) -> None:
         res.sustained_speed = max(res.sustained_speed, (along[j] - along[k]) / span)
 
 
-def _finish(used: List[_Fix], result: Optional[_Measured], counts: dict,
+def _finish(used: list[_Fix], result: _Measured | None, counts: dict,
             dropped_outliers: int, teleports: int) -> TrackSummary:
-    flags: List[str] = []
+    flags: list[str] = []
     distance = moving = max_speed = 0.0
     if result is not None:
         distance, moving, max_speed = result.distance, result.moving, result.max_speed
@@ -849,7 +850,7 @@ FINGERPRINT_MATCH = 0.5
 """Share of the sketch an earlier patrol must share for the track to count as a copy."""
 
 
-def fabrication_signs(points: Iterable[Any]) -> List[str]:
+def fabrication_signs(points: Iterable[Any]) -> list[str]:
     """Signs that a track was made up rather than walked: a sorted subset of
     ``("constant_accuracy", "no_jitter", "regular_intervals")``. Empty when the track looks walked
     or is too short to judge. Pure; never raises on odd input."""
@@ -884,7 +885,7 @@ def looks_fabricated(signs: Iterable[str]) -> bool:
     return "no_jitter" in signs or {"constant_accuracy", "regular_intervals"} <= signs
 
 
-def fingerprint(points: Iterable[Any]) -> List[str]:
+def fingerprint(points: Iterable[Any]) -> list[str]:
     """A bottom-k sketch of the track's distinct positions, blind to time: two patrols with the same
     fixes shifted in time have the same sketch. Sorted hex strings; empty for a short track."""
     import hashlib
@@ -903,14 +904,14 @@ def same_track(a: Sequence[str], b: Sequence[str]) -> bool:
     return len(set(a) & set(b)) >= FINGERPRINT_MATCH * min(len(a), len(b))
 
 
-def _segment_distance(p: Tuple[float, float], a: Tuple[float, float], b: Tuple[float, float]) -> float:
+def _segment_distance(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
     dx, dy = b[0] - a[0], b[1] - a[1]
     length2 = dx * dx + dy * dy
     u = 0.0 if length2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2))
     return math.hypot(p[0] - a[0] - u * dx, p[1] - a[1] - u * dy)
 
 
-def _inside_polygon(p: Tuple[float, float], ring: Sequence[Tuple[float, float]]) -> bool:
+def _inside_polygon(p: tuple[float, float], ring: Sequence[tuple[float, float]]) -> bool:
     inside = False
     for (x1, y1), (x2, y2) in zip(ring, list(ring[1:]) + [ring[0]]):
         if (y1 > p[1]) != (y2 > p[1]) and p[0] < x1 + (p[1] - y1) * (x2 - x1) / (y2 - y1):
@@ -933,7 +934,7 @@ def distance_to_shape(lat: float, lon: float, shape: Sequence[Sequence[float]], 
 
 
 def share_within(points: Iterable[Any], shape: Sequence[Sequence[float]], *, closed: bool,
-                 margin_m: float) -> Optional[float]:
+                 margin_m: float) -> float | None:
     """Share (0..1) of the usable fixes within ``margin_m`` of a line or area; None without fixes."""
     fixes = _dedupe(_sanitize(list(points)))
     fixes = [f for f in fixes if f[3] <= ACCURACY_GATE_M] or fixes
@@ -943,7 +944,7 @@ def share_within(points: Iterable[Any], shape: Sequence[Sequence[float]], *, clo
     return near / len(fixes)
 
 
-def share_within_circle(points: Iterable[Any], lat: float, lon: float, radius_m: float) -> Optional[float]:
+def share_within_circle(points: Iterable[Any], lat: float, lon: float, radius_m: float) -> float | None:
     """Share (0..1) of the usable fixes within ``radius_m`` of a centre; None without fixes."""
     fixes = _dedupe(_sanitize(list(points)))
     fixes = [f for f in fixes if f[3] <= ACCURACY_GATE_M] or fixes

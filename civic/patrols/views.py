@@ -7,19 +7,30 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from civic.core.csvfile import csv_response
 from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.lookup import MAX_ID
 from civic.core.permissions import can
-from civic.core.csvfile import csv_response
 from civic.core.uploads import save_photos
 from civic.extensions import db
-from civic.rules.views import flash_four_eyes
 from civic.patrols import gpx, service
 from civic.patrols.forms import (
-    AssignForm, AttendanceForm, CategoryForm, MergeForm, NoteForm, ReasonForm, ReportForm, ResolveForm, ReviewForm,
-    RouteForm, SettingsForm, ShiftForm, StartForm,
+    AssignForm,
+    AttendanceForm,
+    CategoryForm,
+    MergeForm,
+    NoteForm,
+    ReasonForm,
+    ReportForm,
+    ResolveForm,
+    ReviewForm,
+    RouteForm,
+    SettingsForm,
+    ShiftForm,
+    StartForm,
 )
+from civic.rules.views import flash_four_eyes
 from civic.web import acting_user, community_view, current_community_id
 
 bp = Blueprint("patrols", __name__)

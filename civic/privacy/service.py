@@ -17,13 +17,16 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 
 from civic.core import audit
 from civic.core.clock import resolve
+from civic.core.db import get_or_create
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import COMMITTEE, require
-from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.privacy.models import (
-    DEFAULT_GPS_RETENTION_DAYS, MAX_GPS_RETENTION_DAYS, MIN_GPS_RETENTION_DAYS, PrivacySettings,
+    DEFAULT_GPS_RETENTION_DAYS,
+    MAX_GPS_RETENTION_DAYS,
+    MIN_GPS_RETENTION_DAYS,
+    PrivacySettings,
 )
 
 EXPORT_FORMAT = "civic-user-data/1"

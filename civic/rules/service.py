@@ -7,18 +7,19 @@ takes effect only when a *different* committee member confirms it (`confirm_chan
 decline it. The administrator of the community's street or district sets ceilings (`set_ceiling`) that no
 proposal may exceed. Every proposal and its two names are public to the community's residents (`history`).
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import or_, select
 
 from civic.communities.models import Community, District, Street
 from civic.core import audit
 from civic.core.clock import resolve
+from civic.core.db import get_or_create
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.permissions import can_administer_area, require
-from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.rules.models import AreaAdmin, RuleChange, SettingCeiling
 

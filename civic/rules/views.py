@@ -13,7 +13,6 @@ from civic.accounts.service import normalize_phone
 from civic.communities import service as communities
 from civic.communities.forms import AppointForm
 from civic.communities.models import Community, District, Street
-
 from civic.core.errors import Invalid
 from civic.core.permissions import can, can_administer, can_administer_area
 from civic.extensions import db

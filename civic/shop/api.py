@@ -11,8 +11,14 @@ from civic.core.i18n import N_
 from civic.extensions import db
 from civic.shop import service
 from civic.shop.schemas import (
-    VoucherCodeSchema, CounterVoucherSchema, ShopEconomySchema, ShopItemCreateSchema, ShopItemSchema, ShopOrderRequestSchema,
-    ShopStockChangeSchema, VoucherSchema,
+    CounterVoucherSchema,
+    ShopEconomySchema,
+    ShopItemCreateSchema,
+    ShopItemSchema,
+    ShopOrderRequestSchema,
+    ShopStockChangeSchema,
+    VoucherCodeSchema,
+    VoucherSchema,
 )
 
 blp = Blueprint("api_shop", __name__, url_prefix="/api/v1/communities", description="Points shop (积分超市)")

@@ -5,7 +5,6 @@ from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, Index,
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from civic.accounts.models import User
-
 from civic.core.clock import utcnow
 from civic.extensions import db
 

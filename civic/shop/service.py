@@ -20,19 +20,19 @@ from sqlalchemy.orm import contains_eager, selectinload
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
+from civic.communities.service import register_settings_seeder
 from civic.core import audit, qr, uploads
 from civic.core.clock import local, local_month_start, local_text, resolve
+from civic.core.db import get_or_create
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
-from civic.core.permissions import can, require
 from civic.core.lookup import get_in_community
-from civic.core.db import get_or_create
+from civic.core.permissions import can, require
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import require_free_to_spend, require_no_debt_to_collect
 from civic.ledger.models import Account, Posting, Transaction
 from civic.notifications import service as notices
-from civic.communities.service import register_settings_seeder
 from civic.shop.models import Item, Order, Shop, ShopKeeper, ShopSettings
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: easy to read out and type

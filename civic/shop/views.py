@@ -17,7 +17,14 @@ from civic.ledger import service as ledger
 from civic.ledger.debt import standing
 from civic.shop import service
 from civic.shop.forms import (
-    CodeForm, ItemForm, KeeperForm, OrderForm, PlainForm, SettingsForm, ShopForm, StockForm,
+    CodeForm,
+    ItemForm,
+    KeeperForm,
+    OrderForm,
+    PlainForm,
+    SettingsForm,
+    ShopForm,
+    StockForm,
 )
 from civic.web import acting_user, community_view, current_community_id
 

@@ -5,9 +5,8 @@ Revises: 0002_ledger
 Create Date: 2026-11-22 17:30:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0003_merit'

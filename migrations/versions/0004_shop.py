@@ -5,9 +5,8 @@ Revises: 0003_gamification
 Create Date: 2026-11-22 17:04:11.172859
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0004_shop'

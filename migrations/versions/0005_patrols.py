@@ -5,9 +5,8 @@ Revises: 0004_shop
 Create Date: 2026-11-22 17:03:49.281316
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0005_patrols'

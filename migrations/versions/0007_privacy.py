@@ -5,9 +5,8 @@ Revises: 0006_deliberation
 Create Date: 2026-11-22 18:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0007_privacy'

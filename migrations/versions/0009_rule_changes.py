@@ -6,11 +6,10 @@ Revises: 0007_privacy
 Create Date: 2026-12-05 15:24:21.221697
 
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0009_rule_changes'
@@ -106,7 +105,7 @@ def seed_existing_communities():
     """Save the defaults of every community that does not have them yet (reads stop creating them)."""
     bind = op.get_bind()
     communities = [row[0] for row in bind.execute(sa.text("SELECT id FROM community"))]
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     for community_id in communities:
         have = {row[0] for row in bind.execute(
             sa.text("SELECT code FROM ledger_category WHERE community_id = :c"), {"c": community_id})}

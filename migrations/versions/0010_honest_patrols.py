@@ -6,9 +6,8 @@ Revises: 0009_rule_changes
 Create Date: 2026-12-05 14:32:29.915299
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0010_honest_patrols'

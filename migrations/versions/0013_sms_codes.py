@@ -5,9 +5,8 @@ Revises: 0010_honest_patrols
 Create Date: 2026-12-05 14:57:09.843903
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0013_sms_codes'

@@ -5,7 +5,7 @@ Revision ID: 0018_uploads
 Revises: 0017_auth_security
 """
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -89,7 +89,7 @@ def upgrade():
     op.create_index("ix_upload_attached_at_created_at", "upload", ["attached_at", "created_at"], unique=False)
 
     conn = op.get_bind()
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     folder, seen, rows = _uploads_dir(), set(), []
     for community_id, name, uploader_id, created_at, kind, object_id in _cited_photos(conn):
         if not isinstance(name, str) or not name or (community_id, name) in seen:

@@ -9,7 +9,6 @@ Create Date: 2026-12-05 18:17:05.733939
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '0020_grid'
 down_revision = "0018_uploads"

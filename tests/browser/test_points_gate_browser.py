@@ -2,7 +2,7 @@
 approved by the committee, the resident's passbook and home page show the points on notice with the day
 they arrive, and the home page shows the balance; when the notice job runs, the points are in."""
 import re
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -43,7 +43,7 @@ def test_an_approved_claim_shows_on_the_passbook_and_home_as_on_notice(phones, s
 
     with app.app_context():
         ends = db.session.scalar(select(Claim.notice_ends_at))
-    local = ends.replace(tzinfo=timezone.utc).astimezone(ZoneInfo("Asia/Shanghai"))
+    local = ends.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai"))
     on_notice = f"8 分公示中，{local.month}/{local.day} 入账"
 
     resident.goto("/")

@@ -110,9 +110,9 @@ def test_openapi_document_and_docs_page(client):
 
 def test_notifications_api(api_token, client, app, world):
     """The inbox lists notifications in the caller's language and marks them read."""
+    from civic.core.i18n import N_
     from civic.extensions import db
     from civic.notifications.service import notify
-    from civic.core.i18n import N_
 
     with app.app_context():
         notify(world.committee.id, "test", N_("Welcome to %(community)s"), params={"community": "芙蓉社区"})

@@ -3,14 +3,15 @@ import threading
 from datetime import datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from civic.core.errors import Conflict, Invalid
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Account, Budget, Posting, Tally, Transaction
-from civic.core.errors import Conflict, Invalid
 from tests import factories
 
 

@@ -11,7 +11,6 @@ from civic.core.errors import Invalid, NotFound, PermissionDenied
 from civic.extensions import db
 from civic.ledger import passbook
 from civic.ledger import service as ledger
-from tests import factories
 
 T0 = datetime(2026, 10, 20, 2, 0)  # naive UTC
 
@@ -249,11 +248,11 @@ def test_passbook_and_home_show_points_on_notice_and_held_orders(client, auth, a
     """Issue 15: after a 30-point award is approved the passbook says "30 分公示中，M/D 入账" (not just 0 and no
     entries); an open shop order shows as reserved ("可用 X / 预留 Y", the entry 预留), a collected one as spent;
     the home page shows the balance and the points on their way."""
+    from types import SimpleNamespace
+
     from civic.merit import service as merit
     from civic.shop import service as shop
     from tests.shop.conftest import stock_shop
-
-    from types import SimpleNamespace
 
     with app.app_context():
         w = SimpleNamespace(**vars(world))

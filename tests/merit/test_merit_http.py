@@ -10,7 +10,6 @@ from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.merit import service
 from civic.merit.models import Claim, MeritObjection, MeritRule
-from tests import factories
 
 
 def _jpeg(exif=None, fmt="JPEG"):

