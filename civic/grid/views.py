@@ -41,7 +41,7 @@ from civic.grid.forms import (
     VisitForm,
 )
 from civic.grid.models import Department
-from civic.patrols import service as patrols
+from civic.patrols import reports as problem_reports
 from civic.web import community_view
 
 bp = Blueprint("grid", __name__)
@@ -93,7 +93,7 @@ def household(community, household_id):
     if house.grid_id not in service.my_grid_ids(current_user, community.id):
         abort(404)
     form = VisitForm()
-    form.category_id.choices = [(c.id, _(c.name)) for c in patrols.report_categories(community.id)]
+    form.category_id.choices = [(c.id, _(c.name)) for c in problem_reports.report_categories(community.id)]
     if request.method == "POST":
         if not form.validate_on_submit():
             _form_error(form)
@@ -136,7 +136,7 @@ def manage(community):
     role_form, cycle_form = RoleForm(prefix="r"), CycleForm(prefix="c")
     grids = service.grids_of(community.id)
     role_form.grid_id.choices = cycle_form.grid_id.choices = [(g.id, g.name) for g, _days in grids]
-    role_form.user_id.choices = [(u.id, u.display_name) for u in patrols.members_of(community.id)]
+    role_form.user_id.choices = [(u.id, u.display_name) for u in problem_reports.members_of(community.id)]
     sent = {key.split("-")[0] for key in request.form}
     if "r" in sent and role_form.validate_on_submit():
         service.assign_role(current_user, community.id, role_form.grid_id.data, role_form.user_id.data,
@@ -180,7 +180,7 @@ def cases():
 def case(case_id):
     """A case: the problem, its timeline, and the next step for whoever is looking."""
     c = service.visible_case(current_user, case_id)
-    report = patrols.get_report(c.community_id, c.report_id)
+    report = problem_reports.get_report(c.community_id, c.report_id)
     dispatch, note, resolve_form = DispatchForm(prefix="d"), NoteForm(prefix="n"), ResolveForm(prefix="s")
     street_admin = service.is_street_admin(current_user, c)
     staff = bool(c.department_id and c.department_id in service.staff_department_ids(current_user))
@@ -202,7 +202,7 @@ def case(case_id):
         db.session.commit()
         flash(message, "success")
         return redirect(url_for("grid.case", case_id=c.id))
-    return render_template("grid/case.html", case=c, report=report, events=patrols.timeline(report),
+    return render_template("grid/case.html", case=c, report=report, events=problem_reports.timeline(report),
                            community=db.session.get(Community, c.community_id), street_admin=street_admin,
                            staff=staff, dispatch=dispatch, note_form=note, resolve_form=resolve_form,
                            durations=service.durations(c))
@@ -326,7 +326,7 @@ def dispute_list(community):
     """Disputes: open ones first; the grid leader or committee records a new one and names its mediator."""
     manage = can(current_user, "dispute.manage", community.id)
     form = DisputeForm()
-    form.mediator_id.choices = [(u.id, u.display_name) for u in patrols.members_of(community.id)]
+    form.mediator_id.choices = [(u.id, u.display_name) for u in problem_reports.members_of(community.id)]
     if request.method == "POST":
         if not manage:
             abort(403)

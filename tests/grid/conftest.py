@@ -71,8 +71,8 @@ def grid_world(app):
 
 
 def first_category(community_id):
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as problem_reports
 
-    return patrols.report_categories(community_id)[0]
+    return problem_reports.report_categories(community_id)[0]
 
 

@@ -78,25 +78,28 @@ def test_coordinator_sees_the_route_and_needs_a_reason_for_an_off_route_patrol(b
     off-route patrol without writing why; with a reason, 通过 approves it."""
     from datetime import datetime, timedelta
 
-    from civic.patrols import service
+    from civic.patrols import routes as patrol_routes
+    from civic.patrols import settings as patrol_settings
+    from civic.patrols import shifts as patrol_shifts
+    from civic.patrols import tracking
     from tests.patrols.helpers import walk
 
     with app.app_context():
         coordinator, resident = db.session.merge(world.coordinator), db.session.merge(world.resident)
         now = datetime.utcnow()
-        service.set_patrol_area(db.session.merge(world.committee), world.a.id, lat=BASE[0], lon=BASE[1],
-                                radius_m=3000)
-        route = service.create_route(coordinator, world.a.id, name="泉城路线",
-                                     waypoints=[[BASE[0], BASE[1]], [BASE[0] + 0.004, BASE[1] + 0.004]])
-        shift = service.create_shift(coordinator, world.a.id, title="夜巡", starts_at=now - timedelta(minutes=50),
-                                     ends_at=now + timedelta(hours=1), capacity=3, route_id=route.id,
-                                     now=now - timedelta(hours=1))
-        service.sign_up(resident, world.a.id, shift.id, now=now - timedelta(hours=1))
-        patrol = service.start_patrol(resident, world.a.id, shift_id=shift.id, now=now - timedelta(minutes=40))
-        points = walk(service.unix(now - timedelta(minutes=40)), seconds=1200, dt=4.0, bearing_deg=240, seed=2,
+        patrol_settings.set_patrol_area(db.session.merge(world.committee), world.a.id, lat=BASE[0], lon=BASE[1],
+                                        radius_m=3000)
+        route = patrol_routes.create_route(coordinator, world.a.id, name="泉城路线",
+                                           waypoints=[[BASE[0], BASE[1]], [BASE[0] + 0.004, BASE[1] + 0.004]])
+        shift = patrol_shifts.create_shift(coordinator, world.a.id, title="夜巡", starts_at=now - timedelta(minutes=50),
+                                           ends_at=now + timedelta(hours=1), capacity=3, route_id=route.id,
+                                           now=now - timedelta(hours=1))
+        patrol_shifts.sign_up(resident, world.a.id, shift.id, now=now - timedelta(hours=1))
+        patrol = tracking.start_patrol(resident, world.a.id, shift_id=shift.id, now=now - timedelta(minutes=40))
+        points = walk(tracking.unix(now - timedelta(minutes=40)), seconds=1200, dt=4.0, bearing_deg=240, seed=2,
                       base=(BASE[0] - 0.004, BASE[1]))
-        service.add_points(resident, world.a.id, patrol.id, points, now=now - timedelta(minutes=15))
-        service.end_patrol(resident, world.a.id, patrol.id, now=now - timedelta(minutes=15))
+        tracking.add_points(resident, world.a.id, patrol.id, points, now=now - timedelta(minutes=15))
+        tracking.end_patrol(resident, world.a.id, patrol.id, now=now - timedelta(minutes=15))
         db.session.commit()
         patrol_id = patrol.id
     app.config["WTF_CSRF_ENABLED"] = True
