@@ -73,10 +73,7 @@ def add_category(actor, community_id, name):
 def update_category(actor, community_id, category_id, *, name=None, active=None):
     """A coordinator renames a category or hides it from new reports."""
     require(actor, "report.handle", community_id)
-    category = db.session.scalar(select(ReportCategory).where(
-        ReportCategory.community_id == community_id, ReportCategory.id == category_id))
-    if category is None:
-        raise NotFound(N_("No such category."))
+    category = get_in_community(ReportCategory, community_id, category_id, missing=N_("No such category."))
     if name is not None:
         name = clean_text(name, 40, N_("Please enter a name."))
         if db.session.scalar(select(ReportCategory.id).where(

@@ -1,8 +1,9 @@
 """Patrol routes: lines and areas a coordinator draws on the map or uploads as GPX."""
 from sqlalchemy import select
 
-from civic.core.errors import Invalid, NotFound
+from civic.core.errors import Invalid
 from civic.core.i18n import N_
+from civic.core.lookup import get_in_community
 from civic.core.permissions import require
 from civic.extensions import db
 from civic.patrols.common import clean_text
@@ -59,11 +60,7 @@ def routes(community_id, *, active_only=True):
 
 def get_route(community_id, route_id):
     """A route of this community, or NotFound."""
-    route = db.session.scalar(select(PatrolRoute).where(
-        PatrolRoute.community_id == community_id, PatrolRoute.id == route_id))
-    if route is None:
-        raise NotFound(N_("No such route."))
-    return route
+    return get_in_community(PatrolRoute, community_id, route_id, missing=N_("No such route."))
 
 
 def retire_route(actor, community_id, route_id):

@@ -51,6 +51,14 @@ def _form_error(form):
     raise Invalid()
 
 
+def _posted(form_class):
+    """The posted form of `form_class`, valid; otherwise its first problem is raised as Invalid."""
+    form = form_class()
+    if not form.validate_on_submit():
+        _form_error(form)
+    return form
+
+
 def _map_attrs(community_id, track=None, route=None, area=False):
     """data-* attributes for a map drawn by static/js/patrols.js (no inline script). Without a tile service
     the map draws the community's own geography (its area and routes) under the track."""
@@ -193,14 +201,19 @@ def shift(community, shift_id):
     )
 
 
+def _back_to_shift(community, shift_id, message):
+    """Save the step taken on a shift, say what happened and go back to the shift's page."""
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("patrols.shift", community_id=community.id, shift_id=shift_id))
+
+
 @bp.route("/c/<int:community_id>/patrols/shifts/<int:shift_id>/signup", methods=["POST"])
 @community_view("patrol.join")
 def sign_up(community, shift_id):
     """Take a place on the shift."""
     patrol_shifts.sign_up(acting_user(), community.id, shift_id)
-    db.session.commit()
-    flash(_("You are signed up. We will remind you two hours before."), "success")
-    return redirect(url_for("patrols.shift", community_id=community.id, shift_id=shift_id))
+    return _back_to_shift(community, shift_id, _("You are signed up. We will remind you two hours before."))
 
 
 @bp.route("/c/<int:community_id>/patrols/shifts/<int:shift_id>/withdraw", methods=["POST"])
@@ -208,9 +221,7 @@ def sign_up(community, shift_id):
 def withdraw(community, shift_id):
     """Give my place back."""
     patrol_shifts.withdraw(acting_user(), community.id, shift_id)
-    db.session.commit()
-    flash(_("You have withdrawn from the shift."), "success")
-    return redirect(url_for("patrols.shift", community_id=community.id, shift_id=shift_id))
+    return _back_to_shift(community, shift_id, _("You have withdrawn from the shift."))
 
 
 @bp.route("/c/<int:community_id>/patrols/shifts/<int:shift_id>/shift.ics")
@@ -233,27 +244,19 @@ def roster_csv(community, shift_id):
 @community_view("patrol.coordinate")
 def cancel_shift(community, shift_id):
     """Cancel the shift and tell everyone signed up."""
-    form = ReasonForm()
-    if not form.validate_on_submit():
-        _form_error(form)
+    form = _posted(ReasonForm)
     patrol_shifts.cancel_shift(current_user, community.id, shift_id, reason=form.reason.data)
-    db.session.commit()
-    flash(_("Shift cancelled; volunteers have been told."), "success")
-    return redirect(url_for("patrols.shift", community_id=community.id, shift_id=shift_id))
+    return _back_to_shift(community, shift_id, _("Shift cancelled; volunteers have been told."))
 
 
 @bp.route("/c/<int:community_id>/patrols/shifts/<int:shift_id>/attendance", methods=["POST"])
 @community_view("patrol.coordinate")
 def attendance(community, shift_id):
     """Mark a volunteer as come or not come."""
-    form = AttendanceForm()
-    if not form.validate_on_submit():
-        _form_error(form)
+    form = _posted(AttendanceForm)
     patrol_shifts.mark_attendance(current_user, community.id, shift_id, form.user_id.data,
                                   attended=form.attended.data == "1")
-    db.session.commit()
-    flash(_("Attendance saved."), "success")
-    return redirect(url_for("patrols.shift", community_id=community.id, shift_id=shift_id))
+    return _back_to_shift(community, shift_id, _("Attendance saved."))
 
 
 # --- tracking -------------------------------------------------------------------------------------
@@ -276,9 +279,7 @@ def track(community):
 @community_view("patrol.join")
 def start(community):
     """Start a patrol (free, or in a shift I signed up for)."""
-    form = StartForm()
-    if not form.validate_on_submit():
-        _form_error(form)
+    form = _posted(StartForm)
     tracking.start_patrol(acting_user(), community.id, shift_id=form.shift_id.data or None)
     db.session.commit()
     return redirect(url_for("patrols.track", community_id=community.id))
@@ -333,8 +334,8 @@ def review(community, patrol_id):
     p = patrol_review.review_patrol(current_user, community.id, patrol_id, approve=form.decision.data == "approve",
                                     note=form.note.data or "")
     db.session.commit()
-    flash(_("Approved: %(points)s points, on the public notice board first.", points=p.points_awarded) if p.status == "approved" else _("Not accepted."),
-          "success")
+    flash(_("Approved: %(points)s points, on the public notice board first.", points=p.points_awarded)
+          if p.status == "approved" else _("Not accepted."), "success")
     return redirect(url_for("patrols.review_list", community_id=community.id))
 
 
@@ -426,8 +427,7 @@ def report_action(community, report_id, action):
     user, cid = acting_user(), community.id
     if action not in REPORT_FORMS:
         abort(404)
-    form = REPORT_FORMS[action]()
-    form.validate_on_submit() or _form_error(form)
+    form = _posted(REPORT_FORMS[action])
     fields = {field.name: field.data for field in form}
     if action == "resolve":
         fields["photo"] = next(iter(save_photos([form.photo.data], uploader=user, community_id=cid)), None)

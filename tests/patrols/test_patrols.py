@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from civic.core.errors import Conflict, Invalid, PermissionDenied
+from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.extensions import db
 from civic.ledger.models import Transaction
 from civic.ledger.service import balance_of
@@ -326,6 +326,25 @@ def test_duplicates_merge_and_reports_can_be_closed(app_ctx, world):
         problem_reports.close_report(_user(world.coordinator), world.a.id, first.id, note="")
     problem_reports.close_report(_user(world.coordinator), world.a.id, first.id, note="已劝离")
     assert first.status == "closed"
+
+
+def test_a_report_step_is_taken_by_name_in_one_place(app_ctx, world):
+    """reports.act runs the named step with the fields that step takes (the pages and the API post more);
+    the step's own rule still decides who may take it, and an unknown step is not found."""
+    category = problem_reports.report_categories(world.a.id)[0]
+    report = problem_reports.submit_report(_user(world.resident), world.a.id, category_id=category.id,
+                                           description="井盖松动")
+    with pytest.raises(PermissionDenied):
+        problem_reports.act(_user(world.resident), world.a.id, report.id, "accept", note="")
+    with pytest.raises(NotFound):
+        problem_reports.act(_user(world.coordinator), world.a.id, report.id, "approve")
+    problem_reports.act(_user(world.coordinator), world.a.id, report.id, "accept", note="马上去看", into_id=1,
+                        assignee_id=None, department="", csrf_token="x")
+    assert report.status == "accepted"
+    problem_reports.act(_user(world.coordinator), world.a.id, report.id, "close", note="已修好")
+    assert report.status == "closed"
+    assert [(e.action, e.note) for e in problem_reports.timeline(report)][1:] == [("accepted", "马上去看"),
+                                                                                 ("closed", "已修好")]
 
 
 def test_categories_are_editable(app_ctx, world):
