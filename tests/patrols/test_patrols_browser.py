@@ -126,3 +126,38 @@ def test_coordinator_sees_the_route_and_needs_a_reason_for_an_off_route_patrol(b
     finally:
         context.close()
         app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_a_report_is_accepted_passed_on_fixed_and_confirmed_with_its_buttons(phones, sign_in, app, world, tmp_path):
+    """Each step of a report is its page's real button (one dispatch, problem_reports.act): the coordinator
+    accepts, passes it to a department and marks it fixed with a photo; the reporter confirms the fix."""
+    from civic.patrols import reports as problem_reports
+    from tests.patrols.helpers import png_bytes
+
+    with app.app_context():
+        category = problem_reports.report_categories(world.a.id)[0]
+        report = problem_reports.submit_report(db.session.merge(world.resident), world.a.id,
+                                               category_id=category.id, description="楼道灯不亮")
+        db.session.commit()
+        url = f"/c/{world.a.id}/reports/{report.id}"
+    photo = tmp_path / "fixed.png"
+    photo.write_bytes(png_bytes())
+
+    coordinator = sign_in(phones.new(), world.coordinator)
+    coordinator.goto(url)
+    coordinator.get_by_role("button", name="受理", exact=True).click()
+    expect(coordinator.locator(".flash-success")).to_contain_text("已受理，这件事由您来处理。")
+    coordinator.get_by_label("或者交给部门").fill("物业")
+    coordinator.get_by_role("button", name="交办", exact=True).click()
+    expect(coordinator.locator(".flash-success")).to_contain_text("已转交，对方已收到通知。")
+    coordinator.get_by_label("解决后的照片").set_input_files(str(photo))
+    coordinator.get_by_role("button", name="已解决", exact=True).click()
+    expect(coordinator.locator(".flash-success")).to_contain_text("已标为解决，会请报告人确认。")
+
+    resident = sign_in(phones.new(), world.resident)
+    resident.goto(url)
+    resident.get_by_test_id("confirm-report").click()
+    expect(resident.locator(".flash-success")).to_contain_text("谢谢您确认问题已解决，这件事已办结。")
+    with app.app_context():
+        events = [e.action for e in problem_reports.timeline(problem_reports.get_report(world.a.id, report.id))]
+    assert events == ["submitted", "accepted", "assigned", "resolved", "confirmed"]
