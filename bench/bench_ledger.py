@@ -296,8 +296,8 @@ def bench_reads(app, db, kind, community_id, admin, user_base):
         actor = db.session.get(type(admin), admin.id)
         checks = {
             "balance": lambda: ledger.balance_of(community_id, heavy),
-            "passbook_first_page": lambda: passbook.entries(actor, community_id, heavy, limit=20),
-            "leaderboard_top50": lambda: gamification.leaderboard(actor, community_id, "all", limit=50),
+            "passbook_first_page": lambda actor=actor: passbook.entries(actor, community_id, heavy, limit=20),
+            "leaderboard_top50": lambda actor=actor: gamification.leaderboard(actor, community_id, "all", limit=50),
         }
         page = passbook.entries(actor, community_id, heavy, limit=20)
         board = gamification.leaderboard(actor, community_id, "all", limit=50)

@@ -89,7 +89,7 @@ def service_worker():
     files names their content-hashed URLs, and its cache version follows the static files' digest, so
     a deployment with new files installs a new worker that fetches them."""
     source = (Path(current_app.static_folder) / "sw.js").read_text(encoding="utf-8")
-    for name, hashed in current_app.extensions.get("static_manifest", {}).items():
+    for name in current_app.extensions.get("static_manifest", {}):
         source = source.replace(f'"/static/{name}"', f'"{url_for("static", filename=name)}"')
     digest = current_app.extensions.get("static_digest", "")
     source = source.replace('var VERSION = "civic-v1";', f'var VERSION = "civic-v1-{digest}";')

@@ -100,7 +100,7 @@ def drop_expired_partitions(keep_days, *, now=None):
         if next_month(start) > cutoff:
             continue
         keys = db.session.execute(text(f"SELECT DISTINCT community_id, patrol_id FROM {name}")).all()
-        for community_id, patrol_id in keys:
+        for _community_id, patrol_id in keys:
             patrol = db.session.get(Patrol, patrol_id)
             if patrol is not None and not (patrol.summary or {}).get("track_deleted_at"):
                 patrol.summary = dict(patrol.summary or {}, track_deleted_at=now.isoformat(timespec="seconds"),

@@ -166,7 +166,7 @@ def _url(rule, community_id, ids):
     url = rule.rule
     for name in rule.arguments:
         value = community_id if name == "community_id" else ids[name]
-        url = re.sub(r"<(?:\w+:)?%s>" % name, str(value), url)
+        url = re.sub(rf"<(?:\w+:)?{name}>", str(value), url)
     return url
 
 

@@ -1,6 +1,7 @@
 """The ledger's guarantees: balanced, append-only, idempotent, never negative, within budget, verifiable."""
 import threading
 from datetime import datetime
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -278,9 +279,9 @@ def test_twenty_threads_awarding_and_spending(app):
     results, errors, threads = [], [], []
     for i in range(20):
         if i % 2 == 0:
-            fn = (lambda i=i: ledger.award(community_id, b_id, 7, idempotency_key=f"award-{i}"))
+            fn = partial(ledger.award, community_id, b_id, 7, idempotency_key=f"award-{i}")
         else:
-            fn = (lambda i=i: ledger.hold(community_id, a_id, 15, idempotency_key=f"hold-{i}"))
+            fn = partial(ledger.hold, community_id, a_id, 15, idempotency_key=f"hold-{i}")
         threads.append(_in_thread(app, fn, results, errors))
     for t in threads:
         t.start()
