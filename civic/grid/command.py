@@ -190,7 +190,8 @@ def weekly_trend(community_ids, now, *, weeks=8):
         Report.community_id.in_(ids), Report.created_at >= starts[0], Report.status != "merged")).one()
     visits = db.session.execute(select(*buckets(Visit.visited_at)).where(
         Visit.community_id.in_(ids), Visit.visited_at >= starts[0])).one()
-    return [{"start": start, "problems": int(p), "visits": int(v)} for start, p, v in zip(starts, problems, visits, strict=True)]
+    return [{"start": start, "problems": int(p), "visits": int(v)}
+            for start, p, v in zip(starts, problems, visits, strict=True)]
 
 
 def totals(rows):

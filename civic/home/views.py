@@ -55,7 +55,8 @@ def section(name):
 @login_required
 def switch_community(community_id):
     """Look at another of my communities."""
-    if community_id in {m.community_id for m in memberships_of(acting_user(), status="active")} or current_user.is_admin:
+    mine = {m.community_id for m in memberships_of(acting_user(), status="active")}
+    if community_id in mine or current_user.is_admin:
         session["community_id"] = community_id
     return redirect(url_for("home.index"))
 

@@ -593,7 +593,8 @@ def import_community(data):
     if sorted(data.get("schema_revision") or []) != sorted(database_revisions()):
         raise Conflict(N_("The export was made at schema %(theirs)s, this database is at %(ours)s. "
                           "Bring both to the same version first."),
-                       theirs=", ".join(data.get("schema_revision") or []), ours=", ".join(sorted(database_revisions())))
+                       theirs=", ".join(data.get("schema_revision") or []),
+                       ours=", ".join(sorted(database_revisions())))
     community = data["community"]
     if db.session.get(Community, community["id"]) is not None:
         raise Conflict(N_("A community with this id already exists here."))
