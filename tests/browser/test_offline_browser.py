@@ -62,7 +62,8 @@ def test_the_patrol_page_opens_and_keeps_tracking_offline(gps_page, app, world, 
     expect(pending).to_have_text("0", timeout=20_000)
     with app.app_context():
         patrol = db.session.scalar(select(Patrol).where(Patrol.user_id == world.resident.id))
-        stored = db.session.scalar(select(db.func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id == patrol.id))
+        stored = db.session.scalar(
+            select(db.func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id == patrol.id))
     assert stored == base + 7
 
 

@@ -109,7 +109,8 @@ def test_an_independent_recomputation_from_the_rows_matches(app, world):
             obj = {"category": t.category, "created_at": t.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "id": t.id,
                    "kind": t.kind, "memo": t.memo, "postings": legs, "reverses_id": t.reverses_id, "source": t.source}
             lines.append(json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
-        row = db.session.scalar(select(Digest).where(Digest.community_id == world.a.id, Digest.day == date(2026, 11, 2)))
+        row = db.session.scalar(
+            select(Digest).where(Digest.community_id == world.a.id, Digest.day == date(2026, 11, 2)))
         payload = row.prev_digest + "\n" + "".join(hashlib.sha256(x.encode()).hexdigest() + "\n" for x in lines)
         assert hashlib.sha256(payload.encode()).hexdigest() == row.digest
 

@@ -120,7 +120,8 @@ def test_reversal_restores_balances_tallies_and_budget_once(town):
     reversal = ledger.reverse(community.id, original.id, idempotency_key="a:reverse", memo="录错了")
     assert reversal.reverses_id == original.id
     assert ledger.balance_of(community.id, a.id) == 0
-    all_time = db.session.scalar(select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
+    all_time = db.session.scalar(
+        select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
     assert all_time == 0
     assert db.session.scalar(select(Budget.issued).where(Budget.community_id == community.id)) == 0
     with pytest.raises(Conflict):
@@ -160,7 +161,8 @@ def test_spending_does_not_change_merit_tallies(town):
     ledger.award(community.id, a.id, 50, idempotency_key="a", category="moral")
     ledger.hold(community.id, a.id, 50, idempotency_key="h")
     ledger.settle_hold(community.id, 1, 50, idempotency_key="s")
-    points = db.session.scalar(select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
+    points = db.session.scalar(
+        select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
     assert points == 50
 
 
