@@ -265,8 +265,8 @@ def test_volunteer_signs_up_and_patrols_with_gps_part_of_it_offline(app, phones,
 
     def build(merge):
         shift = patrol_shifts.create_shift(merge(world.coordinator), a, title="今晚巡逻",
-                                           starts_at=utcnow() + timedelta(minutes=2), ends_at=utcnow() + timedelta(hours=2),
-                                           capacity=5)
+                                           starts_at=utcnow() + timedelta(minutes=2),
+                                           ends_at=utcnow() + timedelta(hours=2), capacity=5)
         return shift.id
     shift_id = _setup(app, build)
 
