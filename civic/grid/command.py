@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, case, func, select, union_all
 
-from civic.communities.models import Community, Grid, Household, Membership, Street
+from civic.communities.models import AreaAdmin, Community, Grid, Household, Membership, Street
 from civic.core.clock import resolve
 from civic.core.errors import PermissionDenied
 from civic.core.permissions import can_administer_area
@@ -18,7 +18,6 @@ from civic.extensions import db
 from civic.grid.models import Case, Dispute, GridCycle, Visit
 from civic.ledger.models import Account, Posting, Transaction
 from civic.patrols.models import Patrol, Report, ReportCategory, ReportEvent
-from civic.rules.models import AreaAdmin
 
 UNFINISHED = ("submitted", "accepted", "assigned", "resolved")
 
