@@ -8,9 +8,9 @@
 2. civic.core is at the bottom: it imports no area, except the shared models.
 3. civic.ledger is just above it: it imports no other area, except the shared models.
 
-The framework glue (civic.extensions, civic.config, civic.web, civic.api, civic.worker, civic.errors,
-civic.logging) may be imported by anyone; the application shell (civic/__init__.py, cli, demo, worker,
-the API registration in civic.api) puts the areas together and is not an area.
+The framework glue (civic.extensions, civic.config, civic.web, civic.api's helpers, civic.worker's @job) may
+be imported by anyone; the application shell (civic/__init__.py, cli, demo, worker, the API registration in
+civic.api) puts the areas together and is not an area.
 """
 import ast
 import importlib
