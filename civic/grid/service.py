@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, or_, select
 
 from civic.accounts.models import User
 from civic.communities.models import (
+    AreaAdmin,
     Community,
     Grid,
     Household,
@@ -36,7 +37,6 @@ from civic.notifications import service as notices
 from civic.patrols import reports as problem_reports
 from civic.patrols import review as patrol_review
 from civic.patrols.models import Report, ReportCategory
-from civic.rules.models import AreaAdmin
 
 DEFAULT_CYCLE_DAYS = 30
 DEFAULT_DEADLINE_HOURS = 72
