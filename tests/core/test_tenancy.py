@@ -156,3 +156,19 @@ def test_no_trigger_citus_refuses(app, is_postgres):
     unexpected = [(table, name) for table, name in rows if name not in ROW_LOCAL_TRIGGERS.get(table, set())]
     assert unexpected == []
     assert {name for _, name in rows} == set().union(*ROW_LOCAL_TRIGGERS.values())
+
+
+def test_stored_files_live_on_their_communitys_shard(app):
+    """Every web node must read a photo (issue 16): its bytes are a column of a community-owned table, so
+    they sit on the owning community's shard and in every database backup. A binary column in a reference
+    table would be copied to every node; one in a table distributed by another column would put a
+    resident's photo on another node than the rows that cite it."""
+    from sqlalchemy import LargeBinary
+
+    binary = {(t.name, c.name) for t in db.metadata.sorted_tables for c in t.columns
+              if isinstance(c.type, LargeBinary)}
+    assert ("upload", "data") in binary
+    community = {t.name for t in _community_tables()}
+    assert {(table, column) for table, column in binary if table not in community} == set()
+    upload = db.metadata.tables["upload"]
+    assert [c.name for c in upload.primary_key.columns][0] == "community_id"
