@@ -172,3 +172,34 @@ def test_stored_files_live_on_their_communitys_shard(app):
     assert {(table, column) for table, column in binary if table not in community} == set()
     upload = db.metadata.tables["upload"]
     assert [c.name for c in upload.primary_key.columns][0] == "community_id"
+
+
+def test_a_reload_after_a_commit_names_the_community(app_ctx):
+    """The ORM identifies rows by id; reloading an object after a commit (and loading a deferred column)
+    also names its community, so Citus sends it to one shard instead of every shard (civic.core.tenancy)."""
+    from sqlalchemy import event, select
+
+    from civic.core.uploads import Upload
+    from tests import factories
+
+    community = factories.make_community()
+    user = factories.make_member(community)
+    name = factories.make_upload(community, user, data=b"\xff\xd8")
+    upload = db.session.scalar(select(Upload).where(Upload.community_id == community.id, Upload.name == name))
+    db.session.commit()
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((" ".join(statement.split()), parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert upload.size == 2 and upload.data == b"\xff\xd8"  # the reload, then the deferred column
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    reloads = [(s, p) for s, p in seen if "FROM upload" in s]
+    assert len(reloads) == 2
+    for statement, params in reloads:
+        where = statement.split(" WHERE ", 1)[1]
+        assert "upload.id" in where and "upload.community_id" in where, statement
+        assert community.id in (params.values() if isinstance(params, dict) else params)
