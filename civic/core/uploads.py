@@ -176,11 +176,9 @@ def forget_uploads(names):
 def remove_unattached(*, now=None, limit=500):
     """Remove uploads (rows with their bytes) that nothing cited within a day of their upload; returns the count."""
     now = resolve(now)
-    query = (select(Upload).where(Upload.attached_at.is_(None), Upload.created_at < now - UNATTACHED_FOR)
-             .order_by(Upload.id).limit(limit))
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    stale = list(db.session.scalars(query))
+    from civic.core.db import lock_due
+
+    stale = lock_due(Upload, Upload.attached_at.is_(None), Upload.created_at < now - UNATTACHED_FOR, limit=limit)
     for upload in stale:
         db.session.delete(upload)
     db.session.flush()

@@ -93,22 +93,18 @@ def longest_gps_retention_days():
 
 def _due_patrols(days, community_ids, configured, now, limit):
     """Finished patrols past the retention period that still have raw points (locked, skipping locked rows)."""
+    from civic.core.db import lock_due
     from civic.patrols.models import Patrol, TrackPoint
 
-    query = (
-        select(Patrol.community_id, Patrol.id)
-        .where(Patrol.status != "active", Patrol.ended_at.is_not(None), Patrol.ended_at < now - timedelta(days=days),
-               exists().where(TrackPoint.community_id == Patrol.community_id, TrackPoint.patrol_id == Patrol.id))
-        .order_by(Patrol.id).limit(limit)
-    )
+    conditions = [Patrol.status != "active", Patrol.ended_at.is_not(None),
+                  Patrol.ended_at < now - timedelta(days=days),
+                  exists().where(TrackPoint.community_id == Patrol.community_id, TrackPoint.patrol_id == Patrol.id)]
     if community_ids is not None:
-        query = query.where(Patrol.community_id.in_(community_ids))
+        conditions.append(Patrol.community_id.in_(community_ids))
     elif configured:
-        query = query.where(Patrol.community_id.not_in(configured))
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Two workers take different patrols; a patrol being reviewed right now waits for the next run.
-        query = query.with_for_update(of=Patrol, skip_locked=True)
-    return db.session.execute(query).all()
+        conditions.append(Patrol.community_id.not_in(configured))
+    # Two workers take different patrols; a patrol being reviewed right now waits for the next run.
+    return [(p.community_id, p.id) for p in lock_due(Patrol, *conditions, limit=limit)]
 
 
 def purge_batch(*, now=None, limit=None):
@@ -127,7 +123,8 @@ def purge_batch(*, now=None, limit=None):
         if patrols >= limit:
             break
         for community_id, patrol_id in _due_patrols(days, community_ids, configured, now, limit - patrols):
-            points += _forget_track(db.session.get(Patrol, patrol_id), now)
+            points += _forget_track(db.session.scalar(select(Patrol).where(
+                Patrol.community_id == community_id, Patrol.id == patrol_id)), now)
             patrols += 1
     db.session.flush()
     return patrols, points
