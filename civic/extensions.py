@@ -8,9 +8,9 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
-from sqlalchemy.orm import declared_attr
+from sqlalchemy.orm import Session, declared_attr
 
-from civic.core.tenancy import distribution_key
+from civic.core.tenancy import distribution_key, install_reload_routing
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
@@ -41,6 +41,7 @@ class Model(flask_sqlalchemy.model.Model):
 
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING), model_class=Model)
+install_reload_routing(Session)  # a reload names its community: one shard on Citus (civic.core.tenancy)
 migrate = Migrate()
 login_manager = LoginManager()
 

@@ -1,13 +1,14 @@
 #!/bin/sh
-# Back up the civic database (pg_dump custom format) and the uploaded photos.
+# Back up the civic database (pg_dump custom format), uploaded photos included (they are stored in
+# the database's `upload` table since migration 0022_upload_data).
 #
 #   scripts/backup.sh [BACKUP_DIR]
 #
 # Settings come from the environment, else from the site's environment file (CIVIC_ENV_FILE,
-# default /etc/civic/civic.env): DATABASE_URL and UPLOADS_DIR (default instance/uploads), the same
-# settings the app uses. Writes BACKUP_DIR/civic-STAMP.dump and BACKUP_DIR/uploads-STAMP.tar.gz
-# (default BACKUP_DIR: ./backups), readable by their owner only, prints their paths, and deletes
-# backups older than BACKUP_KEEP_DAYS (default 30; 0 keeps everything).
+# default /etc/civic/civic.env): DATABASE_URL, the same setting the app uses. Writes
+# BACKUP_DIR/civic-STAMP.dump (default BACKUP_DIR: ./backups), readable by its owner only, prints its
+# path, and deletes backups older than BACKUP_KEEP_DAYS (default 30; 0 keeps everything), including
+# the uploads-STAMP.tar.gz files that backups made before 0022 wrote beside their dump.
 set -eu
 umask 077
 
@@ -26,18 +27,7 @@ case "$url" in
     *) echo "backup.sh: DATABASE_URL must be a PostgreSQL URL" >&2; exit 2 ;;
 esac
 
-here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-./backups}
-if [ -n "${UPLOADS_DIR:-}" ]; then
-    uploads=$UPLOADS_DIR
-    if [ ! -d "$uploads" ]; then
-        echo "backup.sh: UPLOADS_DIR=$uploads is not a folder; nothing was backed up" >&2
-        exit 1
-    fi
-else
-    uploads=$here/instance/uploads
-    mkdir -p "$uploads"
-fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$dir"
 
@@ -46,11 +36,6 @@ dump="$dir/civic-$stamp.dump"
 pg_dump --format=custom --no-owner --no-privileges --file="$dump.part" "$url"
 mv "$dump.part" "$dump"
 echo "$dump"
-
-tarball="$dir/uploads-$stamp.tar.gz"
-tar -czf "$tarball.part" -C "$uploads" .
-mv "$tarball.part" "$tarball"
-echo "$tarball"
 
 keep=${BACKUP_KEEP_DAYS:-30}
 if [ "$keep" -gt 0 ]; then

@@ -1,22 +1,24 @@
 #!/bin/sh
-# Restore a backup made by scripts/backup.sh into an EMPTY database and an EMPTY uploads folder.
+# Restore a backup made by scripts/backup.sh into an EMPTY database.
 #
 #   createdb -h HOST -U USER civic_restored
-#   DATABASE_URL=postgresql://user@host:5432/civic_restored UPLOADS_DIR=/srv/civic/instance/uploads \
-#       scripts/restore.sh civic-STAMP.dump uploads-STAMP.tar.gz
+#   DATABASE_URL=postgresql://user@host:5432/civic_restored scripts/restore.sh civic-STAMP.dump
 #
-# Everything is checked before anything is touched: both files are readable and whole, the
-# database has no tables, the uploads folder (UPLOADS_DIR, default instance/uploads) is missing
-# or empty. Then the database is restored in one transaction and the photos are unpacked.
+# The photos are in the dump (migration 0022_upload_data moved them into the database). A backup made
+# before 0022 also has an uploads-STAMP.tar.gz: give it as a second argument and it is unpacked into an
+# EMPTY uploads folder (UPLOADS_DIR, default instance/uploads); `flask --app wsgi db upgrade` then moves
+# the photos into the restored database.
+# Everything is checked before anything is touched: the files are readable and whole, the database has
+# no tables, the uploads folder is missing or empty. Then the database is restored in one transaction.
 # Settings missing from the environment are read from CIVIC_ENV_FILE (default /etc/civic/civic.env).
 set -eu
 
-if [ $# -ne 2 ]; then
-    echo "usage: DATABASE_URL=postgresql://... UPLOADS_DIR=... $0 DUMP_FILE UPLOADS_TAR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+    echo "usage: DATABASE_URL=postgresql://... $0 DUMP_FILE [UPLOADS_TAR of a backup made before 0022]" >&2
     exit 2
 fi
 dump=$1
-tarball=$2
+tarball=${2:-}
 env_file=${CIVIC_ENV_FILE:-/etc/civic/civic.env}
 if [ -z "${DATABASE_URL:-}" ] && [ -r "$env_file" ]; then
     set -a; . "$env_file"; set +a
@@ -32,8 +34,10 @@ uploads=${UPLOADS_DIR:-$here/instance/uploads}
 problems=""
 [ -r "$dump" ] && pg_restore --list "$dump" >/dev/null 2>&1 || problems="$problems
   $dump is missing or not a pg_dump custom-format file"
-[ -r "$tarball" ] && tar -tzf "$tarball" >/dev/null 2>&1 || problems="$problems
+if [ -n "$tarball" ]; then
+    [ -r "$tarball" ] && tar -tzf "$tarball" >/dev/null 2>&1 || problems="$problems
   $tarball is missing or not a whole .tar.gz"
+fi
 if tables=$(psql --no-psqlrc --tuples-only --no-align --dbname="$url" \
         --command="SELECT count(*) FROM pg_tables WHERE schemaname = 'public'" 2>/dev/null); then
     [ "$tables" = "0" ] || problems="$problems
@@ -42,7 +46,7 @@ else
     problems="$problems
   the target database does not answer (create it first with createdb)"
 fi
-if [ -e "$uploads" ] && [ -n "$(ls -A "$uploads" 2>/dev/null)" ]; then
+if [ -n "$tarball" ] && [ -e "$uploads" ] && [ -n "$(ls -A "$uploads" 2>/dev/null)" ]; then
     problems="$problems
   $uploads is not empty; move it away or set UPLOADS_DIR to a new folder"
 fi
@@ -53,6 +57,8 @@ fi
 
 pg_restore --no-owner --no-privileges --exit-on-error --single-transaction --dbname="$url" "$dump"
 echo "restored $dump"
-mkdir -p "$uploads"
-tar -xzf "$tarball" -C "$uploads"
-echo "restored $tarball into $uploads"
+if [ -n "$tarball" ]; then
+    mkdir -p "$uploads"
+    tar -xzf "$tarball" -C "$uploads"
+    echo "restored $tarball into $uploads; now run: flask --app wsgi db upgrade (moves the photos into the database)"
+fi

@@ -89,16 +89,17 @@ def settle_awards(after):
     return merit.close_notices(now=after + timedelta(days=31))
 
 
-def make_upload(community, user, name=None, *, at=None):
-    """An upload row for a photo `user` sent in `community` (no file: for services that only check ownership)."""
+def make_upload(community, user, name=None, *, at=None, data=None):
+    """An upload row for a photo `user` sent in `community` (without bytes unless `data` is given: for
+    services that only check ownership)."""
     import secrets
 
     from civic.core.clock import resolve
     from civic.core.uploads import Upload
 
     upload = Upload(community_id=getattr(community, "id", community), uploader_id=getattr(user, "id", user),
-                    name=name or f"{secrets.token_hex(16)}.jpg", size=2, content_type="image/jpeg",
-                    created_at=resolve(at))
+                    name=name or f"{secrets.token_hex(16)}.jpg", size=len(data or b"xx"), content_type="image/jpeg",
+                    created_at=resolve(at), data=data)
     db.session.add(upload)
     db.session.flush()
     return upload.name

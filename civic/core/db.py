@@ -16,3 +16,22 @@ def get_or_create(model, *, lock=False, defaults=None, **keys):
     db.session.add(row)
     db.session.flush()
     return row, True
+
+
+def lock_due(model, *conditions, limit):
+    """Rows of the community-owned `model` that meet `conditions`, in any community (a job's work), first
+    `limit` by id, each locked within its community and checked again (`FOR UPDATE SKIP LOCKED` on
+    PostgreSQL, so a second worker skips them). On a distributed database (Citus) a row lock must name
+    the distribution column: one statement cannot lock due rows of every community."""
+    keys = db.session.execute(select(model.community_id, model.id).where(*conditions)
+                              .order_by(model.id).limit(limit)).all()
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    rows = []
+    for community_id, row_id in keys:
+        query = select(model).where(model.community_id == community_id, model.id == row_id, *conditions)
+        if postgres:
+            query = query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
+        row = db.session.scalar(query)
+        if row is not None:
+            rows.append(row)
+    return rows

@@ -85,3 +85,56 @@ def distribution_columns(metadata):
     """[(table, its distribution column)] for every distributed table, parents before children."""
     return [(t, DISTRIBUTED_BY.get(t.name, "community_id")) for t in metadata.sorted_tables
             if t.name not in REFERENCE_TABLES and t.name not in UNPLACED_TABLES]
+
+
+# --- reloads that name their community ------------------------------------------------------------
+#
+# The ORM identifies a row by `id` alone (above), so reloading an expired object (after every commit)
+# or loading a deferred column was `SELECT … WHERE id = :id`: on Citus a query to every shard of the
+# table. The two session hooks below make such a reload name the object's community as well
+# (`… WHERE id = :id AND community_id = :c`), which Citus routes to the one shard that holds it.
+
+_COMMUNITY_OF = "civic.community_of"  # session.info key: {identity key: community_id}
+
+
+def _is_community_owned(mapper):
+    table = mapper.local_table
+    return (table.name not in REFERENCE_TABLES and table.name not in DISTRIBUTED_BY
+            and table.name not in UNPLACED_TABLES and "community_id" in table.c)
+
+
+def remember_communities(session):
+    """Before a commit expires every object, note each loaded community-owned object's community."""
+    known = session.info.get(_COMMUNITY_OF, {})
+    kept = {}
+    for state in session.identity_map.all_states():
+        if state.key is None or not _is_community_owned(state.mapper):
+            continue
+        value = state.dict.get("community_id", known.get(state.key))
+        if value is not None:
+            kept[state.key] = value
+    session.info[_COMMUNITY_OF] = kept
+
+
+def route_reloads(execute_state):
+    """Add the object's community to the SELECT that reloads it (refresh, expired or deferred column)."""
+    if not execute_state.is_select or not execute_state.is_column_load:
+        return
+    state = execute_state.load_options._refresh_state
+    if state is None or state.key is None or not _is_community_owned(state.mapper):
+        return
+    value = state.dict.get("community_id")
+    if value is None:
+        value = execute_state.session.info.get(_COMMUNITY_OF, {}).get(state.key)
+    if value is not None:
+        execute_state.statement = execute_state.statement.where(
+            state.mapper.local_table.c.community_id == value)
+
+
+def install_reload_routing(session_class):
+    """Register the hooks above on a Session class (civic.extensions does it for the app's sessions)."""
+    from sqlalchemy import event
+
+    if not event.contains(session_class, "after_commit", remember_communities):
+        event.listen(session_class, "after_commit", remember_communities)
+        event.listen(session_class, "do_orm_execute", route_reloads)

@@ -1,22 +1,22 @@
 """Photo uploads: JPEG, PNG or WebP only, at most 5 MB, re-encoded so that EXIF and location
-data are dropped, stored under UPLOADS_DIR (default instance/uploads) with an unguessable name.
+data are dropped, stored in the database with an unguessable name.
 
-Every stored photo has an `upload` row: the community it was uploaded in (which owns it), who uploaded
-it, its size and type, and what it is attached to (a claim, a report, a topic …). A photo is served
+Every stored photo is an `upload` row: the community it was uploaded in (which owns it), who uploaded
+it, its size and type, its bytes (`data`, so every web node serves it, it sits on its community's
+shard, and a database backup holds it), and what it is attached to (a claim, a report, a topic …). A photo is served
 only to members of that community and to its uploader; a claim, report, topic, progress post or item
 may cite only its author's own photos of that community, each once (`attach`); a person may upload at
 most UPLOAD_DAILY_LIMIT photos in 24 hours; photos never attached are removed after a day
 (`remove_unattached`, the `uploads_cleanup` job).
 """
 import io
-import os
 import secrets
 from datetime import datetime, timedelta
 
-from flask import Blueprint, abort, current_app, send_from_directory
+from flask import Blueprint, abort, current_app, send_file
 from flask_login import current_user, login_required
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, delete, func, select
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from civic.core.clock import resolve
@@ -57,26 +57,17 @@ class Upload(db.Model):
     attached_kind: Mapped[str | None] = mapped_column(String(30))
     attached_id: Mapped[int | None] = mapped_column()
     attached_at: Mapped[datetime | None] = mapped_column()
+    # The photo's bytes; loaded only when asked for. None only for a photo whose file was missing when
+    # migration 0022 moved the files into the database (or an import without its photos).
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
-def upload_dir():
-    path = current_app.config["UPLOADS_DIR"]
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def delete_photos(names):
-    """Delete stored photos by name (missing files are fine); returns how many files were removed."""
-    removed = 0
-    for name in names:
-        if not name or "/" in name or name.startswith("."):
-            continue
-        try:
-            os.remove(os.path.join(upload_dir(), name))
-            removed += 1
-        except FileNotFoundError:
-            pass
-    return removed
+def photo_bytes(name, community_id=None):
+    """The stored bytes of photo `name` (in `community_id` when given), or None."""
+    query = select(Upload.data).where(Upload.name == name, Upload.data.is_not(None))
+    if community_id is not None:
+        query = query.where(Upload.community_id == community_id)
+    return db.session.scalar(query.limit(1))
 
 
 def _check_quota(uploader_id, now):
@@ -127,10 +118,9 @@ def save_photo(file_storage, *, uploader, community_id, now=None):
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise Invalid(N_("That file is not a photo we can read.")) from None
     name = f"{secrets.token_hex(16)}.{FORMATS[kind]}"
-    with open(os.path.join(upload_dir(), name), "wb") as f:
-        f.write(out.getvalue())
-    db.session.add(Upload(community_id=community_id, uploader_id=uploader.id, name=name, size=len(out.getvalue()),
-                          content_type=CONTENT_TYPES[FORMATS[kind]], created_at=now))
+    data = out.getvalue()
+    db.session.add(Upload(community_id=community_id, uploader_id=uploader.id, name=name, size=len(data),
+                          content_type=CONTENT_TYPES[FORMATS[kind]], created_at=now, data=data))
     db.session.flush()
     return name
 
@@ -176,27 +166,22 @@ def attach(actor, community_id, names, kind, object_id, *, now=None):
 
 
 def forget_uploads(names):
-    """Delete the photos and their upload rows (account closure); returns how many files were removed."""
+    """Delete the photos (their upload rows and bytes; account closure); returns how many rows were removed."""
     names = [n for n in names if n]
-    if names:
-        db.session.execute(delete(Upload).where(Upload.name.in_(names)))
-    return delete_photos(names)
+    if not names:
+        return 0
+    return db.session.execute(delete(Upload).where(Upload.name.in_(names))).rowcount or 0
 
 
 def remove_unattached(*, now=None, limit=500):
-    """Remove uploads that nothing cited within a day of their upload (rows, then files); returns the count."""
+    """Remove uploads (rows with their bytes) that nothing cited within a day of their upload; returns the count."""
     now = resolve(now)
-    query = (select(Upload).where(Upload.attached_at.is_(None), Upload.created_at < now - UNATTACHED_FOR)
-             .order_by(Upload.id).limit(limit))
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    stale = list(db.session.scalars(query))
-    names = [u.name for u in stale]
+    from civic.core.db import lock_due
+
+    stale = lock_due(Upload, Upload.attached_at.is_(None), Upload.created_at < now - UNATTACHED_FOR, limit=limit)
     for upload in stale:
         db.session.delete(upload)
     db.session.flush()
-    still_cited = set(db.session.scalars(select(Upload.name).where(Upload.name.in_(names)))) if names else set()
-    delete_photos([n for n in names if n not in still_cited])
     return len(stale)
 
 
@@ -222,9 +207,12 @@ def photo(name):
     if len(stem) != 32 or not all(c in "0123456789abcdef" for c in stem) or ext not in FORMATS.values():
         abort(404)
     owners = db.session.scalars(select(Upload).where(Upload.name == name)).all()
-    if not any(may_see(current_user, upload) for upload in owners):
+    seen = [upload for upload in owners if may_see(current_user, upload)]
+    data = photo_bytes(name, seen[0].community_id) if seen else None
+    if data is None:
         abort(404)
-    response = send_from_directory(upload_dir(), name, max_age=86400)
+    response = send_file(io.BytesIO(data), mimetype=seen[0].content_type, max_age=86400, etag=name,
+                         last_modified=seen[0].created_at, download_name=name, conditional=True)
     response.cache_control.public = False  # who may see it depends on who asks: no shared caches
     response.cache_control.private = True
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -30,6 +30,7 @@ from civic.communities.service import committee_of, register_settings_seeder
 from civic.core import audit, qr, uploads
 from civic.core.clock import LOCAL_TZ, resolve  # noqa: F401 - re-exported
 from civic.core.clock import local_text as local_time
+from civic.core.db import lock_due
 from civic.core.errors import Conflict, Invalid, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
@@ -764,11 +765,9 @@ def object_to_item(actor, community_id, item_id, reason="", *, now=None):
 def finish_evaluations(*, now=None, limit=200):
     """Adopt major items whose evaluation ended without reaching the veto (run by the worker)."""
     now = resolve(now)
-    query = select(AgendaItem).where(AgendaItem.status == "evaluating", AgendaItem.evaluation_ends_at <= now)
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
     done = 0
-    for item in db.session.scalars(query.order_by(AgendaItem.id).limit(limit)).all():
+    for item in lock_due(AgendaItem, AgendaItem.status == "evaluating", AgendaItem.evaluation_ends_at <= now,
+                         limit=limit):
         item.status = "adopted"
         done += 1
         _notify_many({u.id for u in committee_of(item.community_id)}, "deliberation.adopted",
@@ -898,17 +897,14 @@ def implementations(community_id):
 
 # --- scheduled jobs -----------------------------------------------------------------------------
 
-def _due(query):
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return db.session.scalars(query.order_by(Meeting.id).limit(50)).all()
+def _due(*conditions):
+    return lock_due(Meeting, *conditions, limit=50)
 
 
 def send_invitations(*, now=None):
     """Invite the people expected at newly planned sessions. Returns how many sessions."""
     now = resolve(now)
-    meetings = _due(select(Meeting).where(Meeting.status == "planned", Meeting.invited_at.is_(None),
-                                          Meeting.ends_at > now))
+    meetings = _due(Meeting.status == "planned", Meeting.invited_at.is_(None), Meeting.ends_at > now)
     for meeting in meetings:
         _notify_many(expected_ids(meeting), "deliberation.invitation", N_("Invitation: %(title)s"),
                      N_("%(when)s at %(place)s. Please come and scan the code to check in."),
@@ -924,8 +920,8 @@ def send_invitations(*, now=None):
 def send_reminders(*, now=None):
     """Remind the people expected two hours before a session. Returns how many sessions."""
     now = resolve(now)
-    meetings = _due(select(Meeting).where(Meeting.status == "planned", Meeting.reminded_at.is_(None),
-                                          Meeting.starts_at > now, Meeting.starts_at <= now + REMIND_BEFORE))
+    meetings = _due(Meeting.status == "planned", Meeting.reminded_at.is_(None),
+                    Meeting.starts_at > now, Meeting.starts_at <= now + REMIND_BEFORE)
     for meeting in meetings:
         _notify_many(expected_ids(meeting), "deliberation.reminder", N_("Reminder: %(title)s starts soon"),
                      N_("%(when)s at %(place)s."),

@@ -45,6 +45,12 @@ def inbox(user, *, limit=50, before_id=None):
     return db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)).all()
 
 
+def own_notification(user, notification_id):
+    """`user`'s notification by id, or None (named by person too: on Citus one shard, not all)."""
+    return db.session.scalar(select(Notification).where(Notification.user_id == user.id,
+                                                        Notification.id == notification_id))
+
+
 def mark_read(user, notification_id=None, *, ids=None, now=None):
     """Mark one notification, those with the given ids (the ones just shown), or all of them read."""
     now = resolve(now)
@@ -52,8 +58,7 @@ def mark_read(user, notification_id=None, *, ids=None, now=None):
     if ids is not None:
         query = query.where(Notification.id.in_(list(ids) or [0]))
     if notification_id is not None:
-        note = db.session.get(Notification, notification_id)
-        if note is None or note.user_id != user.id:
+        if own_notification(user, notification_id) is None:
             raise NotFound("No such notification.")
         query = query.where(Notification.id == notification_id)
     db.session.execute(query.values(read_at=now))

@@ -5,7 +5,6 @@ from flask_wtf import FlaskForm
 
 from civic.extensions import db
 from civic.notifications import service
-from civic.notifications.models import Notification
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
@@ -31,7 +30,7 @@ def open_one(notification_id):
     """Mark one read and go where it points."""
     service.mark_read(current_user, notification_id)
     db.session.commit()
-    note = db.session.get(Notification, notification_id)
+    note = service.own_notification(current_user, notification_id)
     link = note.link if note.link and note.link.startswith("/") and not note.link.startswith("//") else None
     return redirect(link or url_for("notifications.inbox"))
 

@@ -28,10 +28,3 @@ def handlers_of(community_id):
                 Membership.status == "active")
         .distinct().order_by(User.id)
     ).all()
-
-
-def skip_locked(query):
-    """The query locking its rows and skipping rows another worker holds (PostgreSQL; SQLite has one writer)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query

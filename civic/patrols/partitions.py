@@ -12,7 +12,7 @@ with it. SQLite keeps one plain table, and these functions do nothing there.
 """
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from civic.core.clock import resolve
 from civic.extensions import db
@@ -101,8 +101,9 @@ def drop_expired_partitions(keep_days, *, now=None):
         if next_month(start) > cutoff:
             continue
         keys = db.session.execute(text(f"SELECT DISTINCT community_id, patrol_id FROM {name}")).all()
-        for _community_id, patrol_id in keys:
-            patrol = db.session.get(Patrol, patrol_id)
+        for community_id, patrol_id in keys:
+            patrol = db.session.scalar(select(Patrol).where(Patrol.community_id == community_id,
+                                                            Patrol.id == patrol_id))
             if patrol is not None and not (patrol.summary or {}).get("track_deleted_at"):
                 patrol.summary = dict(patrol.summary or {}, track_deleted_at=now.isoformat(timespec="seconds"),
                                       track_points=patrol.point_count)

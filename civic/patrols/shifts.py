@@ -2,17 +2,18 @@
 locked), cancelling with a reason, rosters, attendance, calendar files, reminders and no-shows."""
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import exists, select, update
 
 from civic.core import audit
 from civic.core.clock import resolve, to_local, to_utc
+from civic.core.db import lock_due
 from civic.core.errors import Conflict, Invalid, NotFound
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
 from civic.core.permissions import require
 from civic.extensions import db
 from civic.notifications import service as notices
-from civic.patrols.common import clean_text, skip_locked
+from civic.patrols.common import clean_text
 from civic.patrols.models import Shift, ShiftSeries, Signup
 from civic.patrols.routes import get_route
 
@@ -252,12 +253,12 @@ def shift_ics(shift, *, host="civic.local"):
 def send_reminders(*, now=None):
     """Remind everyone signed up for a shift that starts within two hours (once each). Returns the count."""
     now = resolve(now)
-    rows = db.session.execute(skip_locked(
-        select(Signup, Shift).join(Shift, and_(Shift.id == Signup.shift_id, Shift.community_id == Signup.community_id))
-        .where(Signup.status == "signed_up", Signup.reminded_at.is_(None), Shift.status == "scheduled",
-               Shift.starts_at > now, Shift.starts_at <= now + REMINDER_BEFORE)
-        .order_by(Signup.id).limit(1000)
-    )).all()
+    signups = lock_due(
+        Signup, Signup.status == "signed_up", Signup.reminded_at.is_(None),
+        exists().where(Shift.community_id == Signup.community_id, Shift.id == Signup.shift_id,
+                       Shift.status == "scheduled", Shift.starts_at > now, Shift.starts_at <= now + REMINDER_BEFORE),
+        limit=1000)
+    rows = [(signup, get_in_community(Shift, signup.community_id, signup.shift_id)) for signup in signups]
     for signup, shift in rows:
         notices.notify(
             signup.user_id, "patrol.shift_reminder", N_("Patrol soon: %(title)s"),
@@ -274,9 +275,7 @@ def send_reminders(*, now=None):
 def record_no_shows(*, now=None):
     """After a shift ends, everyone still only "signed up" (no patrol, not marked) is recorded as a no-show."""
     now = resolve(now)
-    shifts = db.session.scalars(skip_locked(
-        select(Shift).where(Shift.ends_at <= now, Shift.attendance_closed_at.is_(None)).order_by(Shift.id).limit(500)
-    )).all()
+    shifts = lock_due(Shift, Shift.ends_at <= now, Shift.attendance_closed_at.is_(None), limit=500)
     count = 0
     for shift in shifts:
         result = db.session.execute(

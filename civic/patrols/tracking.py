@@ -7,6 +7,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from civic.core.clock import resolve
+from civic.core.db import lock_due
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
@@ -14,7 +15,7 @@ from civic.core.permissions import can, require
 from civic.extensions import db
 from civic.notifications import service as notices
 from civic.patrols import track
-from civic.patrols.common import handlers_of, skip_locked
+from civic.patrols.common import handlers_of
 from civic.patrols.models import Patrol, PatrolSettings, Shift, Signup, TrackPoint
 from civic.patrols.shifts import get_shift
 
@@ -314,11 +315,9 @@ def end_patrol(user, community_id, patrol_id, *, now=None, by="volunteer"):
 def close_idle_patrols(*, now=None):
     """End patrols that have had no point for 30 minutes (the phone was put away). Returns how many."""
     now = resolve(now)
-    ids = db.session.execute(skip_locked(
-        select(Patrol.community_id, Patrol.id).where(
-            Patrol.status == "active", func.coalesce(Patrol.last_point_at, Patrol.started_at) < now - IDLE_CLOSE_AFTER)
-        .order_by(Patrol.id).limit(200)
-    )).all()
+    ids = [(patrol.community_id, patrol.id) for patrol in lock_due(
+        Patrol, Patrol.status == "active",
+        func.coalesce(Patrol.last_point_at, Patrol.started_at) < now - IDLE_CLOSE_AFTER, limit=200)]
     for community_id, patrol_id in ids:
         end_patrol(None, community_id, patrol_id, now=now, by="timeout")
     return len(ids)

@@ -40,6 +40,8 @@ EXTRA_OWNER_COLUMNS = {"audit_entry": ("actor_id",)}
 # Never part of a download or an export.
 SECRET_COLUMNS = {"password_hash", "token_hash", "key_hash"}
 SKIP_TABLES = {"user", "alembic_version", "login_throttle"}
+# Columns a community export leaves out of its JSON: the photos' bytes travel in the --photos tarball.
+EXPORT_APART = {"upload": {"data"}}
 
 
 # --- settings -------------------------------------------------------------------------------------
@@ -91,22 +93,18 @@ def longest_gps_retention_days():
 
 def _due_patrols(days, community_ids, configured, now, limit):
     """Finished patrols past the retention period that still have raw points (locked, skipping locked rows)."""
+    from civic.core.db import lock_due
     from civic.patrols.models import Patrol, TrackPoint
 
-    query = (
-        select(Patrol.community_id, Patrol.id)
-        .where(Patrol.status != "active", Patrol.ended_at.is_not(None), Patrol.ended_at < now - timedelta(days=days),
-               exists().where(TrackPoint.community_id == Patrol.community_id, TrackPoint.patrol_id == Patrol.id))
-        .order_by(Patrol.id).limit(limit)
-    )
+    conditions = [Patrol.status != "active", Patrol.ended_at.is_not(None),
+                  Patrol.ended_at < now - timedelta(days=days),
+                  exists().where(TrackPoint.community_id == Patrol.community_id, TrackPoint.patrol_id == Patrol.id)]
     if community_ids is not None:
-        query = query.where(Patrol.community_id.in_(community_ids))
+        conditions.append(Patrol.community_id.in_(community_ids))
     elif configured:
-        query = query.where(Patrol.community_id.not_in(configured))
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Two workers take different patrols; a patrol being reviewed right now waits for the next run.
-        query = query.with_for_update(of=Patrol, skip_locked=True)
-    return db.session.execute(query).all()
+        conditions.append(Patrol.community_id.not_in(configured))
+    # Two workers take different patrols; a patrol being reviewed right now waits for the next run.
+    return [(p.community_id, p.id) for p in lock_due(Patrol, *conditions, limit=limit)]
 
 
 def purge_batch(*, now=None, limit=None):
@@ -124,8 +122,9 @@ def purge_batch(*, now=None, limit=None):
     for days, community_ids in groups:
         if patrols >= limit:
             break
-        for _community_id, patrol_id in _due_patrols(days, community_ids, configured, now, limit - patrols):
-            points += _forget_track(db.session.get(Patrol, patrol_id), now)
+        for community_id, patrol_id in _due_patrols(days, community_ids, configured, now, limit - patrols):
+            points += _forget_track(db.session.scalar(select(Patrol).where(
+                Patrol.community_id == community_id, Patrol.id == patrol_id)), now)
             patrols += 1
     db.session.flush()
     return patrols, points
@@ -238,18 +237,17 @@ def user_data(user, *, now=None):
 
 def user_data_zip(user, out, *, now=None):
     """The download with the person's photos: data.json and photos/<name> in a ZIP written to `out`."""
-    import os
     import zipfile
 
-    from civic.core.uploads import upload_dir
+    from civic.core.uploads import photo_bytes
 
     data = user_data(user, now=now)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("data.json", json.dumps(data, ensure_ascii=False, indent=1, default=str))
         for name in data["photos"]:
-            path = os.path.join(upload_dir(), name)
-            if "/" not in name and os.path.isfile(path):
-                archive.write(path, f"photos/{name}")
+            photo = photo_bytes(name) if "/" not in name else None
+            if photo is not None:
+                archive.writestr(f"photos/{name}", photo)
     return data
 
 
@@ -512,8 +510,9 @@ def write_community_export(community_id, out, *, now=None, chunk=2000, photos=No
         out.write(f'{"," if n else ""}\n{json.dumps(table.name)}: [')
         order = list(table.primary_key.columns) or list(table.columns)[:1]
         user_columns = _user_columns(table)
+        columns = [c for c in table.c if c.name not in EXPORT_APART.get(table.name, ())]
         result = db.session.execute(
-            select(table).where(table.c.community_id == community_id).order_by(*order)
+            select(*columns).where(table.c.community_id == community_id).order_by(*order)
             .execution_options(yield_per=chunk))
         count = 0
         for row in result:
@@ -622,6 +621,15 @@ def import_community(data):
     db.session.flush()
     _advance_sequences()
     return counts
+
+
+def import_photo(community_id, name, data):
+    """Put the bytes of a photo from an export's photos tarball into its imported upload row (only where
+    the row has none); returns whether a row took them."""
+    from civic.core.uploads import Upload
+
+    return bool(db.session.execute(update(Upload).where(
+        Upload.community_id == community_id, Upload.name == name, Upload.data.is_(None)).values(data=data)).rowcount)
 
 
 def _advance_sequences():

@@ -101,7 +101,7 @@ def export_community_command(community_id, out_path, photos_path):
                 with open(tmp, "w", encoding="utf-8") as out:
                     counts = service.write_community_export(community_id, out, photos=photos)
                 if photos_path:
-                    _write_photos(photos, photos_path)
+                    _write_photos(community_id, photos, photos_path)
                 os.replace(tmp, out_path)
             finally:
                 if os.path.exists(tmp):
@@ -115,18 +115,21 @@ def export_community_command(community_id, out_path, photos_path):
                f"{community_id} to {out_path}.", err=out_path == "-")
 
 
-def _write_photos(names, path):
-    """The named photos from UPLOADS_DIR into a .tar.gz (missing files are left out)."""
+def _write_photos(community_id, names, path):
+    """The community's named photos, from the database, into a .tar.gz (photos without bytes are left out)."""
+    import io
     import tarfile
 
-    from civic.core.uploads import upload_dir
+    from civic.core.uploads import photo_bytes
 
     tmp = path + ".part"
     with tarfile.open(tmp, "w:gz") as tar:
         for name in sorted(names):
-            full = os.path.join(upload_dir(), name)
-            if "/" not in name and os.path.isfile(full):
-                tar.add(full, arcname=name)
+            data = photo_bytes(name, community_id) if "/" not in name else None
+            if data is not None:
+                member = tarfile.TarInfo(name)
+                member.size, member.mode = len(data), 0o600
+                tar.addfile(member, io.BytesIO(data))
     os.replace(tmp, path)
 
 
@@ -139,17 +142,15 @@ def import_community_command(export_path, photos_path):
     import json
     import tarfile
 
-    from civic.core.uploads import upload_dir
-
     with open(export_path, encoding="utf-8") as f:
         data = json.load(f)
     try:
         counts = service.import_community(data)
         if photos_path:
             with tarfile.open(photos_path, "r:gz") as tar:
-                members = [m for m in tar.getmembers()
-                           if m.isfile() and "/" not in m.name and not m.name.startswith(".")]
-                tar.extractall(upload_dir(), members=members, filter="data")
+                for member in tar.getmembers():
+                    if member.isfile() and "/" not in member.name and not member.name.startswith("."):
+                        service.import_photo(data["community"]["id"], member.name, tar.extractfile(member).read())
         db.session.commit()
     except DomainError as error:
         db.session.rollback()

@@ -156,3 +156,50 @@ def test_no_trigger_citus_refuses(app, is_postgres):
     unexpected = [(table, name) for table, name in rows if name not in ROW_LOCAL_TRIGGERS.get(table, set())]
     assert unexpected == []
     assert {name for _, name in rows} == set().union(*ROW_LOCAL_TRIGGERS.values())
+
+
+def test_stored_files_live_on_their_communitys_shard(app):
+    """Every web node must read a photo (issue 16): its bytes are a column of a community-owned table, so
+    they sit on the owning community's shard and in every database backup. A binary column in a reference
+    table would be copied to every node; one in a table distributed by another column would put a
+    resident's photo on another node than the rows that cite it."""
+    from sqlalchemy import LargeBinary
+
+    binary = {(t.name, c.name) for t in db.metadata.sorted_tables for c in t.columns
+              if isinstance(c.type, LargeBinary)}
+    assert ("upload", "data") in binary
+    community = {t.name for t in _community_tables()}
+    assert {(table, column) for table, column in binary if table not in community} == set()
+    upload = db.metadata.tables["upload"]
+    assert [c.name for c in upload.primary_key.columns][0] == "community_id"
+
+
+def test_a_reload_after_a_commit_names_the_community(app_ctx):
+    """The ORM identifies rows by id; reloading an object after a commit (and loading a deferred column)
+    also names its community, so Citus sends it to one shard instead of every shard (civic.core.tenancy)."""
+    from sqlalchemy import event, select
+
+    from civic.core.uploads import Upload
+    from tests import factories
+
+    community = factories.make_community()
+    user = factories.make_member(community)
+    name = factories.make_upload(community, user, data=b"\xff\xd8")
+    upload = db.session.scalar(select(Upload).where(Upload.community_id == community.id, Upload.name == name))
+    db.session.commit()
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((" ".join(statement.split()), parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert upload.size == 2 and upload.data == b"\xff\xd8"  # the reload, then the deferred column
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    reloads = [(s, p) for s, p in seen if "FROM upload" in s]
+    assert len(reloads) == 2
+    for statement, params in reloads:
+        where = statement.split(" WHERE ", 1)[1]
+        assert "upload.id" in where and "upload.community_id" in where, statement
+        assert community.id in (params.values() if isinstance(params, dict) else params)

@@ -168,11 +168,11 @@ def test_claim_form_validates_photos(app, client, auth, world, rules):
                            content_type="multipart/form-data")
     assert response.status_code == 302 and response.headers["Location"].endswith("/merit/mine")
     with app.app_context():
-        from civic.core.uploads import upload_dir
+        from civic.core.uploads import photo_bytes
 
         claim = db.session.scalar(select(Claim))
         assert len(claim.photos) == 1
-        with Image.open(f"{upload_dir()}/{claim.photos[0]}") as stored:
+        with Image.open(io.BytesIO(photo_bytes(claim.photos[0], claim.community_id))) as stored:
             assert not stored.getexif()
 
 

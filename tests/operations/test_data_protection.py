@@ -4,7 +4,6 @@ import json
 import os
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from civic.accounts.models import LoginThrottle, User, UserSession
@@ -15,6 +14,7 @@ from civic.notifications.models import Notification
 from civic.notifications.service import notify
 from civic.patrols.models import Report
 from civic.privacy import service
+from tests import factories
 from tests.factories import DEFAULT_PASSWORD
 
 
@@ -32,24 +32,14 @@ def _report(user, community_id, photo):
     return report
 
 
-@pytest.fixture
-def uploads(app, tmp_path):
-    """UPLOADS_DIR pointed at an empty folder for the test."""
-    from civic.config import TestingConfig
+def test_closure_removes_what_the_inventory_says(app, world):
+    """Closing removes the report's text, photo (row and bytes) and place, failed sign-ins for the number,
+    audit addresses, and the administrator right."""
+    from civic.core.uploads import photo_bytes
 
-    folder = tmp_path / "uploads"
-    folder.mkdir()
-    app.config["UPLOADS_DIR"] = str(folder)
-    yield folder
-    app.config["UPLOADS_DIR"] = TestingConfig.UPLOADS_DIR
-
-
-def test_closure_removes_what_the_inventory_says(app, world, uploads):
-    """Closing removes the report's text, photo file and place, failed sign-ins for the number, audit
-    addresses, and the administrator right."""
     photo = "a" * 32 + ".jpg"
-    (uploads / photo).write_bytes(b"\xff\xd8")
     with app.app_context():
+        factories.make_upload(world.a, world.resident, photo, data=b"\xff\xd8")
         user = db.session.get(User, world.resident.id)
         user.is_admin = True
         phone = user.phone
@@ -62,7 +52,7 @@ def test_closure_removes_what_the_inventory_says(app, world, uploads):
         db.session.commit()
         report = db.session.get(Report, report.id)
         assert (report.description, report.photo, report.lat, report.lon) == ("", None, None, None)
-        assert not (uploads / photo).exists()
+        assert photo_bytes(photo) is None
         assert db.session.scalar(
             select(func.count()).select_from(LoginThrottle).where(LoginThrottle.phone == phone)) == 0
         addresses = db.session.scalars(select(AuditEntry.address).where(
@@ -121,13 +111,13 @@ def test_community_export_names_its_schema_and_leaves_nothing_for_an_unknown_id(
     assert not target.exists() and not os.path.exists(str(target) + ".part")
 
 
-def test_data_download_includes_my_photos(app, client, auth, world, uploads):
+def test_data_download_includes_my_photos(app, client, auth, world):
     """The ZIP download has data.json and the photos of my reports; the JSON lists them."""
     import zipfile
 
     photo = "b" * 32 + ".jpg"
-    (uploads / photo).write_bytes(b"\xff\xd8photo")
     with app.app_context():
+        factories.make_upload(world.a, world.resident, photo, data=b"\xff\xd8photo")
         _report(db.session.get(User, world.resident.id), world.a.id, photo)
         db.session.commit()
     auth.login(phone=world.resident.phone)

@@ -1,5 +1,6 @@
-"""Backup and restore: scripts/backup.sh and scripts/restore.sh round-trip the demo database and the
-uploaded photos, with the same rows in every table and a clean ledger on the restored copy."""
+"""Backup and restore: scripts/backup.sh and scripts/restore.sh round-trip the demo database with its
+uploaded photos (stored in the database), with the same rows in every table and a clean ledger on the
+restored copy; an old backup's uploads tarball is still unpacked."""
 import os
 import subprocess
 import sys
@@ -54,8 +55,9 @@ def _run(args, **env):
 
 def test_backup_and_restore_round_trip(app, fresh_database, tmp_path):
     """The demo is seeded and backed up with scripts/backup.sh; scripts/restore.sh loads it into a new
-    empty database: every table has the same row count, `ledger verify` is clean on the copy, and the
-    photos come back. Restoring over a database that has tables is refused."""
+    empty database: every table has the same row count (the photos' upload rows and bytes too), `ledger
+    verify` is clean on the copy, and an old backup's uploads tarball is unpacked. Restoring over a
+    database that has tables is refused."""
     from civic.demo import seed_demo
 
     with app.app_context():
@@ -66,12 +68,13 @@ def test_backup_and_restore_round_trip(app, fresh_database, tmp_path):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     (uploads / "abc123.jpg").write_bytes(b"\xff\xd8photo")
+    tarball = str(tmp_path / "uploads-old.tar.gz")  # as backups made before 0022_upload_data wrote it
+    assert _run(["tar", "-czf", tarball, "-C", str(uploads), "."]).returncode == 0
 
-    backup = _run(["sh", "scripts/backup.sh", str(tmp_path / "backups")], DATABASE_URL=source_url,
-                  UPLOADS_DIR=str(uploads))
+    backup = _run(["sh", "scripts/backup.sh", str(tmp_path / "backups")], DATABASE_URL=source_url)
     assert backup.returncode == 0, backup.stderr
-    dump, tarball = backup.stdout.split()
-    assert dump.endswith(".dump") and tarball.endswith(".tar.gz") and os.path.getsize(dump) > 1000
+    (dump,) = backup.stdout.split()
+    assert dump.endswith(".dump") and os.path.getsize(dump) > 1000
 
     restored_uploads = tmp_path / "restored-uploads"
     restore = _run(["sh", "scripts/restore.sh", dump, tarball], DATABASE_URL=fresh_database,

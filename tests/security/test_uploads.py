@@ -14,7 +14,7 @@ from civic.accounts.models import User
 from civic.core import uploads
 from civic.core.clock import utcnow
 from civic.core.errors import Invalid, TooManyAttempts
-from civic.core.uploads import Upload, save_photo, upload_dir
+from civic.core.uploads import Upload, photo_bytes, save_photo
 from civic.extensions import db
 from civic.merit.models import Claim
 from civic.worker import run_job
@@ -76,14 +76,19 @@ def test_uploader_sees_own_photo_even_without_membership(app, client, auth, worl
     assert client.get(f"/uploads/{name}").status_code == 404
 
 
-def test_a_photo_file_without_an_upload_row_is_not_served(app, client, auth, world):
-    """A file in the folder that no upload row owns is served to nobody."""
-    name = "c" * 32 + ".jpg"
+def test_a_photo_without_an_upload_row_or_bytes_is_not_served(app, client, auth, world):
+    """A file in the old uploads folder that no upload row owns is served to nobody, and neither is a row
+    whose bytes are missing (a file lost before the move into the database)."""
+    name, lost = "c" * 32 + ".jpg", "d" * 32 + ".jpg"
+    os.makedirs(app.config["UPLOADS_DIR"], exist_ok=True)
+    with open(os.path.join(app.config["UPLOADS_DIR"], name), "wb") as f:
+        f.write(jpeg())
     with app.app_context():
-        with open(os.path.join(upload_dir(), name), "wb") as f:
-            f.write(jpeg())
+        factories.make_upload(world.a, world.resident, lost)
+        db.session.commit()
     auth.login()
     assert client.get(f"/uploads/{name}").status_code == 404
+    assert client.get(f"/uploads/{lost}").status_code == 404
 
 
 def test_a_claim_cites_only_the_claimants_own_photo_of_that_community(app, client, api_token, world, photo_rule):
@@ -141,7 +146,7 @@ def test_daily_upload_quota(app, client, api_token, world):
 
 
 def test_cleanup_job_removes_uploads_never_attached_after_a_day(app, world):
-    """The uploads_cleanup job removes an upload nothing cites once it is a day old (row and file), and keeps
+    """The uploads_cleanup job removes an upload nothing cites once it is a day old (row and bytes), and keeps
     younger ones and attached ones."""
     t0 = utcnow() - timedelta(days=3)
     with app.app_context():
@@ -153,11 +158,11 @@ def test_cleanup_job_removes_uploads_never_attached_after_a_day(app, world):
         uploads.attach(user, world.a.id, [used], "topic", 1, now=t0)
         db.session.commit()
     assert run_job(app, "uploads_cleanup", now=t0 + timedelta(hours=23)) == {"removed": 0}
-    assert os.path.exists(os.path.join(app.config["UPLOADS_DIR"], stray))
-    assert run_job(app, "uploads_cleanup", now=t0 + timedelta(hours=25)) == {"removed": 1}
-    assert not os.path.exists(os.path.join(app.config["UPLOADS_DIR"], stray))
-    assert os.path.exists(os.path.join(app.config["UPLOADS_DIR"], used))
     with app.app_context():
+        assert photo_bytes(stray)[:2] == b"\xff\xd8"
+    assert run_job(app, "uploads_cleanup", now=t0 + timedelta(hours=25)) == {"removed": 1}
+    with app.app_context():
+        assert photo_bytes(stray) is None and photo_bytes(used)[:2] == b"\xff\xd8"
         assert db.session.scalars(select(Upload.name)).all() == [used]
 
 
@@ -217,8 +222,9 @@ def database_at_0014(app, tmp_path):
 
 def test_migration_backfills_uploads_for_photos_rows_already_cite(database_at_0014):
     """An install from before 0018_uploads whose topics and reports cite photos: after the upgrade every cited
-    photo has an upload row (owned by the row's community, by its author, attached), so its members still see
-    it and another community's member does not."""
+    photo has an upload row (owned by the row's community, by its author, attached) holding the file's bytes
+    (0022_upload_data), so its members still see it once the folder is gone and another community's member
+    does not."""
     from flask_migrate import upgrade
     from sqlalchemy import text
     from werkzeug.security import generate_password_hash
@@ -265,9 +271,15 @@ def test_migration_backfills_uploads_for_photos_rows_already_cite(database_at_00
         (report_photo, 1, 2, "report", 1, len(jpeg())),
         (fixed_photo, 1, None, "report", 1, len(jpeg())),
     ]
+    # 0022_upload_data moved the files' bytes into the rows: with the folder gone, every web node serves them.
+    import shutil
+
+    shutil.rmtree(site.config["UPLOADS_DIR"])
     client = site.test_client()
     client.post("/login", data={"phone": "13900000002", "password": "correct-horse-1"})
-    assert all(client.get(f"/uploads/{n}").status_code == 200 for n in (topic_photo, report_photo, fixed_photo))
+    for name in (topic_photo, report_photo, fixed_photo):
+        served = client.get(f"/uploads/{name}")
+        assert served.status_code == 200 and served.data == jpeg()
     client.post("/logout")
     client.post("/login", data={"phone": "13900000003", "password": "correct-horse-1"})
     assert client.get(f"/uploads/{topic_photo}").status_code == 404
