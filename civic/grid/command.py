@@ -39,6 +39,21 @@ def areas_of(user):
     return [("district", i, n) for i, n in districts] + [("street", i, n) for i, n in streets]
 
 
+def area_work(user):
+    """(runs a street or district, works for a department) for the links of the home page: one statement.
+    A site administrator runs every area there is (as in areas_of)."""
+    from civic.communities.models import District
+    from civic.grid.models import DepartmentStaff
+
+    if getattr(user, "is_admin", False):
+        command = select(Street.id).exists() | select(District.id).exists()
+    else:
+        command = select(AreaAdmin.id).where(AreaAdmin.user_id == user.id).exists()
+    department = select(DepartmentStaff.id).where(DepartmentStaff.user_id == user.id).exists()
+    runs, works = db.session.execute(select(command, department)).one()
+    return bool(runs), bool(works)
+
+
 def communities_in(user, *, street_id=None, district_id=None):
     """(id, name, street name) of the communities of a street or district its administrator may see."""
     if not can_administer_area(user, street_id=street_id, district_id=district_id):
@@ -80,7 +95,10 @@ def community_figures(ids, since, until):
     """The figures of each community in [since, until): {community_id: {name: value}}. A fixed number of
     statements, whatever the number of communities."""
     ids = list(ids) or [0]
-    in_range = lambda col: and_(col >= since, col < until)
+
+    def in_range(col):
+        return and_(col >= since, col < until)
+
     residents = _grouped(select(Membership.community_id, func.count()).where(
         Membership.community_id.in_(ids), Membership.status == "active").group_by(Membership.community_id))
     people = union_all(
@@ -187,7 +205,8 @@ def weekly_trend(community_ids, now, *, weeks=8):
         Report.community_id.in_(ids), Report.created_at >= starts[0], Report.status != "merged")).one()
     visits = db.session.execute(select(*buckets(Visit.visited_at)).where(
         Visit.community_id.in_(ids), Visit.visited_at >= starts[0])).one()
-    return [{"start": start, "problems": int(p), "visits": int(v)} for start, p, v in zip(starts, problems, visits)]
+    return [{"start": start, "problems": int(p), "visits": int(v)}
+            for start, p, v in zip(starts, problems, visits, strict=True)]
 
 
 def totals(rows):

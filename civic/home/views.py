@@ -19,7 +19,16 @@ def index():
         return render_template("home/welcome.html", language_form=LanguageForm())
     community_id = current_community_id()
     memberships = memberships_of(acting_user())
-    community = next((m.community for m in memberships if m.community_id == community_id), None)
+    community = None
+    if any(m.community_id == community_id for m in memberships):
+        # The community with its street and district (its full name) in one statement, not three.
+        from sqlalchemy.orm import joinedload
+
+        from civic.communities.models import Community, Street
+        from civic.extensions import db
+
+        community = db.session.get(Community, community_id,
+                                   options=[joinedload(Community.street).joinedload(Street.district)])
     pending = [m for m in memberships if m.status == "pending"]
     points = None
     if community is not None and any(m.community_id == community.id and m.status == "active" for m in memberships):
@@ -55,7 +64,8 @@ def section(name):
 @login_required
 def switch_community(community_id):
     """Look at another of my communities."""
-    if community_id in {m.community_id for m in memberships_of(acting_user(), status="active")} or current_user.is_admin:
+    mine = {m.community_id for m in memberships_of(acting_user(), status="active")}
+    if community_id in mine or current_user.is_admin:
         session["community_id"] = community_id
     return redirect(url_for("home.index"))
 
@@ -89,7 +99,7 @@ def service_worker():
     files names their content-hashed URLs, and its cache version follows the static files' digest, so
     a deployment with new files installs a new worker that fetches them."""
     source = (Path(current_app.static_folder) / "sw.js").read_text(encoding="utf-8")
-    for name, hashed in current_app.extensions.get("static_manifest", {}).items():
+    for name in current_app.extensions.get("static_manifest", {}):
         source = source.replace(f'"/static/{name}"', f'"{url_for("static", filename=name)}"')
     digest = current_app.extensions.get("static_digest", "")
     source = source.replace('var VERSION = "civic-v1";', f'var VERSION = "civic-v1-{digest}";')
