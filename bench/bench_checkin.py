@@ -1,14 +1,16 @@
 """Benchmark: 500 residents checking in to one session within a minute, through the HTTP API, on PostgreSQL.
 
-A real server (gunicorn, 2 workers x 8 threads, on 127.0.0.1) serves the app against a dedicated
-database civic_bench_checkin (created when missing, rebuilt by the migrations each run). The
-organiser's screen is a thread that fetches the rotating code every 3 seconds, as the page does;
-each resident arrives at a random moment within the first 50 seconds (seeded), "scans" the latest
-code and POSTs it to /api/v1/deliberation/checkin with their bearer token, using a pool of
-concurrent client threads. One resident in ten taps twice. Afterwards the database must hold
-exactly one attendance per resident and one award per attendance, and the ledger must verify.
+A real server (gunicorn with gunicorn.conf.py and the production settings, 2 workers x 8 threads, on
+127.0.0.1) serves the app against a dedicated database civic_bench_checkin (created when missing,
+rebuilt by the migrations each run). The organiser's screen is a thread that fetches the rotating code
+every 3 seconds, as the page does; each resident arrives at a random moment within the first 50
+seconds (seeded), "scans" the latest code and POSTs it to /api/v1/deliberation/checkin with their
+bearer token, using a pool of concurrent client threads. One resident in ten taps twice. Afterwards
+the database must hold exactly one attendance per resident and one award per attendance (a claim on
+the notice board: points post when its notice ends), and the ledger must verify.
 
-Prints one JSON line with counts and latencies (ms).
+Prints one JSON line with the counts (value: residents checked in) and one with the latencies
+(value: p95 in ms); exits 1 unless every resident was checked in exactly once without an error.
 
     .venv/bin/python bench/bench_checkin.py [--residents 500] [--clients 40] [--spread 50]
 """
@@ -16,13 +18,9 @@ import argparse
 import hashlib
 import http.client
 import json
-import os
 import queue
 import random
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -32,7 +30,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _database import build_app, database_url, ensure_database, reset_schema  # noqa: E402 - bench/ is on the path
+from _database import (  # noqa: E402 - bench/ is on the path
+    build_app,
+    emit,
+    ensure_database,
+    free_port,
+    production_env,
+    reset_schema,
+    start_gunicorn,
+    stop_gunicorn,
+)
 from sqlalchemy import func, select  # noqa: E402
 
 DB_NAME = "civic_bench_checkin"
@@ -80,33 +87,6 @@ def seed(app, residents):
                                          quorum_percent=0)
         db.session.commit()
         return community.id, meeting.id, committee_token, tokens
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port):
-    """gunicorn on 127.0.0.1:port; returns the process once /healthz answers."""
-    env = dict(os.environ, CIVIC_CONFIG="development", DATABASE_URL=database_url(DB_NAME), LOG_LEVEL="WARNING",
-               LEDGER_DEFAULT_YEARLY_BUDGET="100000000")
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-k", "gthread", "-w", "2", "--threads", "8", "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "wsgi:app"],
-        cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("the server did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
 
 
 def request(conn, method, path, token, body=None):
@@ -191,19 +171,19 @@ def run(port, community_id, meeting_id, committee_token, tokens, clients, spread
 
 
 def check(app, meeting_id):
-    """Count attendances, distinct people, awards; verify the ledger."""
+    """Count attendances, distinct people, award claims on the notice board; verify the ledger."""
     from civic.deliberation.models import Attendance
     from civic.extensions import db
     from civic.ledger import service as ledger
-    from civic.ledger.models import Transaction
+    from civic.merit.models import Claim
 
     with app.app_context():
-        attendances = db.session.scalar(
-            select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id))
-        people = db.session.scalar(
-            select(func.count(func.distinct(Attendance.user_id))).where(Attendance.meeting_id == meeting_id))
-        awards = db.session.scalar(select(func.count()).select_from(Transaction).where(
-            Transaction.idempotency_key.like(f"meeting:{meeting_id}:attend:%")))
+        of_meeting = Attendance.meeting_id == meeting_id
+        attendances = db.session.scalar(select(func.count()).select_from(Attendance).where(of_meeting))
+        people = db.session.scalar(select(func.count(func.distinct(Attendance.user_id))).where(of_meeting))
+        # Attendance points go on the notice board first (the points gate): one award claim per person.
+        awards = db.session.scalar(select(func.count(func.distinct(Claim.resident_id))).where(
+            Claim.source_kind == "meeting", Claim.source_id == meeting_id))
         verified = ledger.verify()
         db.session.remove()
         return attendances, people, awards, len(verified["breaches"])
@@ -230,26 +210,25 @@ def main():
     reset_schema(app)
     community_id, meeting_id, committee_token, tokens = seed(app, args.residents)
     port = free_port()
-    server = start_server(port)
+    server = start_gunicorn(production_env(DB_NAME, LEDGER_DEFAULT_YEARLY_BUDGET=100000000), port,
+                            "-w", "2", "--threads", "8")
     try:
         latencies, outcomes = run(port, community_id, meeting_id, committee_token, tokens, args.clients,
                                   min(args.spread, 60.0), args.seed)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_gunicorn(server)
     attendances, people, awards, breaches = check(app, meeting_id)
     ok = (attendances == people == awards == args.residents and outcomes["created"] == args.residents
           and outcomes["errors"] == 0 and breaches == 0 and outcomes["wall_seconds"] <= 60)
-    print(json.dumps({
-        "bench": "deliberation_checkin", "server": "gunicorn gthread 2x8, 127.0.0.1", "database": DB_NAME,
-        "residents": args.residents, "clients": args.clients, "requests": len(latencies),
-        "checked_in": outcomes["created"], "already_checked_in": outcomes["already"], "errors": outcomes["errors"],
-        "error_samples": outcomes["error_samples"], "wall_seconds": outcomes["wall_seconds"],
-        "attendance_rows": attendances, "distinct_people": people, "awards": awards, "ledger_breaches": breaches,
-        "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
-                       "p99": percentile(latencies, 99), "max": round(max(latencies), 1) if latencies else None},
-        "ok": ok,
-    }, ensure_ascii=False))
+    common = {"server": "gunicorn gthread 2x8, production settings, 127.0.0.1", "database": DB_NAME,
+              "residents": args.residents, "clients": args.clients, "ok": ok}
+    emit("deliberation_checkin", outcomes["created"], "check-ins", **common, requests=len(latencies),
+         already_checked_in=outcomes["already"], errors=outcomes["errors"], error_samples=outcomes["error_samples"],
+         wall_seconds=outcomes["wall_seconds"], attendance_rows=attendances, distinct_people=people,
+         award_claims=awards, ledger_breaches=breaches)
+    emit("deliberation_checkin.latency_p95", percentile(latencies, 95), "ms", **common,
+         p50=percentile(latencies, 50), p99=percentile(latencies, 99),
+         max=round(max(latencies), 1) if latencies else None)
     return 0 if ok else 1
 
 

@@ -79,15 +79,13 @@ class Resident(FastHttpUser):
         self.device = uuid.uuid4().hex[:8]  # point ids are made on the phone: unique per device
         self.client.cookiejar.clear()
         # The app's token: a POST to /api with a bearer and no session cookie needs no CSRF token.
-        self.client.headers.pop("Authorization", None)
+        self.client.auth_header = None  # FastHttpSession's header for every request (it has no .headers)
         self.token = api_token(self.client, self.phone, DATA["password"])
         if self.token:
             response = self.client.post(f"{API}/patrols", json={}, headers=self.auth, name="POST /api/.../patrols")
             if response.status_code == 201:
                 self.patrol_id = response.json()["id"]
-        self.client.headers.pop("Authorization", None)
-        if self.token:
-            self.client.headers.update(self.auth)
+        self.client.auth_header = self.auth["Authorization"] if self.token else None
 
     @property
     def auth(self):

@@ -38,6 +38,21 @@ def areas_of(user):
     return [("district", i, n) for i, n in districts] + [("street", i, n) for i, n in streets]
 
 
+def area_work(user):
+    """(runs a street or district, works for a department) for the links of the home page: one statement.
+    A site administrator runs every area there is (as in areas_of)."""
+    from civic.communities.models import District
+    from civic.grid.models import DepartmentStaff
+
+    if getattr(user, "is_admin", False):
+        command = select(Street.id).exists() | select(District.id).exists()
+    else:
+        command = select(AreaAdmin.id).where(AreaAdmin.user_id == user.id).exists()
+    department = select(DepartmentStaff.id).where(DepartmentStaff.user_id == user.id).exists()
+    runs, works = db.session.execute(select(command, department)).one()
+    return bool(runs), bool(works)
+
+
 def communities_in(user, *, street_id=None, district_id=None):
     """(id, name, street name) of the communities of a street or district its administrator may see."""
     if not can_administer_area(user, street_id=street_id, district_id=district_id):

@@ -54,8 +54,8 @@ def _grid_links():
     def grid_work():
         if not getattr(current_user, "is_authenticated", False):
             return {"command": False, "department": False}
-        return {"command": bool(command.areas_of(current_user)),
-                "department": bool(service.staff_department_ids(current_user))}
+        runs, works = command.area_work(current_user)
+        return {"command": runs, "department": works}
 
     return {"grid_work": grid_work}
 

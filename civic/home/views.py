@@ -19,7 +19,16 @@ def index():
         return render_template("home/welcome.html", language_form=LanguageForm())
     community_id = current_community_id()
     memberships = memberships_of(acting_user())
-    community = next((m.community for m in memberships if m.community_id == community_id), None)
+    community = None
+    if any(m.community_id == community_id for m in memberships):
+        # The community with its street and district (its full name) in one statement, not three.
+        from sqlalchemy.orm import joinedload
+
+        from civic.communities.models import Community, Street
+        from civic.extensions import db
+
+        community = db.session.get(Community, community_id,
+                                   options=[joinedload(Community.street).joinedload(Street.district)])
     pending = [m for m in memberships if m.status == "pending"]
     points = None
     if community is not None and any(m.community_id == community.id and m.status == "active" for m in memberships):

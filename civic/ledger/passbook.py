@@ -69,11 +69,12 @@ def pending(community_id, user_id):
     return sorted(items, key=lambda i: (i["settles_at"] is None, i["settles_at"] or datetime.min))
 
 
-def held_holds(community_id, user_id):
+def held_holds(community_id, user_id, *, account_id=None):
     """{transaction id: points} of the resident's holds (shop orders) neither collected nor cancelled yet.
 
-    A hold, its settlement and its release share their `source` (e.g. "order:12")."""
-    account_id = account_id_of(community_id, user_id)
+    A hold, its settlement and its release share their `source` (e.g. "order:12"). `account_id` saves the
+    look-up when the caller has the account already."""
+    account_id = account_id or account_id_of(community_id, user_id)
     if account_id is None:
         return {}
     HoldTxn = aliased(Transaction)  # noqa: N806 - made here, not at import (aliasing configures every mapper)
@@ -92,13 +93,15 @@ def summary(actor, community_id, user_id):
     """Balance (points one can use), points reserved by open shop orders, points on their way (on the
     public notice, with the day they settle), lifetime merit and star level of a resident."""
     from civic.ledger.gamification import level_for, lifetime_merit
-    from civic.ledger.service import balance_of
 
     require_passbook(actor, community_id, user_id)
     lifetime = lifetime_merit(community_id, user_id)
     on_the_way = pending(community_id, user_id)
-    return {"community_id": community_id, "user_id": user_id, "balance": balance_of(community_id, user_id),
-            "held": sum(held_holds(community_id, user_id).values()),
+    account = db.session.execute(select(Account.id, Account.balance).where(
+        Account.community_id == community_id, Account.key == f"resident:{user_id}")).one_or_none()
+    held = held_holds(community_id, user_id, account_id=account.id) if account else {}
+    return {"community_id": community_id, "user_id": user_id, "balance": account.balance if account else 0,
+            "held": sum(held.values()),
             "pending": on_the_way, "pending_points": sum(i["points"] for i in on_the_way),
             "lifetime": lifetime, "level": level_for(lifetime), **debt.standing(community_id, user_id)}
 

@@ -1,5 +1,6 @@
 """Health of an install: the schema revision against the code's, the worker's heartbeat, job runs."""
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import select, text
@@ -15,19 +16,23 @@ HEARTBEAT = "heartbeat"
 HEARTBEAT_STALE = timedelta(minutes=5)
 
 
+@cache
 def version():
-    """The release number in the VERSION file (e.g. '1.1.0')."""
+    """The release number in the VERSION file (e.g. '1.1.0'); read once per process, as the code is."""
     return VERSION_FILE.read_text().strip()
 
 
+@cache
 def code_heads():
-    """The Alembic revisions the code expects (the heads of migrations/)."""
+    """The Alembic revisions the code expects (the heads of migrations/). Read once per process: the files
+    only change with a new release, which restarts the processes, and reading them (every migration
+    module is imported) made /healthz cost more than most pages (issue 11)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(Path(BASE_DIR) / "migrations"))
-    return set(ScriptDirectory.from_config(config).get_heads())
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
 
 
 def database_revisions():
