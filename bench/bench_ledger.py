@@ -238,8 +238,8 @@ def bench_throughput(app, db, kind, community_id, user_base):
 
     n, rounds = AWARDS[kind], 6
     users = [user_base + 1 + i for i in range(200)]
-    for i in range(50):  # warm up: accounts, tallies, badges exist
-        ledger.award(community_id, users[i % len(users)], 1, idempotency_key=f"warm:{i}", category="labour")
+    for i in range(len(users)):  # warm up: every resident's account, tallies and first badge exist
+        ledger.award(community_id, users[i], 1, idempotency_key=f"warm:{i}", category="labour")
         db.session.commit()
     issuance_id = ledger.issuance_account(community_id).id
     accounts = [ledger.resident_account(community_id, u).id for u in users]
