@@ -96,6 +96,41 @@ def test_postings_and_transactions_are_append_only(town, is_postgres):
     assert db.session.scalar(text("SELECT count(*) FROM ledger_posting WHERE amount IN (5, -5)")) == 2
 
 
+def test_postgresql_refuses_an_unbalanced_transaction_at_commit(town, is_postgres):
+    """Postings written around the code must still sum to zero: PostgreSQL's deferred constraint trigger refuses
+    the COMMIT of a transaction whose postings do not (or that has a single posting); a balanced one commits.
+    (SQLite has no deferred triggers: there the code and `ledger verify` guard it.)"""
+    if not is_postgres:
+        pytest.skip("a deferred constraint trigger needs PostgreSQL")
+    community, a, _ = town
+    ledger.award(community.id, a.id, 5, idempotency_key="a")
+    db.session.commit()
+    account_id = ledger.resident_account(community.id, a.id).id
+    issuance_id = ledger.issuance_account(community.id).id
+    db.session.commit()
+
+    def insert(key, legs):
+        txn_id = db.session.execute(text(
+            "INSERT INTO ledger_transaction (community_id, idempotency_key, content_hash, kind, counts_as_merit, memo, "
+            "created_at) VALUES (:c, :k, 'raw', 'transfer', false, '', now()) RETURNING id"),
+            {"c": community.id, "k": key}).scalar()
+        for account, amount in legs:
+            db.session.execute(text(
+                "INSERT INTO ledger_posting (community_id, transaction_id, account_id, amount, balance_after, "
+                "created_at) VALUES (:c, :t, :a, :m, 0, now())"), {"c": community.id, "t": txn_id, "a": account,
+                                                                    "m": amount})
+
+    for key, legs in (("one-sided", [(account_id, 7)]), ("unbalanced", [(account_id, 7), (issuance_id, -6)])):
+        insert(key, legs)  # accepted statement by statement: the check waits for COMMIT
+        with pytest.raises(IntegrityError, match="unbalanced"):
+            db.session.commit()
+        db.session.rollback()
+    insert("balanced", [(account_id, 2), (issuance_id, -2)])
+    db.session.commit()
+    assert db.session.scalar(text("SELECT count(*) FROM ledger_transaction WHERE idempotency_key IN "
+                                  "('one-sided', 'unbalanced', 'balanced')")) == 1
+
+
 def test_hold_settle_and_release(town):
     """Held points leave the resident; settled ones reach the shop; released ones come back."""
     community, a, _ = town
