@@ -67,6 +67,8 @@ class Transaction(db.Model):
         UniqueConstraint("community_id", "idempotency_key"),
         UniqueConstraint("community_id", "reverses_id"),
         ForeignKeyConstraint(["community_id", "reverses_id"], ["ledger_transaction.community_id", "ledger_transaction.id"]),
+        # a hold is settled or released at most once (migration 0023_ledger_resolves)
+        Index("uq_ledger_transaction_resolves", "community_id", "resolves_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,6 +82,7 @@ class Transaction(db.Model):
     source: Mapped[str | None] = mapped_column(String(80), index=True)  # e.g. "claim:12", "order:7"
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     reverses_id: Mapped[int | None] = mapped_column()
+    resolves_id: Mapped[int | None] = mapped_column()  # the hold a settle or release closes
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     postings: Mapped[list["Posting"]] = relationship(

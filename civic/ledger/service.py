@@ -1,9 +1,12 @@
 """The merit bank's rules. Every change of points goes through post_transaction().
 
 Guarantees, each enforced in code and guarded by the database:
-- a transaction has two or more non-zero whole-point postings summing to zero;
+- a transaction has two or more non-zero whole-point postings summing to zero (PostgreSQL refuses an
+  unbalanced one at COMMIT: a deferred constraint trigger, migration 0022_ledger_balanced; SQLite has no
+  deferred triggers, so there the code and `ledger verify` guard it);
 - nothing is edited: corrections are reversal transactions linked to the original
   (one reversal at most, by a unique constraint);
+- a hold is settled or released at most once: the settlement names it (resolves_id, unique per community);
 - cached balances change in the same database transaction as the postings, under
   row locks taken in account-id order; residents, holds and shops never go below
   zero (CHECK constraint);
@@ -14,6 +17,8 @@ Guarantees, each enforced in code and guarded by the database:
 
 Posting does only that. Who reacts to merit (badges, in civic.ledger.gamification) listens to
 `merit_changed`, sent once the posting's database transaction has committed; a rollback sends nothing.
+Other areas never touch the ledger's tables: they call the functions here (lock_spendable,
+require_spendable, check_budget, balances_by_kind, issued_and_redeemed, hold_of …).
 """
 import hashlib
 import json
@@ -231,20 +236,23 @@ def check_budget(community_id, points, now=None):
 
 # --- posting ------------------------------------------------------------------------------------
 
-def _content_hash(kind, legs, category, memo, source):
+def _content_hash(kind, legs, category, memo, source, resolves_id=None):
     payload = {
         "kind": kind, "legs": sorted([account.id, amount] for account, amount in legs),
         "category": category, "memo": memo, "source": source,
     }
+    if resolves_id is not None:
+        payload["resolves"] = resolves_id
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", category=None, source=None,
-                     actor=None, reverses=None, counts_as_merit=None, now=None, _locked=None):
+                     actor=None, reverses=None, resolves=None, counts_as_merit=None, now=None, _locked=None):
     """Record a balanced transaction and update balances, budget and tallies. Returns the Transaction.
 
-    `legs` is a list of (Account, amount) with whole, non-zero amounts summing to zero. (`_locked`: the
-    legs' accounts already locked in id order by this transaction, {id: (kind, balance)}.)
+    `legs` is a list of (Account, amount) with whole, non-zero amounts summing to zero. `resolves`: the hold
+    (transaction or id) a settle or release closes, at most once (a unique index). (`_locked`: the legs'
+    accounts already locked in id order by this transaction, {id: (kind, balance)}.)
     """
     now = resolve(now)
     if not idempotency_key or len(idempotency_key) > 120:
@@ -259,7 +267,8 @@ def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", cate
     if sum(amount for _account_, amount in legs) != 0:
         raise Invalid(N_("Postings must sum to zero."))
     memo = (memo or "")[:300]
-    digest = _content_hash(kind, legs, category, memo, source)
+    resolves_id = getattr(resolves, "id", resolves)
+    digest = _content_hash(kind, legs, category, memo, source, resolves_id)
     if counts_as_merit is None:
         counts_as_merit = kind in MERIT_KINDS
 
@@ -277,14 +286,14 @@ def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", cate
         try:
             with db.session.begin_nested():
                 return _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor,
-                              reverses, counts_as_merit, now, _locked)
+                              reverses, counts_as_merit, now, _locked, resolves_id)
         except IntegrityError:
             existing = _existing(community_id, idempotency_key)
             if existing is not None:  # a concurrent twin committed first
                 return _replay(existing, digest)
             raise Conflict(N_("This transaction has already been reversed.")) from None
     return _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor, reverses,
-                  counts_as_merit, now, _locked)
+                  counts_as_merit, now, _locked, resolves_id)
 
 
 def _existing(community_id, idempotency_key):
@@ -302,7 +311,7 @@ def _insert(table):
 
 
 def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor, reverses,
-           counts_as_merit, now, locked=None):
+           counts_as_merit, now, locked=None, resolves_id=None):
     """The write path in set-based statements: lock and check, claim the key, post, move the totals.
 
     Every check runs before anything is written, so a refusal leaves no trace even if the caller
@@ -322,10 +331,14 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
         existing = _existing(community_id, idempotency_key)
         if existing is not None:
             return _replay(existing, digest)
+        if resolves_id is not None and db.session.scalar(select(Transaction.id).where(
+                Transaction.community_id == community_id, Transaction.resolves_id == resolves_id)):
+            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved") from None
         raise
     values = dict(community_id=community_id, idempotency_key=idempotency_key, content_hash=digest, kind=kind,
                   category=category, counts_as_merit=counts_as_merit, memo=memo, source=source,
-                  actor_id=getattr(actor, "id", actor), reverses_id=getattr(reverses, "id", reverses), created_at=now)
+                  actor_id=getattr(actor, "id", actor), reverses_id=getattr(reverses, "id", reverses),
+                  resolves_id=resolves_id, created_at=now)
     postings = _postings(legs, balances)
     moved = {account_id: delta for account_id, delta in totals.items() if delta}
     by_user, tallies = _tally_rows(community_id, legs, category, now) if counts_as_merit else ({}, [])
@@ -343,7 +356,12 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
     if txn_id is None:  # the key was used before (or by a concurrent twin that committed first)
         if budget is not None:  # give back the charge (the budget row is still locked by this transaction)
             _move_budget(community_id, budget, -issued)
-        return _replay(_existing(community_id, idempotency_key), digest)
+        existing = _existing(community_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+        if resolves_id is not None:  # another key closed this hold (refused by the unique index)
+            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+        raise Conflict(N_("This transaction has already been reversed."))
     _expire_loaded(Account, lambda a: a.id in totals)
     if budget is not None:
         _expire_loaded(Budget, lambda b: b.id == budget)
@@ -419,7 +437,7 @@ def _claim_key(values):
     A concurrent twin waits on the unique index until the first commits, then finds the key taken."""
     return db.session.execute(
         _insert(Transaction.__table__).values(**values)
-        .on_conflict_do_nothing(index_elements=["community_id", "idempotency_key"])
+        .on_conflict_do_nothing()  # the key, or a hold already resolved (uq_ledger_transaction_resolves)
         .returning(Transaction.__table__.c.id)).scalar()
 
 
@@ -493,10 +511,11 @@ def _at_once_sql(n_postings, n_moved, n_tallies, charges_budget):
         gate = " WHERE EXISTS (SELECT 1 FROM charged)"
     postings = ", ".join(f"({i}, CAST(:pa{i} AS INTEGER), CAST(:pm{i} AS INTEGER), CAST(:pb{i} AS INTEGER))"
                          for i in range(n_postings))
+    # ON CONFLICT DO NOTHING for any unique index: the key, a reversal or a hold's resolution done before
     sql += ("txn AS (INSERT INTO ledger_transaction (community_id, idempotency_key, content_hash, kind, category,"
-            " counts_as_merit, memo, source, actor_id, reverses_id, created_at) SELECT :community_id,"
+            " counts_as_merit, memo, source, actor_id, reverses_id, resolves_id, created_at) SELECT :community_id,"
             " :idempotency_key, :content_hash, :kind, :category, :counts_as_merit, :memo, :source, :actor_id,"
-            f" :reverses_id, :created_at{gate} ON CONFLICT (community_id, idempotency_key) DO NOTHING RETURNING id),"
+            f" :reverses_id, :resolves_id, :created_at{gate} ON CONFLICT DO NOTHING RETURNING id),"
             " posted AS (INSERT INTO ledger_posting (community_id, transaction_id, account_id, amount, balance_after,"
             " created_at) SELECT :community_id, txn.id, v.account_id, v.amount, v.balance_after, :created_at"
             f" FROM txn CROSS JOIN (VALUES {postings}) AS v(n, account_id, amount, balance_after) ORDER BY v.n)")
@@ -679,18 +698,52 @@ def hold(community_id, user_id, amount, *, idempotency_key, memo="", source=None
                          now=now)[0]
 
 
-def settle_hold(community_id, shop_id, amount, *, idempotency_key, memo="", source=None, actor=None, now=None):
-    """A held purchase is collected: the points go to the shop."""
+def hold_of(community_id, idempotency_key):
+    """The hold transaction recorded with this key (e.g. "order:12:hold"), or NotFound."""
+    txn = _existing(community_id, idempotency_key)
+    if txn is None or txn.kind != "hold":
+        raise NotFound(N_("No such hold."))
+    return txn
+
+
+def _held(community_id, hold, idempotency_key):
+    """(points held, resident id) of a hold transaction (or its id), in one query. A hold already closed by
+    another key is refused (Conflict); closed by this key, posting replays it."""
+    from sqlalchemy.orm import aliased
+
+    hold_id = getattr(hold, "id", hold)
+    closing = aliased(Transaction)
+    row = db.session.execute(
+        select(Posting.amount, Account.owner_id, closing.id.label("closed_by"), closing.idempotency_key)
+        .join(Transaction, (Transaction.community_id == Posting.community_id)
+              & (Transaction.id == Posting.transaction_id))
+        .join(Account, (Account.community_id == Posting.community_id) & (Account.id == Posting.account_id))
+        .outerjoin(closing, (closing.community_id == Posting.community_id) & (closing.resolves_id == hold_id))
+        .where(Posting.community_id == community_id, Posting.transaction_id == hold_id, Transaction.kind == "hold",
+               Account.kind == "resident")).first()
+    if row is None:
+        raise NotFound(N_("No such hold."))
+    if row.closed_by is not None and row.idempotency_key != idempotency_key:
+        raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+    return -row.amount, row.owner_id
+
+
+def settle_hold(community_id, hold, shop_id, *, idempotency_key, memo="", source=None, actor=None, now=None):
+    """A held purchase is collected: the hold's points go to the shop. `hold` is the hold transaction (or its
+    id); a hold is settled or released once (Conflict after that, refused by the database too)."""
+    amount, _owner = _held(community_id, hold, idempotency_key)
     return _post_between(community_id, ("hold", "hold", None), (f"shop:{shop_id}", "shop", None), amount,
                          idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor,
-                         now=now)[0]
+                         resolves=hold, now=now)[0]
 
 
-def release_hold(community_id, user_id, amount, *, idempotency_key, memo="", source=None, actor=None, now=None):
-    """A held purchase is cancelled or expired: the points go back to the resident."""
+def release_hold(community_id, hold, *, idempotency_key, memo="", source=None, actor=None, now=None):
+    """A held purchase is cancelled or expired: the hold's points go back to its resident (debts first). A hold
+    is settled or released once."""
+    amount, user_id = _held(community_id, hold, idempotency_key)
     txn, owing = _post_between(community_id, ("hold", "hold", None), (f"resident:{user_id}", "resident", user_id),
                                amount, idempotency_key=idempotency_key, kind="release", memo=memo, source=source,
-                               actor=actor, now=now)
+                               actor=actor, resolves=hold, now=now)
     _after_credit(community_id, user_id, txn, now, owes=user_id in owing)
     return txn
 

@@ -423,7 +423,7 @@ def _close_with_refund(order, status, actor, now):
     order.closed_at = now
     item.stock += order.quantity
     _after_stock_change(item, now=now)
-    ledger.release_hold(order.community_id, order.user_id, order.points,
+    ledger.release_hold(order.community_id, ledger.hold_of(order.community_id, f"order:{order.id}:hold"),
                         idempotency_key=f"order:{order.id}:release", memo=f"{item.name} × {order.quantity}",
                         source=f"order:{order.id}", actor=actor, now=now)
     db.session.flush()
@@ -538,7 +538,8 @@ def redeem_voucher(actor, community_id, shop_id, code, *, now=None):
     order.status = "redeemed"
     order.closed_at = now
     order.redeemed_by_id = actor.id
-    ledger.settle_hold(community_id, shop_id, order.points, idempotency_key=f"order:{order.id}:settle",
+    ledger.settle_hold(community_id, ledger.hold_of(community_id, f"order:{order.id}:hold"), shop_id,
+                       idempotency_key=f"order:{order.id}:settle",
                        memo=f"{order.item.name} × {order.quantity}", source=f"order:{order.id}", actor=actor, now=now)
     db.session.flush()
     audit.record("shop.voucher_redeemed", actor=actor, subject=order.user_id, community_id=community_id,

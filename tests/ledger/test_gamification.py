@@ -46,10 +46,10 @@ def test_spending_never_lowers_the_level(app_ctx, world):
     """Holding points for the shop and settling or releasing the hold leave the level where it was."""
     _award(world, world.resident, 120, 1)
     assert game.level_of(world.a.id, world.resident.id)["stars"] == 2
-    ledger.hold(world.a.id, world.resident.id, 100, idempotency_key="h1")
-    ledger.settle_hold(world.a.id, 1, 100, idempotency_key="s1")
-    ledger.hold(world.a.id, world.resident.id, 20, idempotency_key="h2")
-    ledger.release_hold(world.a.id, world.resident.id, 20, idempotency_key="r2")
+    first = ledger.hold(world.a.id, world.resident.id, 100, idempotency_key="h1")
+    ledger.settle_hold(world.a.id, first, 1, idempotency_key="s1")
+    second = ledger.hold(world.a.id, world.resident.id, 20, idempotency_key="h2")
+    ledger.release_hold(world.a.id, second, idempotency_key="r2")
     assert ledger.balance_of(world.a.id, world.resident.id) == 20
     level = game.level_of(world.a.id, world.resident.id)
     assert level["stars"] == 2 and level["lifetime"] == 120
