@@ -682,7 +682,8 @@ def award(community_id, user_id, amount, *, idempotency_key, category=None, memo
     return txn
 
 
-def deduct(community_id, user_id, amount, *, idempotency_key, category=None, memo="", source=None, actor=None, now=None):
+def deduct(community_id, user_id, amount, *, idempotency_key, category=None, memo="", source=None, actor=None,
+           now=None):
     """Take points back for conduct on the negative list (负面清单); refused beyond the balance."""
     if amount <= 0:
         raise Invalid(N_("A deduction must be a positive number of points."))
@@ -790,12 +791,14 @@ def verify():
     }
     for txn_id, total, count in db.session.execute(
         select(Transaction.id, func.coalesce(func.sum(Posting.amount), 0), func.count(Posting.id))
-        .outerjoin(Posting, (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))
+        .outerjoin(Posting,
+                   (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))
         .group_by(Transaction.id)
         .having((func.coalesce(func.sum(Posting.amount), 0) != 0) | (func.count(Posting.id) < 2))
     ):
         breaches.append(f"transaction {txn_id}: {count} postings summing to {total}")
-    sums = dict(db.session.execute(select(Posting.account_id, func.sum(Posting.amount)).group_by(Posting.account_id)).all())
+    sums = dict(db.session.execute(
+        select(Posting.account_id, func.sum(Posting.amount)).group_by(Posting.account_id)).all())
     for account in db.session.scalars(select(Account)):
         expected = sums.get(account.id, 0)
         if account.balance != expected:
@@ -816,7 +819,8 @@ def _verify_tallies():
     rows = db.session.execute(
         select(Account.community_id, Account.owner_id, func.sum(Posting.amount))
         .join(Posting, (Posting.account_id == Account.id) & (Posting.community_id == Account.community_id))
-        .join(Transaction, (Transaction.id == Posting.transaction_id) & (Transaction.community_id == Posting.community_id))
+        .join(Transaction,
+              (Transaction.id == Posting.transaction_id) & (Transaction.community_id == Posting.community_id))
         .where(Account.kind == "resident", Transaction.counts_as_merit.is_(True))
         .group_by(Account.community_id, Account.owner_id)
     ).all()
@@ -826,7 +830,8 @@ def _verify_tallies():
     problems = []
     for key in set(expected) | set(actual):
         if expected.get(key, 0) != actual.get(key, 0):
-            problems.append(f"tally community {key[0]} user {key[1]}: {actual.get(key, 0)}, postings {expected.get(key, 0)}")
+            problems.append(f"tally community {key[0]} user {key[1]}: {actual.get(key, 0)}, "
+                            f"postings {expected.get(key, 0)}")
     return problems
 
 
