@@ -126,7 +126,8 @@ def test_badges_follow_the_commit_and_a_rollback_earns_nothing(app_ctx, world):
         ledger.award(community_id, user_id, 5, idempotency_key="g:kept", category="labour", now=T0)
         assert _awards_of(user_id) == []
         db.session.commit()
-        assert heard == [{"community_id": community_id, "user_id": user_id, "now": T0}]
+        assert heard == [{"community_id": community_id, "user_id": user_id, "now": T0,
+                          "lifetime": {"*": (0, 5), "labour": (0, 5)}}]
         assert _awards_of(user_id) == ["first_award"]
     finally:
         ledger.merit_changed.disconnect(listen)
