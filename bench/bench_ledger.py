@@ -241,8 +241,8 @@ def bench_throughput(app, db, kind, community_id, user_base):
 
     n, rounds = AWARDS[kind], 6
     users = [user_base + 1 + i for i in range(200)]
-    for i in range(50):  # warm up: accounts, tallies, badges exist
-        ledger.award(community_id, users[i % len(users)], 1, idempotency_key=f"warm:{i}", category="labour")
+    for i in range(len(users)):  # warm up: every resident's account, tallies and first badge exist
+        ledger.award(community_id, users[i], 1, idempotency_key=f"warm:{i}", category="labour")
         db.session.commit()
     issuance_id = ledger.issuance_account(community_id).id
     accounts = [ledger.resident_account(community_id, u).id for u in users]
@@ -271,13 +271,14 @@ def bench_throughput(app, db, kind, community_id, user_base):
          note="interleaved rounds, each award its own committed transaction")
     # Holds and settles (the shop's path) through the service, per second, in the same run.
     start = time.perf_counter()
+    holds = []
     for i in range(done // 2):
-        ledger.hold(community_id, users[i % len(users)], 1, idempotency_key=f"h:{i}")
+        holds.append(ledger.hold(community_id, users[i % len(users)], 1, idempotency_key=f"h:{i}").id)
         db.session.commit()
     hold_rate = (done // 2) / (time.perf_counter() - start)
     start = time.perf_counter()
-    for i in range(done // 2):
-        ledger.settle_hold(community_id, 1, 1, idempotency_key=f"s:{i}")
+    for i, hold_id in enumerate(holds):
+        ledger.settle_hold(community_id, hold_id, 1, idempotency_key=f"s:{i}")
         db.session.commit()
     settle_rate = (done // 2) / (time.perf_counter() - start)
     for name, rate in (("hold", hold_rate), ("settle", settle_rate)):

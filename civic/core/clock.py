@@ -61,3 +61,10 @@ def local_month_start(now):
 def local_year(now):
     """The China-time calendar year containing `now` (budgets and yearly tallies)."""
     return local(now).year
+
+
+def period_keys(now):
+    """The merit periods containing `now` (China time): all time, its year and its month, e.g.
+    ("all", "y2026", "m2026-11") (the ledger's tallies and leaderboards)."""
+    here = local(now)
+    return ("all", f"y{here.year}", f"m{here.year}-{here.month:02d}")

@@ -41,6 +41,13 @@ ROW_LOCAL_TRIGGERS = {
     "ledger_transaction": {"ledger_transaction_append_only"},
 }
 
+# PostgreSQL only: triggers that read other rows, but only rows of their own row's community, which are on
+# the same shard (co-located by community_id); safe there as well. The ledger's deferred balance check
+# (migration 0022_ledger_balanced) sums the postings of its row's transaction at COMMIT.
+SHARD_LOCAL_TRIGGERS = {
+    "ledger_posting": {"ledger_posting_balanced"},
+}
+
 # Tables that are not part of the application's schema (Alembic's own bookkeeping).
 UNPLACED_TABLES = {"alembic_version"}
 

@@ -19,29 +19,16 @@ The thresholds suit the seed schemes, where one good deed is worth 2–20 points
 who takes part every week reaches the first star within a month and five stars in about two
 years.
 """
-from datetime import datetime
-
-from sqlalchemy import (
-    CheckConstraint,
-    ForeignKey,
-    ForeignKeyConstraint,
-    String,
-    UniqueConstraint,
-    and_,
-    case,
-    exists,
-    func,
-    select,
-)
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from civic.core.clock import resolve, utcnow
+from civic.core.clock import period_keys, resolve
 from civic.core.errors import Invalid, NotFound
 from civic.core.i18n import N_
 from civic.core.permissions import require
 from civic.extensions import db
-from civic.ledger.models import Tally
+from civic.ledger.models import BADGE_KINDS, Badge, BadgeAward, Tally
+from civic.ledger.service import check_category, merit_changed
 
 # --- star levels --------------------------------------------------------------------------------
 
@@ -84,56 +71,6 @@ def level_of(community_id, user_id):
 
 # --- badges -------------------------------------------------------------------------------------
 
-BADGE_KINDS = ("first_award", "category", "milestone", "manual")
-
-
-class Badge(db.Model):
-    """A badge a community's residents can earn. `name` is a msgid (translated when shown).
-
-    first_award, category and milestone badges are earned when the lifetime tally of `category`
-    ("*" when empty) reaches `threshold`; manual badges are granted by the part that defines them.
-    """
-
-    __tablename__ = "ledger_badge"
-    __table_args__ = (
-        UniqueConstraint("community_id", "id"),
-        UniqueConstraint("community_id", "code"),
-        CheckConstraint("kind IN ('first_award', 'category', 'milestone', 'manual')", name="kind"),
-        CheckConstraint("threshold >= 0", name="threshold_not_negative"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
-    code: Mapped[str] = mapped_column(String(60))
-    name: Mapped[str] = mapped_column(String(80))
-    kind: Mapped[str] = mapped_column(String(12))
-    threshold: Mapped[int] = mapped_column(default=0)
-    category: Mapped[str | None] = mapped_column(String(40))
-    sort: Mapped[int] = mapped_column(default=0)
-    active: Mapped[bool] = mapped_column(default=True)
-
-
-class BadgeAward(db.Model):
-    """A badge earned by a person; at most once per person and badge."""
-
-    __tablename__ = "ledger_badge_award"
-    __table_args__ = (
-        UniqueConstraint("community_id", "badge_id", "user_id"),
-        ForeignKeyConstraint(["community_id", "badge_id"], ["ledger_badge.community_id", "ledger_badge.id"]),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
-    badge_id: Mapped[int] = mapped_column()
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
-    awarded_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    badge: Mapped[Badge] = relationship(
-        primaryjoin="and_(Badge.id == foreign(BadgeAward.badge_id), Badge.community_id == BadgeAward.community_id)",
-        viewonly=True,
-    )
-
-
 # code -> (name msgid, kind, threshold, category, sort). Other parts add theirs with register_badge().
 _CATEGORY_BADGE_NAMES = {
     "moral": N_("Good neighbour"),          # 道德品行
@@ -162,6 +99,7 @@ def register_badge(code, name, kind, threshold=0, category=None, sort=50):
     if kind not in BADGE_KINDS:
         raise ValueError(f"unknown badge kind {kind!r}")
     BADGE_DEFINITIONS[code] = (name, kind, threshold, category, sort)
+    _checked.clear()  # everyone is checked in full again: some may be past the new threshold already
 
 
 def ensure_badge(community_id, code, name, kind, threshold=0, category=None, sort=50):
@@ -193,12 +131,11 @@ def ensure_badges(community_id):
         select(Badge).where(Badge.community_id == community_id).order_by(Badge.sort, Badge.id)).all()
 
 
-def check_badges(community_id, user_id, *, now=None):
+def check_badges(community_id, user_id, *, now=None, _ensured=False):
     """Award every threshold badge the resident's lifetime tallies have reached. Idempotent; returns new awards.
 
-    Called by civic.ledger.service after each change of tallies, inside the same transaction:
-    the tally rows are locked then, so two postings for one person cannot award a badge twice
-    (and the unique constraint guards it anyway).
+    Runs after a merit posting commits (see _award_reached_badges); two checks for one person at once
+    cannot award a badge twice: the unique constraint refuses the second (a savepoint keeps that quiet).
     """
     now = resolve(now)
     tally_category = case((Badge.category.is_(None), "*"), else_=Badge.category)
@@ -215,10 +152,40 @@ def check_badges(community_id, user_id, *, now=None):
         .where(Badge.community_id == community_id)
         .order_by(Badge.sort, Badge.id)
     ).all()
-    if not set(BADGE_DEFINITIONS) <= {badge.code for badge, _due in rows}:  # a badge registered since
+    if not _ensured and not set(BADGE_DEFINITIONS) <= {badge.code for badge, _due in rows}:  # registered since
         ensure_badges(community_id)
-        return check_badges(community_id, user_id, now=now)
+        return check_badges(community_id, user_id, now=now, _ensured=True)
     return [award for badge, due in rows if due and (award := _give(badge, user_id, now)) is not None]
+
+
+_checked = set()  # (community_id, user_id) whose badges this process has checked in full
+
+
+@merit_changed.connect
+def _award_reached_badges(_sender, *, community_id, user_id, now, lifetime):
+    """Badges react to merit the ledger has committed (civic.ledger.service.merit_changed), never inside
+    the posting: a refused or rolled-back posting earns nothing, and posting does one thing.
+
+    The first change of a resident seen by this process checks every badge (so one registered in a new
+    release reaches those already past it); later ones only when a badge's threshold lies between the
+    all-time tally before and after (the rest cannot earn anything new). Badges are defined in code, the same
+    in every community (BADGE_DEFINITIONS), so the thresholds are known without asking the database."""
+    key = (community_id, user_id)
+    if key in _checked and not _crosses(lifetime):
+        return
+    if len(_checked) > 100_000:
+        _checked.clear()
+    _checked.add(key)
+    check_badges(community_id, user_id, now=now)
+
+
+def _crosses(lifetime):
+    """Whether an all-time tally moved up past a threshold badge's threshold: {category or "*": (before, after)}."""
+    for _name, kind, threshold, category, _sort in BADGE_DEFINITIONS.values():
+        before, after = lifetime.get(category or "*", (0, 0))
+        if kind != "manual" and before < threshold <= after:
+            return True
+    return False
 
 
 def grant_badge(community_id, user_id, code, *, now=None):
@@ -264,11 +231,9 @@ PERIODS = ("month", "year", "all")
 
 def period_key(period, now=None):
     """The Tally period for "month", "year" or "all" at `now` (China time)."""
-    from civic.ledger.service import _periods
-
     if period not in PERIODS:
         raise Invalid(N_("Choose this month, this year or all time."))
-    keys = _periods(resolve(now))
+    keys = period_keys(resolve(now))
     return {"all": keys[0], "year": keys[1], "month": keys[2]}[period]
 
 
@@ -279,7 +244,6 @@ def leaderboard(actor, community_id, period="month", category=None, *, limit=50,
     Returns a list of dicts with rank, user_id, display_name, points, reached_at.
     """
     from civic.accounts.models import User
-    from civic.ledger.passbook import check_category
 
     require(actor, "leaderboard.view", community_id)
     if not 1 <= limit <= 200:
@@ -330,3 +294,12 @@ def person_badges(actor, community_id, user_id):
             Membership.community_id == community_id, Membership.user_id == user_id)) is None:
         raise NotFound(N_("This person is not a resident of this community."))
     return badges_of(community_id, user_id)
+
+
+def _register():
+    from civic.communities.service import register_seeder
+
+    register_seeder(ensure_badges)  # after the ledger's categories: this module imports the service first
+
+
+_register()

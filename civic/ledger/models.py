@@ -1,4 +1,4 @@
-"""Ledger models: accounts with cached balances, transactions, postings, budgets, tallies."""
+"""Ledger models: accounts with cached balances, transactions, postings, budgets, tallies, badges."""
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -16,6 +16,7 @@ from civic.core.clock import utcnow
 from civic.extensions import db
 
 ACCOUNT_KINDS = ("resident", "issuance", "hold", "shop")
+BADGE_KINDS = ("first_award", "category", "milestone", "manual")
 
 
 class Category(db.Model):
@@ -67,6 +68,8 @@ class Transaction(db.Model):
         UniqueConstraint("community_id", "reverses_id"),
         ForeignKeyConstraint(["community_id", "reverses_id"],
                              ["ledger_transaction.community_id", "ledger_transaction.id"]),
+        # a hold is settled or released at most once (migration 0023_ledger_resolves)
+        Index("uq_ledger_transaction_resolves", "community_id", "resolves_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,6 +83,7 @@ class Transaction(db.Model):
     source: Mapped[str | None] = mapped_column(String(80), index=True)  # e.g. "claim:12", "order:7"
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     reverses_id: Mapped[int | None] = mapped_column()
+    resolves_id: Mapped[int | None] = mapped_column()  # the hold a settle or release closes
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     postings: Mapped[list["Posting"]] = relationship(
@@ -197,3 +201,52 @@ class Digest(db.Model):
     digest: Mapped[str] = mapped_column(String(64))
     prev_digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- badges (civic/ledger/gamification.py) ------------------------------------------------------
+
+class Badge(db.Model):
+    """A badge a community's residents can earn. `name` is a msgid (translated when shown).
+
+    first_award, category and milestone badges are earned when the lifetime tally of `category`
+    ("*" when empty) reaches `threshold`; manual badges are granted by the part that defines them.
+    """
+
+    __tablename__ = "ledger_badge"
+    __table_args__ = (
+        UniqueConstraint("community_id", "id"),
+        UniqueConstraint("community_id", "code"),
+        CheckConstraint("kind IN ('first_award', 'category', 'milestone', 'manual')", name="kind"),
+        CheckConstraint("threshold >= 0", name="threshold_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    code: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(12))
+    threshold: Mapped[int] = mapped_column(default=0)
+    category: Mapped[str | None] = mapped_column(String(40))
+    sort: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class BadgeAward(db.Model):
+    """A badge earned by a person; at most once per person and badge."""
+
+    __tablename__ = "ledger_badge_award"
+    __table_args__ = (
+        UniqueConstraint("community_id", "badge_id", "user_id"),
+        ForeignKeyConstraint(["community_id", "badge_id"], ["ledger_badge.community_id", "ledger_badge.id"]),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    badge_id: Mapped[int] = mapped_column()
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    awarded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    badge: Mapped[Badge] = relationship(
+        primaryjoin="and_(Badge.id == foreign(BadgeAward.badge_id), Badge.community_id == BadgeAward.community_id)",
+        viewonly=True,
+    )

@@ -16,7 +16,9 @@ from civic.core.i18n import N_
 from civic.core.permissions import require
 from civic.extensions import db
 from civic.ledger import debt
+from civic.ledger.gamification import level_for, lifetime_merit
 from civic.ledger.models import Account, Posting, Tally, Transaction
+from civic.ledger.service import category_names, check_category
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -92,8 +94,6 @@ def held_holds(community_id, user_id, *, account_id=None):
 def summary(actor, community_id, user_id):
     """Balance (points one can use), points reserved by open shop orders, points on their way (on the
     public notice, with the day they settle), lifetime merit and star level of a resident."""
-    from civic.ledger.gamification import level_for, lifetime_merit
-
     require_passbook(actor, community_id, user_id)
     lifetime = lifetime_merit(community_id, user_id)
     on_the_way = pending(community_id, user_id)
@@ -123,17 +123,6 @@ def _entry(row):
     return {"id": row.id, "amount": row.amount, "balance_after": row.balance_after, "created_at": row.created_at,
             "transaction_id": row.transaction_id, "kind": row.kind, "category": row.category, "memo": row.memo,
             "reverses_id": row.reverses_id}
-
-
-def check_category(community_id, category):
-    """None for all categories, else a known category code of the community."""
-    from civic.ledger.service import category_names
-
-    if not category:
-        return None
-    if category not in category_names(community_id):
-        raise Invalid(N_("There is no such category."))
-    return category
 
 
 def entries(actor, community_id, user_id, *, category=None, before=None, limit=PAGE_SIZE):
@@ -203,8 +192,6 @@ def year_bounds(year):
 def csv_rows(actor, community_id, user_id, *, category=None, translate=lambda s: s):
     """The passbook as CSV text lines (header first), newest first; `translate` renders msgids."""
     from civic.core.csvfile import iter_csv_lines
-    from civic.ledger.service import category_names
-
     require_passbook(actor, community_id, user_id)
     category = check_category(community_id, category)
     names = category_names(community_id)
@@ -239,7 +226,6 @@ def household(actor, community_id, household_id):
     from civic.accounts.models import User
     from civic.communities.models import Household, Membership
     from civic.core.permissions import can
-    from civic.ledger.gamification import level_for
 
     home = db.session.scalar(select(Household).where(
         Household.community_id == community_id, Household.id == household_id))

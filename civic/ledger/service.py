@@ -1,9 +1,12 @@
 """The merit bank's rules. Every change of points goes through post_transaction().
 
 Guarantees, each enforced in code and guarded by the database:
-- a transaction has two or more non-zero whole-point postings summing to zero;
+- a transaction has two or more non-zero whole-point postings summing to zero (PostgreSQL refuses an
+  unbalanced one at COMMIT: a deferred constraint trigger, migration 0022_ledger_balanced; SQLite has no
+  deferred triggers, so there the code and `ledger verify` guard it);
 - nothing is edited: corrections are reversal transactions linked to the original
   (one reversal at most, by a unique constraint);
+- a hold is settled or released at most once: the settlement names it (resolves_id, unique per community);
 - cached balances change in the same database transaction as the postings, under
   row locks taken in account-id order; residents, holds and shops never go below
   zero (CHECK constraint);
@@ -11,16 +14,22 @@ Guarantees, each enforced in code and guarded by the database:
   returns the first transaction, with different content it is refused;
 - awards count against the community's yearly budget (CHECK issued <= amount);
 - merit tallies for leaderboards and levels change with the postings.
+
+Posting does only that. Who reacts to merit (badges, in civic.ledger.gamification) listens to
+`merit_changed`, sent once the posting's database transaction has committed; a rollback sends nothing.
+Other areas never touch the ledger's tables: they call the functions here (lock_spendable,
+require_spendable, check_budget, balances_by_kind, issued_and_redeemed, hold_of …).
 """
 import hashlib
 import json
 
 from flask import current_app
-from sqlalchemy import case, func, select, update
+from flask.signals import Namespace
+from sqlalchemy import case, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from civic.core.clock import LOCAL_TZ, local, local_year, resolve  # noqa: F401 - re-exported
+from civic.core.clock import local_year, period_keys, resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound
 from civic.core.i18n import N_
 from civic.extensions import db
@@ -89,6 +98,15 @@ def category_names(community_id):
     return {c.code: gettext(c.name) for c in categories_of(community_id)}
 
 
+def check_category(community_id, category):
+    """None for all categories, else a known category code of the community."""
+    if not category:
+        return None
+    if category not in category_names(community_id):
+        raise Invalid(N_("There is no such category."))
+    return category
+
+
 # --- accounts -----------------------------------------------------------------------------------
 
 def _account(community_id, key, kind, owner_id=None):
@@ -124,6 +142,48 @@ def shop_account(community_id, shop_id):
     return _account(community_id, f"shop:{shop_id}", "shop")
 
 
+class _Ref:
+    """An account as the write path needs it (id, community, kind, owner), read in the statement that locks it."""
+
+    __slots__ = ("id", "community_id", "kind", "owner_id")
+
+    def __init__(self, id, community_id, kind, owner_id):  # noqa: A002 - the column's name
+        self.id, self.community_id, self.kind, self.owner_id = id, community_id, kind, owner_id
+
+
+def _locked_by_key(community_id, wanted):
+    """Find and lock the accounts named by key, creating missing ones. Returns {key: _Ref},
+    {id: (kind, balance)} and the owners among them with a debt open (civic.ledger.debt).
+
+    One statement when they exist: locked in id order (as every posting locks), read in the same round trip."""
+    from civic.ledger.models import Debt
+
+    if db.session.new or db.session.dirty or db.session.deleted:
+        db.session.flush()  # the caller's pending changes (a debt just made, say) go first
+    table, debt = Account.__table__, Debt.__table__
+    owes = select(debt.c.id).where(debt.c.community_id == community_id, debt.c.user_id == table.c.owner_id,
+                                   debt.c.amount_outstanding > 0).exists()
+    query = (select(table.c.id, table.c.key, table.c.kind, table.c.owner_id, table.c.balance, owes.label("owes"))
+             .where(table.c.community_id == community_id, table.c.key.in_(sorted(wanted)))
+             .order_by(table.c.id).with_for_update(of=table))
+    rows = db.session.execute(query).all()
+    if len(rows) < len(wanted):  # a first posting: create what is missing, then lock
+        for key, (kind, owner_id) in wanted.items():
+            _account(community_id, key, kind, owner_id)
+        rows = db.session.execute(query).all()
+    return ({r.key: _Ref(r.id, community_id, r.kind, r.owner_id) for r in rows},
+            {r.id: (r.kind, r.balance) for r in rows}, {r.owner_id for r in rows if r.owes})
+
+
+def _post_between(community_id, debit, credit, amount, **fields):
+    """post_transaction from one account (by key: (key, kind, owner_id)) to another, found and locked at once.
+    Returns the transaction and the owners of the two accounts who have a debt open."""
+    refs, balances, owing = _locked_by_key(community_id, {debit[0]: debit[1:], credit[0]: credit[1:]})
+    txn = post_transaction(community_id, legs=[(refs[debit[0]], -amount), (refs[credit[0]], amount)],
+                           _locked=balances, **fields)
+    return txn, owing
+
+
 def balance_of(community_id, user_id):
     """A resident's spendable balance (0 before their first posting)."""
     return db.session.scalar(
@@ -131,26 +191,68 @@ def balance_of(community_id, user_id):
     ) or 0
 
 
+def lock_spendable(community_id, user_id):
+    """Lock the resident's account (made on first use) and return their spendable balance. Another part calls
+    this before it decides on a spend (the shop's orders and cancels), so one resident's spends happen one at a
+    time and the balance stays true until its transaction ends. One statement."""
+    key = f"resident:{user_id}"
+    refs, balances, _owing = _locked_by_key(community_id, {key: ("resident", user_id)})
+    return balances[refs[key].id][1]
+
+
+def require_spendable(balance, points):
+    """The ledger's rule for a spend: not beyond the balance (InsufficientPoints, with the ledger's message)."""
+    if balance < points:
+        raise InsufficientPoints(N_("Not enough points: %(balance)s available, %(needed)s needed."),
+                                 balance=balance, needed=points)
+
+
+def balances_by_kind(community_id):
+    """{account kind: total balance} of a community's residents, holds and shops (for reports)."""
+    return dict(db.session.execute(
+        select(Account.kind, func.coalesce(func.sum(Account.balance), 0))
+        .where(Account.community_id == community_id, Account.kind.in_(("resident", "hold", "shop")))
+        .group_by(Account.kind)).all())
+
+
+def issued_and_redeemed(community_id, since):
+    """[(kind, created_at, points)] since a time: points awarded to residents ("award") and points settled to
+    shops ("settle"), for reports of the points economy."""
+    return db.session.execute(
+        select(Transaction.kind, Transaction.created_at, Posting.amount)
+        .join(Posting, (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))
+        .join(Account, (Account.id == Posting.account_id) & (Account.community_id == Posting.community_id))
+        .where(Transaction.community_id == community_id, Transaction.created_at >= since,
+               ((Transaction.kind == "award") & (Account.kind == "resident"))
+               | ((Transaction.kind == "settle") & (Account.kind == "shop")))).all()
+
+
+def check_budget(community_id, points, now=None):
+    """Refuse an award of `points` the year's budget could not pay now (BudgetExceeded, the ledger's rule and
+    message); posting checks it again under the budget's lock."""
+    year = local_year(resolve(now))
+    _refuse_beyond(budget_for(community_id, year), points, year)
+
+
 # --- posting ------------------------------------------------------------------------------------
 
-def _content_hash(kind, legs, category, memo, source):
+def _content_hash(kind, legs, category, memo, source, resolves_id=None):
     payload = {
         "kind": kind, "legs": sorted([account.id, amount] for account, amount in legs),
         "category": category, "memo": memo, "source": source,
     }
+    if resolves_id is not None:
+        payload["resolves"] = resolves_id
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _periods(now):
-    here = local(now)
-    return ("all", f"y{here.year}", f"m{here.year}-{here.month:02d}")
-
-
 def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", category=None, source=None,
-                     actor=None, reverses=None, counts_as_merit=None, now=None):
+                     actor=None, reverses=None, resolves=None, counts_as_merit=None, now=None, _locked=None):
     """Record a balanced transaction and update balances, budget and tallies. Returns the Transaction.
 
-    `legs` is a list of (Account, amount) with whole, non-zero amounts summing to zero.
+    `legs` is a list of (Account, amount) with whole, non-zero amounts summing to zero. `resolves`: the hold
+    (transaction or id) a settle or release closes, at most once (a unique index). (`_locked`: the legs'
+    accounts already locked in id order by this transaction, {id: (kind, balance)}.)
     """
     now = resolve(now)
     if not idempotency_key or len(idempotency_key) > 120:
@@ -165,7 +267,8 @@ def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", cate
     if sum(amount for _account_, amount in legs) != 0:
         raise Invalid(N_("Postings must sum to zero."))
     memo = (memo or "")[:300]
-    digest = _content_hash(kind, legs, category, memo, source)
+    resolves_id = getattr(resolves, "id", resolves)
+    digest = _content_hash(kind, legs, category, memo, source, resolves_id)
     if counts_as_merit is None:
         counts_as_merit = kind in MERIT_KINDS
 
@@ -183,14 +286,14 @@ def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", cate
         try:
             with db.session.begin_nested():
                 return _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor,
-                              reverses, counts_as_merit, now)
+                              reverses, counts_as_merit, now, _locked, resolves_id)
         except IntegrityError:
             existing = _existing(community_id, idempotency_key)
             if existing is not None:  # a concurrent twin committed first
                 return _replay(existing, digest)
             raise Conflict(N_("This transaction has already been reversed.")) from None
     return _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor, reverses,
-                  counts_as_merit, now)
+                  counts_as_merit, now, _locked, resolves_id)
 
 
 def _existing(community_id, idempotency_key):
@@ -208,40 +311,67 @@ def _insert(table):
 
 
 def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor, reverses,
-           counts_as_merit, now):
+           counts_as_merit, now, locked=None, resolves_id=None):
     """The write path in set-based statements: lock and check, claim the key, post, move the totals.
 
     Every check runs before anything is written, so a refusal leaves no trace even if the caller
     carries on (no savepoint needed); a replayed key is recognised before a refusal is raised.
     """
-    db.session.flush()  # the caller's pending changes go first (Core statements do not autoflush)
+    if db.session.new or db.session.dirty or db.session.deleted:
+        db.session.flush()  # the caller's pending changes go first (Core statements do not autoflush)
     totals = {}
     for account, amount in legs:
         totals[account.id] = totals.get(account.id, 0) + amount
-    balances = _lock_accounts(community_id, totals)
+    balances = locked if locked is not None and set(locked) == set(totals) else _lock_accounts(community_id, totals)
     charges_budget = kind == "award" or (reverses is not None and _original_kind(reverses) == "award")
     issued = sum(amount for account, amount in legs if account.kind == "resident") if charges_budget else 0
     try:
         _check_balances(balances, totals)
-        budget_id = _check_budget(community_id, issued, now) if charges_budget else None
-    except (InsufficientPoints, BudgetExceeded):
+    except InsufficientPoints:
+        existing = _existing(community_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+        if resolves_id is not None and db.session.scalar(select(Transaction.id).where(
+                Transaction.community_id == community_id, Transaction.resolves_id == resolves_id)):
+            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved") from None
+        raise
+    values = dict(community_id=community_id, idempotency_key=idempotency_key, content_hash=digest, kind=kind,
+                  category=category, counts_as_merit=counts_as_merit, memo=memo, source=source,
+                  actor_id=getattr(actor, "id", actor), reverses_id=getattr(reverses, "id", reverses),
+                  resolves_id=resolves_id, created_at=now)
+    postings = _postings(legs, balances)
+    moved = {account_id: delta for account_id, delta in totals.items() if delta}
+    by_user, tallies = _tally_rows(community_id, legs, category, now) if counts_as_merit else ({}, [])
+    try:
+        if db.session.get_bind().dialect.name == "postgresql":
+            txn_id, budget, lifetime = _write_at_once(values, postings, moved, tallies, issued)
+        else:
+            budget = _lock_budget(community_id, issued, now) if issued else None
+            txn_id, lifetime = _write_one_by_one(community_id, values, postings, moved, tallies, budget, issued)
+    except BudgetExceeded:
         existing = _existing(community_id, idempotency_key)
         if existing is not None:
             return _replay(existing, digest)
         raise
-    txn = _claim_key(community_id, idempotency_key, digest, kind, category, counts_as_merit, memo, source,
-                     getattr(actor, "id", actor), getattr(reverses, "id", reverses), now)
-    if txn is None:  # the key was used before (or by a concurrent twin that committed first)
-        return _replay(_existing(community_id, idempotency_key), digest)
-    _post(community_id, txn.id, legs, balances, totals, now)
-    if budget_id is not None and issued:
-        db.session.execute(update(Budget.__table__).where(Budget.__table__.c.community_id == community_id,
-                                                          Budget.__table__.c.id == budget_id)
-                           .values(issued=Budget.__table__.c.issued + issued))
-        _expire_loaded(Budget, lambda b: b.id == budget_id)
-    if counts_as_merit:
-        _update_tallies(community_id, legs, category, now)
-        _after_tallies(community_id, legs, now)
+    if txn_id is None:  # the key was used before (or by a concurrent twin that committed first)
+        if budget is not None:  # give back the charge (the budget row is still locked by this transaction)
+            _move_budget(community_id, budget, -issued)
+        existing = _existing(community_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+        if resolves_id is not None:  # another key closed this hold (refused by the unique index)
+            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+        raise Conflict(N_("This transaction has already been reversed."))
+    _expire_loaded(Account, lambda a: a.id in totals)
+    if budget is not None:
+        _expire_loaded(Budget, lambda b: b.id == budget)
+    if tallies:
+        _expire_loaded(Tally, lambda t: t.community_id == community_id and t.user_id in by_user)
+        _after_commit_send(community_id, by_user, lifetime, now)
+    # The row as an ORM object without reading it back (its postings load lazily if asked for).
+    txn = Transaction(id=txn_id, **values)
+    make_transient_to_detached(txn)
+    db.session.add(txn)
     return txn
 
 
@@ -263,8 +393,8 @@ def _check_balances(balances, totals):
                                      balance=balance, needed=-totals[account_id])
 
 
-def _check_budget(community_id, issued, now):
-    """Lock the year's budget and refuse an award beyond it (the CHECK guards it too); returns its id."""
+def _lock_budget(community_id, issued, now):
+    """Lock the year's budget (created when missing) and refuse an award beyond it; returns its id."""
     year = local_year(now)
     table = Budget.__table__
     query = select(table.c.id, table.c.amount, table.c.issued).where(
@@ -273,49 +403,143 @@ def _check_budget(community_id, issued, now):
     if row is None:
         budget_for(community_id, year)
         row = db.session.execute(query).first()
-    if issued > 0 and row.issued + issued > row.amount:
-        raise BudgetExceeded(N_("This award would exceed the community's points budget for %(year)s "
-                                "(%(left)s points left)."), year=year, left=row.amount - row.issued)
+    _refuse_beyond(row, issued, year)
     return row.id
 
 
-def _claim_key(community_id, idempotency_key, digest, kind, category, counts_as_merit, memo, source, actor_id,
-               reverses_id, now):
-    """Claim the idempotency key with one INSERT … ON CONFLICT DO NOTHING RETURNING; None when it is taken.
-
-    A concurrent twin waits on the unique index until the first commits, then finds the key taken."""
-    values = dict(community_id=community_id, idempotency_key=idempotency_key, content_hash=digest, kind=kind,
-                  category=category, counts_as_merit=counts_as_merit, memo=memo, source=source, actor_id=actor_id,
-                  reverses_id=reverses_id, created_at=now)
-    txn_id = db.session.execute(
-        _insert(Transaction.__table__).values(**values)
-        .on_conflict_do_nothing(index_elements=["community_id", "idempotency_key"])
-        .returning(Transaction.__table__.c.id)).scalar()
-    if txn_id is None:
-        return None
-    # The row as an ORM object without reading it back (its postings load lazily if asked for).
-    txn = Transaction(id=txn_id, **values)
-    make_transient_to_detached(txn)
-    db.session.add(txn)
-    return txn
+def _refuse_beyond(row, issued, year):
+    """The budget rule (the CHECK issued <= amount guards it too)."""
+    if row.issued + issued > row.amount:
+        raise BudgetExceeded(N_("This award would exceed the community's points budget for %(year)s "
+                                "(%(left)s points left)."), year=year, left=row.amount - row.issued)
 
 
-def _post(community_id, txn_id, legs, balances, totals, now):
-    """Insert the postings (running balances) and move the cached balances: two statements."""
+def _move_budget(community_id, budget_id, points):
+    """Add to (or give back from) what a budget has issued."""
+    table = Budget.__table__
+    db.session.execute(update(table).where(table.c.community_id == community_id, table.c.id == budget_id)
+                       .values(issued=table.c.issued + points))
+
+
+def _postings(legs, balances):
+    """[(account id, amount, balance after)] in the order of the legs (running balances from the locked ones)."""
     running = {account_id: balance for account_id, (_kind, balance) in balances.items()}
     rows = []
     for account, amount in legs:
         running[account.id] += amount
-        rows.append({"community_id": community_id, "transaction_id": txn_id, "account_id": account.id,
-                     "amount": amount, "balance_after": running[account.id], "created_at": now})
-    db.session.execute(Posting.__table__.insert(), rows)
+        rows.append((account.id, amount, running[account.id]))
+    return rows
+
+
+def _claim_key(values):
+    """Claim the idempotency key with one INSERT … ON CONFLICT DO NOTHING RETURNING; None when it is taken.
+
+    A concurrent twin waits on the unique index until the first commits, then finds the key taken."""
+    return db.session.execute(
+        _insert(Transaction.__table__).values(**values)
+        .on_conflict_do_nothing()  # the key, or a hold already resolved (uq_ledger_transaction_resolves)
+        .returning(Transaction.__table__.c.id)).scalar()
+
+
+def _write_one_by_one(community_id, values, postings, moved, tallies, budget_id, issued):
+    """Claim the key, then the postings, the cached balances, the budget and the tallies, one statement each
+    (SQLite: no round trips to save). Returns (transaction id or None, {(user id, category): all-time points})."""
+    txn_id = _claim_key(values)
+    if txn_id is None:
+        return None, {}
+    now = values["created_at"]
+    db.session.execute(Posting.__table__.insert(), [
+        {"community_id": community_id, "transaction_id": txn_id, "account_id": account_id, "amount": amount,
+         "balance_after": after, "created_at": now} for account_id, amount, after in postings])
     table = Account.__table__
-    moved = {account_id: delta for account_id, delta in totals.items() if delta}
     if moved:
         db.session.execute(update(table).where(table.c.community_id == community_id,
                                                table.c.id.in_(sorted(moved))).values(
             balance=table.c.balance + case(moved, value=table.c.id, else_=0)))
-    _expire_loaded(Account, lambda a: a.id in totals)
+    if budget_id is not None:
+        _move_budget(community_id, budget_id, issued)
+    if not tallies:
+        return txn_id, {}
+    statement = _insert(Tally).values(tallies)
+    rows = db.session.execute(statement.on_conflict_do_update(
+        index_elements=["community_id", "user_id", "period", "category"],
+        set_={"points": Tally.points + statement.excluded.points, "reached_at": statement.excluded.reached_at},
+    ).returning(Tally.user_id, Tally.period, Tally.category, Tally.points)).all()
+    return txn_id, {(r.user_id, r.category): r.points for r in rows if r.period == "all"}
+
+
+_AT_ONCE = {}  # statement text by shape (postings, balances, tallies)
+
+
+def _write_at_once(values, postings, moved, tallies, issued, *, retry=True):
+    """PostgreSQL: charge the budget, claim the key, insert the postings, move the balances and the tallies in
+    ONE statement (one round trip; data-modifying CTEs on the community's rows only, so a distributed database
+    routes it to one shard). When the budget has no room nothing is written and BudgetExceeded is raised; when
+    the key is taken only the budget's charge is (the caller gives it back). Returns (transaction id or None,
+    budget id or None, {(user id, category): all-time points})."""
+    shape = (len(postings), len(moved), len(tallies), bool(issued))
+    sql = _AT_ONCE.get(shape)
+    if sql is None:
+        sql = _AT_ONCE[shape] = text(_at_once_sql(*shape))
+    year = local_year(values["created_at"])
+    params = dict(values, issued=issued, year=year)
+    for i, (account_id, amount, after) in enumerate(postings):
+        params.update({f"pa{i}": account_id, f"pm{i}": amount, f"pb{i}": after})
+    for i, (account_id, delta) in enumerate(sorted(moved.items())):
+        params.update({f"ma{i}": account_id, f"md{i}": delta})
+    for i, row in enumerate(tallies):
+        params.update({f"tu{i}": row["user_id"], f"tp{i}": row["period"], f"tc{i}": row["category"],
+                       f"tn{i}": row["points"]})
+    rows = db.session.execute(sql, params).all()
+    if issued and rows[0].charged is None:  # no budget for the year yet, or no room: nothing was written
+        community_id = values["community_id"]
+        budget = budget_for(community_id, year, lock=True)
+        db.session.refresh(budget)
+        _refuse_beyond(budget, issued, year)
+        if not retry:
+            raise BudgetExceeded()
+        return _write_at_once(values, postings, moved, tallies, issued, retry=False)
+    return rows[0].id, rows[0].charged, {(r.user_id, r.category): r.points for r in rows if r.user_id is not None}
+
+
+def _at_once_sql(n_postings, n_moved, n_tallies, charges_budget):
+    sql = "WITH "
+    gate = ""
+    if charges_budget:
+        sql += ("charged AS (UPDATE ledger_budget SET issued = issued + :issued WHERE community_id = :community_id"
+                " AND year = :year AND issued + :issued <= amount RETURNING id), ")
+        gate = " WHERE EXISTS (SELECT 1 FROM charged)"
+    postings = ", ".join(f"({i}, CAST(:pa{i} AS INTEGER), CAST(:pm{i} AS INTEGER), CAST(:pb{i} AS INTEGER))"
+                         for i in range(n_postings))
+    # ON CONFLICT DO NOTHING for any unique index: the key, a reversal or a hold's resolution done before
+    sql += ("txn AS (INSERT INTO ledger_transaction (community_id, idempotency_key, content_hash, kind, category,"
+            " counts_as_merit, memo, source, actor_id, reverses_id, resolves_id, created_at) SELECT :community_id,"
+            " :idempotency_key, :content_hash, :kind, :category, :counts_as_merit, :memo, :source, :actor_id,"
+            f" :reverses_id, :resolves_id, :created_at{gate} ON CONFLICT DO NOTHING RETURNING id),"
+            " posted AS (INSERT INTO ledger_posting (community_id, transaction_id, account_id, amount, balance_after,"
+            " created_at) SELECT :community_id, txn.id, v.account_id, v.amount, v.balance_after, :created_at"
+            f" FROM txn CROSS JOIN (VALUES {postings}) AS v(n, account_id, amount, balance_after) ORDER BY v.n)")
+    if n_moved:
+        moved = ", ".join(f"(CAST(:ma{i} AS INTEGER), CAST(:md{i} AS INTEGER))" for i in range(n_moved))
+        sql += (", moved AS (UPDATE ledger_account SET balance = ledger_account.balance + v.delta"
+                f" FROM (VALUES {moved}) AS v(id, delta) WHERE ledger_account.community_id = :community_id"
+                " AND ledger_account.id = v.id AND EXISTS (SELECT 1 FROM txn))")
+    lifetime = "CAST(NULL AS INTEGER) AS user_id, CAST(NULL AS VARCHAR) AS category, CAST(NULL AS INTEGER) AS points"
+    tallied = ""
+    if n_tallies:
+        rows = ", ".join(f"(CAST(:tu{i} AS INTEGER), CAST(:tp{i} AS VARCHAR), CAST(:tc{i} AS VARCHAR),"
+                         f" CAST(:tn{i} AS INTEGER))" for i in range(n_tallies))
+        sql += (", tallied AS (INSERT INTO ledger_tally (community_id, user_id, period, category, points, reached_at)"
+                f" SELECT :community_id, v.user_id, v.period, v.category, v.points, :created_at FROM txn CROSS JOIN"
+                f" (VALUES {rows}) AS v(user_id, period, category, points) ON CONFLICT (community_id, user_id,"
+                " period, category) DO UPDATE SET points = ledger_tally.points + excluded.points,"
+                " reached_at = excluded.reached_at RETURNING user_id, period, category, points)")
+        lifetime = "t.user_id, t.category, t.points"
+        tallied = " LEFT JOIN tallied t ON t.period = 'all'"
+    charged = "(SELECT id FROM charged)" if charges_budget else "CAST(NULL AS INTEGER)"
+    # One row when nothing was written (id NULL), else one per all-time tally (or one).
+    return (sql + f" SELECT txn.id, {charged} AS charged, {lifetime} FROM (SELECT 1) AS one"
+            f" LEFT JOIN txn ON true{tallied}")
 
 
 def _expire_loaded(model, matches):
@@ -323,14 +547,6 @@ def _expire_loaded(model, matches):
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, model) and matches(obj):
             db.session.expire(obj)
-
-
-def _after_tallies(community_id, legs, now):
-    """Hook after tallies change: award the badges they reached (civic.ledger.gamification; idempotent)."""
-    from civic.ledger.gamification import check_badges
-
-    for user_id in sorted({account.owner_id for account, _amount in legs if account.kind == "resident"}):
-        check_badges(community_id, user_id, now=now)
 
 
 def _original_kind(reverses):
@@ -378,8 +594,9 @@ def set_budget(community_id, year, amount):
     return budget
 
 
-def _update_tallies(community_id, legs, category, now):
-    """Add each resident's merit delta to their tallies in one upsert (one round trip, row-locked by the database)."""
+def _tally_rows(community_id, legs, category, now):
+    """Each resident's merit delta ({user id: delta}) and the tally rows it adds to (all, year, month; all
+    categories and this one)."""
     by_user = {}
     for account, amount in legs:
         if account.kind == "resident":
@@ -389,16 +606,67 @@ def _update_tallies(community_id, legs, category, now):
         {"community_id": community_id, "user_id": user_id, "period": period, "category": cat, "points": delta,
          "reached_at": now}
         for user_id, delta in sorted(by_user.items()) if delta != 0
-        for period in _periods(now) for cat in categories
+        for period in period_keys(now) for cat in categories
     ]
-    if not rows:
+    return by_user, rows
+
+
+# --- after commit: merit_changed ---------------------------------------------------------------
+
+signals = Namespace()
+merit_changed = signals.signal("ledger.merit-changed")
+merit_changed.__doc__ = """Sent with community_id, user_id, now and lifetime ({category or "*": (all-time points
+before, after)}) after a transaction that changed a resident's merit tallies has committed (once per resident
+and commit). Receivers run in a new database transaction,
+committed after them; what they do cannot undo the points."""
+
+_QUEUED, _COMMITTED = "ledger.merit_changed.queued", "ledger.merit_changed.committed"
+
+
+def _after_commit_send(community_id, by_user, lifetime, now):
+    """Queue merit_changed for each resident whose tallies move in this database transaction, with their
+    all-time tallies before and after it: {category ("*" for all): (before, after)}."""
+    queued = db.session.info.setdefault(_QUEUED, {})
+    for user_id, delta in sorted(by_user.items()):
+        if not delta:
+            continue
+        change = queued.setdefault((community_id, user_id), {"now": now, "lifetime": {}})
+        change["now"] = now
+        for (owner, category), after in lifetime.items():
+            if owner == user_id:
+                before = change["lifetime"].get(category, (after - delta, None))[0]
+                change["lifetime"][category] = (before, after)
+
+
+@event.listens_for(db.session, "after_commit")
+def _committed(session):
+    """The queued changes are now durable (no SQL can run here: they are sent when the transaction ends)."""
+    queued = session.info.pop(_QUEUED, None)
+    if queued:
+        session.info.setdefault(_COMMITTED, {}).update(queued)
+
+
+@event.listens_for(db.session, "after_transaction_end")
+def _send_committed(session, transaction):
+    """Once the committed transaction has ended, send merit_changed and commit what the receivers did.
+
+    What is still queued when the outermost transaction ends was not committed (rolled back, or the session
+    closed): it is dropped, never sent. (A savepoint rolled back inside a committed transaction leaves its
+    entries queued; receivers read the committed tallies, so a check then finds nothing new.)"""
+    if transaction.parent is not None:
         return
-    statement = _insert(Tally).values(rows)
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["community_id", "user_id", "period", "category"],
-        set_={"points": Tally.points + statement.excluded.points, "reached_at": statement.excluded.reached_at},
-    ))
-    _expire_loaded(Tally, lambda t: t.community_id == community_id and t.user_id in by_user)
+    session.info.pop(_QUEUED, None)
+    if _COMMITTED not in session.info:
+        return
+    committed = session.info.pop(_COMMITTED)
+    try:
+        for (community_id, user_id), change in committed.items():
+            merit_changed.send(current_app._get_current_object(), community_id=community_id, user_id=user_id,
+                               now=change["now"], lifetime=change["lifetime"])
+        session.commit()
+    except Exception:  # the points are committed: a failed reaction is logged, never raised at the caller
+        session.rollback()
+        current_app.logger.exception("ledger: a receiver of merit_changed failed")
 
 
 # --- the operations other parts call ------------------------------------------------------------
@@ -407,12 +675,10 @@ def award(community_id, user_id, amount, *, idempotency_key, category=None, memo
     """Give a resident merit points from the community's issuance (counts against the budget)."""
     if amount <= 0:
         raise Invalid(N_("An award must be a positive number of points."))
-    txn = post_transaction(
-        community_id, idempotency_key=idempotency_key, kind="award", category=category, memo=memo, source=source,
-        actor=actor, now=now,
-        legs=[(issuance_account(community_id), -amount), (resident_account(community_id, user_id), amount)],
-    )
-    _after_credit(community_id, user_id, txn, now)
+    txn, owing = _post_between(community_id, ("issuance", "issuance", None),
+                               (f"resident:{user_id}", "resident", user_id), amount, idempotency_key=idempotency_key,
+                               kind="award", category=category, memo=memo, source=source, actor=actor, now=now)
+    _after_credit(community_id, user_id, txn, now, owes=user_id in owing)
     return txn
 
 
@@ -421,44 +687,76 @@ def deduct(community_id, user_id, amount, *, idempotency_key, category=None, mem
     """Take points back for conduct on the negative list (负面清单); refused beyond the balance."""
     if amount <= 0:
         raise Invalid(N_("A deduction must be a positive number of points."))
-    return post_transaction(
-        community_id, idempotency_key=idempotency_key, kind="deduction", category=category, memo=memo, source=source,
-        actor=actor, now=now,
-        legs=[(resident_account(community_id, user_id), -amount), (issuance_account(community_id), amount)],
-    )
+    return _post_between(community_id, (f"resident:{user_id}", "resident", user_id), ("issuance", "issuance", None),
+                         amount, idempotency_key=idempotency_key, kind="deduction", category=category, memo=memo,
+                         source=source, actor=actor, now=now)[0]
 
 
 def hold(community_id, user_id, amount, *, idempotency_key, memo="", source=None, actor=None, now=None):
     """Move points from a resident to the hold account (a pending purchase)."""
-    return post_transaction(
-        community_id, idempotency_key=idempotency_key, kind="hold", memo=memo, source=source, actor=actor, now=now,
-        legs=[(resident_account(community_id, user_id), -amount), (hold_account(community_id), amount)],
-    )
+    return _post_between(community_id, (f"resident:{user_id}", "resident", user_id), ("hold", "hold", None), amount,
+                         idempotency_key=idempotency_key, kind="hold", memo=memo, source=source, actor=actor,
+                         now=now)[0]
 
 
-def settle_hold(community_id, shop_id, amount, *, idempotency_key, memo="", source=None, actor=None, now=None):
-    """A held purchase is collected: the points go to the shop."""
-    return post_transaction(
-        community_id, idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor, now=now,
-        legs=[(hold_account(community_id), -amount), (shop_account(community_id, shop_id), amount)],
-    )
-
-
-def release_hold(community_id, user_id, amount, *, idempotency_key, memo="", source=None, actor=None, now=None):
-    """A held purchase is cancelled or expired: the points go back to the resident."""
-    txn = post_transaction(
-        community_id, idempotency_key=idempotency_key, kind="release", memo=memo, source=source, actor=actor, now=now,
-        legs=[(hold_account(community_id), -amount), (resident_account(community_id, user_id), amount)],
-    )
-    _after_credit(community_id, user_id, txn, now)
+def hold_of(community_id, idempotency_key):
+    """The hold transaction recorded with this key (e.g. "order:12:hold"), or NotFound."""
+    txn = _existing(community_id, idempotency_key)
+    if txn is None or txn.kind != "hold":
+        raise NotFound(N_("No such hold."))
     return txn
 
 
-def _after_credit(community_id, user_id, txn, now):
-    """Hook after points reach a resident: open debts are paid first, in this transaction (civic.ledger.debt)."""
+def _held(community_id, hold, idempotency_key):
+    """(points held, resident id) of a hold transaction (or its id), in one query. A hold already closed by
+    another key is refused (Conflict); closed by this key, posting replays it."""
+    from sqlalchemy.orm import aliased
+
+    hold_id = getattr(hold, "id", hold)
+    closing = aliased(Transaction)
+    row = db.session.execute(
+        select(Posting.amount, Account.owner_id, closing.id.label("closed_by"), closing.idempotency_key)
+        .join(Transaction, (Transaction.community_id == Posting.community_id)
+              & (Transaction.id == Posting.transaction_id))
+        .join(Account, (Account.community_id == Posting.community_id) & (Account.id == Posting.account_id))
+        .outerjoin(closing, (closing.community_id == Posting.community_id) & (closing.resolves_id == hold_id))
+        .where(Posting.community_id == community_id, Posting.transaction_id == hold_id, Transaction.kind == "hold",
+               Account.kind == "resident")).first()
+    if row is None:
+        raise NotFound(N_("No such hold."))
+    if row.closed_by is not None and row.idempotency_key != idempotency_key:
+        raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+    return -row.amount, row.owner_id
+
+
+def settle_hold(community_id, hold, shop_id, *, idempotency_key, memo="", source=None, actor=None, now=None):
+    """A held purchase is collected: the hold's points go to the shop. `hold` is the hold transaction (or its
+    id); a hold is settled or released once (Conflict after that, refused by the database too)."""
+    amount, _owner = _held(community_id, hold, idempotency_key)
+    return _post_between(community_id, ("hold", "hold", None), (f"shop:{shop_id}", "shop", None), amount,
+                         idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor,
+                         resolves=hold, now=now)[0]
+
+
+def release_hold(community_id, hold, *, idempotency_key, memo="", source=None, actor=None, now=None):
+    """A held purchase is cancelled or expired: the hold's points go back to its resident (debts first). A hold
+    is settled or released once."""
+    amount, user_id = _held(community_id, hold, idempotency_key)
+    txn, owing = _post_between(community_id, ("hold", "hold", None), (f"resident:{user_id}", "resident", user_id),
+                               amount, idempotency_key=idempotency_key, kind="release", memo=memo, source=source,
+                               actor=actor, resolves=hold, now=now)
+    _after_credit(community_id, user_id, txn, now, owes=user_id in owing)
+    return txn
+
+
+def _after_credit(community_id, user_id, txn, now, *, owes=True):
+    """Hook after points reach a resident: open debts are paid first, in this transaction (civic.ledger.debt).
+
+    `owes` False: the account lock's statement saw no open debt, and none can be made while that lock is held."""
     from civic.ledger.debt import collect_debts
 
-    collect_debts(community_id, user_id, txn, now=now)
+    if owes:
+        collect_debts(community_id, user_id, txn, now=now)
 
 
 def reverse(community_id, transaction_id, *, idempotency_key, memo, actor=None, now=None):
@@ -537,18 +835,11 @@ def _verify_tallies():
     return problems
 
 
-def _seed_badges(community_id):
-    from civic.ledger.gamification import ensure_badges
-
-    ensure_badges(community_id)
-
-
 def _register():
     from civic.communities.service import register_seeder
     from civic.rules.service import register_point_setting
 
     register_seeder(ensure_categories)
-    register_seeder(_seed_badges)
     register_point_setting("ledger", "yearly_budget", N_("Yearly points budget"),
                            read=lambda community_id: budget_for(community_id, _this_year()).amount,
                            write=_write_budget, maximum=100_000_000)

@@ -42,7 +42,7 @@ from civic.accounts.models import User
 from civic.communities.models import Community
 from civic.communities.service import register_settings_seeder
 from civic.core import audit, uploads
-from civic.core.clock import local, local_date, local_year, resolve
+from civic.core.clock import local, local_date, resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
@@ -457,12 +457,8 @@ def _check_caps(claim, points):
 
 
 def _check_budget(claim, points, now):
-    if claim.kind != "award":
-        return
-    budget = ledger.budget_for(claim.community_id, local_year(now))
-    if budget.issued + points > budget.amount:
-        raise Conflict(N_("This award would exceed the community's points budget for the year "
-                          "(%(left)s points left)."), reason="budget_exceeded", left=budget.amount - budget.issued)
+    if claim.kind == "award":
+        ledger.check_budget(claim.community_id, points, now)  # the ledger's rule and message
 
 
 def _committee(community_id):

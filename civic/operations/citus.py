@@ -10,7 +10,9 @@ distribute`, docs/scaling.md).
 Idempotent: a table already placed is left as it is, so the command can run after every migration (a
 table added later is placed then). The ledger's append-only triggers only look at their own row, so
 they are declared safe for the distribution (`citus.enable_unsafe_triggers`, for this session only):
-Citus then creates them on every shard, where they go on refusing UPDATE and DELETE.
+Citus then creates them on every shard, where they go on refusing UPDATE and DELETE. So is the ledger's
+deferred balance check (civic.core.tenancy.SHARD_LOCAL_TRIGGERS): it reads only the postings of its own
+row's community and transaction, which are on the same shard.
 """
 from sqlalchemy import text
 

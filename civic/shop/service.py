@@ -31,7 +31,6 @@ from civic.core.permissions import can, require
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import require_free_to_spend, require_no_debt_to_collect
-from civic.ledger.models import Account, Posting, Transaction
 from civic.notifications import service as notices
 from civic.shop.models import Item, Order, Shop, ShopKeeper, ShopSettings
 
@@ -318,11 +317,9 @@ def catalogue(community_id, *, now=None, include_unavailable=False):
 # --- orders -------------------------------------------------------------------------------------
 
 def _lock_resident(community_id, user_id):
-    """Lock the resident's ledger account: one resident's orders and cancels happen one at a time."""
-    account = ledger.resident_account(community_id, user_id)
-    db.session.scalar(select(Account.id).where(Account.community_id == community_id, Account.id == account.id)
-                      .with_for_update())
-    return account
+    """Lock the resident's ledger account: one resident's orders and cancels happen one at a time. Returns
+    their spendable balance (true while the lock is held)."""
+    return ledger.lock_spendable(community_id, user_id)
 
 
 def _new_code(community_id):
@@ -355,7 +352,7 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
     if not shop.active:
         raise Conflict(N_("%(item)s is not on offer at the moment."), item=get_item(community_id, item_id).name)
 
-    account = _lock_resident(community_id, user.id)
+    balance = _lock_resident(community_id, user.id)
     if request_key:
         # Looked up under the resident's lock, so a concurrent twin has either committed or not started.
         existing = db.session.scalar(select(Order).where(
@@ -384,12 +381,8 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
             raise SoldOut(N_("%(item)s is sold out."), item=item.name)
         raise SoldOut(N_("Only %(stock)s of %(item)s left."), stock=item.stock, item=item.name)
     points = item.price * quantity
-    balance = db.session.scalar(select(Account.balance).where(Account.id == account.id)
-                                .execution_options(populate_existing=True))
     require_free_to_spend(community_id, user.id, balance, points)  # no open debt, deductions on notice kept back
-    if balance < points:
-        raise ledger.InsufficientPoints(N_("Not enough points: %(balance)s available, %(needed)s needed."),
-                                        balance=balance, needed=points)
+    ledger.require_spendable(balance, points)
 
     item.stock -= quantity
     order = Order(community_id=community_id, shop_id=item.shop_id, item_id=item.id, user_id=user.id,
@@ -432,7 +425,7 @@ def _close_with_refund(order, status, actor, now):
     order.closed_at = now
     item.stock += order.quantity
     _after_stock_change(item, now=now)
-    ledger.release_hold(order.community_id, order.user_id, order.points,
+    ledger.release_hold(order.community_id, ledger.hold_of(order.community_id, f"order:{order.id}:hold"),
                         idempotency_key=f"order:{order.id}:release", memo=f"{item.name} × {order.quantity}",
                         source=f"order:{order.id}", actor=actor, now=now)
     db.session.flush()
@@ -547,7 +540,8 @@ def redeem_voucher(actor, community_id, shop_id, code, *, now=None):
     order.status = "redeemed"
     order.closed_at = now
     order.redeemed_by_id = actor.id
-    ledger.settle_hold(community_id, shop_id, order.points, idempotency_key=f"order:{order.id}:settle",
+    ledger.settle_hold(community_id, ledger.hold_of(community_id, f"order:{order.id}:hold"), shop_id,
+                       idempotency_key=f"order:{order.id}:settle",
                        memo=f"{order.item.name} × {order.quantity}", source=f"order:{order.id}", actor=actor, now=now)
     db.session.flush()
     audit.record("shop.voucher_redeemed", actor=actor, subject=order.user_id, community_id=community_id,
@@ -577,23 +571,14 @@ def economy(actor, community_id, *, months=6, now=None):
     """What the community owes its residents, points issued and redeemed per month, stock on hand."""
     require(actor, "shop.economy", community_id)
     now = resolve(now)
-    balances = dict(db.session.execute(
-        select(Account.kind, func.coalesce(func.sum(Account.balance), 0))
-        .where(Account.community_id == community_id, Account.kind.in_(("resident", "hold", "shop")))
-        .group_by(Account.kind)).all())
+    balances = ledger.balances_by_kind(community_id)
     # The month labels, oldest first, and the UTC start of the oldest.
     labels, start = [], local_month_start(now)
     for _ in range(months):
         labels.insert(0, _month_label(start))
         start = local_month_start(start - timedelta(days=1))
     start = local_month_start(start + timedelta(days=32))
-    rows = db.session.execute(
-        select(Transaction.kind, Transaction.created_at, Posting.amount)
-        .join(Posting, (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))
-        .join(Account, Account.id == Posting.account_id)
-        .where(Transaction.community_id == community_id, Transaction.created_at >= start,
-               ((Transaction.kind == "award") & (Account.kind == "resident"))
-               | ((Transaction.kind == "settle") & (Account.kind == "shop")))).all()
+    rows = ledger.issued_and_redeemed(community_id, start)
     issued, redeemed = dict.fromkeys(labels, 0), dict.fromkeys(labels, 0)
     for kind, created_at, amount in rows:
         label = _month_label(created_at)

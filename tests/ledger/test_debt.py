@@ -62,10 +62,10 @@ def test_released_holds_pay_the_debt_first(town):
     """Points back from a cancelled order go to the debt before they can be spent."""
     community, a = town
     ledger.award(community.id, a.id, 30, idempotency_key="seed")
-    ledger.hold(community.id, a.id, 30, idempotency_key="order:1:hold")
+    held = ledger.hold(community.id, a.id, 30, idempotency_key="order:1:hold")
     debts.deduct_or_owe(community.id, a.id, 15, idempotency_key="claim:3:post", memo="乱堆乱放")
     assert debts.owed(community.id, a.id) == 15
-    ledger.release_hold(community.id, a.id, 30, idempotency_key="order:1:release")
+    ledger.release_hold(community.id, held, idempotency_key="order:1:release")
     assert ledger.balance_of(community.id, a.id) == 15 and debts.owed(community.id, a.id) == 0
 
 

@@ -10,7 +10,7 @@ from civic.core.errors import Invalid, PermissionDenied
 from civic.extensions import db
 from civic.ledger import gamification as game
 from civic.ledger import service as ledger
-from civic.ledger.gamification import Badge, BadgeAward
+from civic.ledger.models import Badge, BadgeAward
 from civic.notifications.models import Notification
 from tests import factories
 
@@ -18,8 +18,11 @@ T0 = datetime(2026, 11, 10, 2, 0)
 
 
 def _award(world, user, amount, key, *, category="labour", at=T0, community=None):
+    """An award committed, as every edge that awards commits it (badges follow the commit)."""
     community_id = (community or world.a).id
-    return ledger.award(community_id, user.id, amount, idempotency_key=f"g:{key}", category=category, now=at)
+    txn = ledger.award(community_id, user.id, amount, idempotency_key=f"g:{key}", category=category, now=at)
+    db.session.commit()
+    return txn
 
 
 def _awards_of(user_id):
@@ -43,10 +46,10 @@ def test_spending_never_lowers_the_level(app_ctx, world):
     """Holding points for the shop and settling or releasing the hold leave the level where it was."""
     _award(world, world.resident, 120, 1)
     assert game.level_of(world.a.id, world.resident.id)["stars"] == 2
-    ledger.hold(world.a.id, world.resident.id, 100, idempotency_key="h1")
-    ledger.settle_hold(world.a.id, 1, 100, idempotency_key="s1")
-    ledger.hold(world.a.id, world.resident.id, 20, idempotency_key="h2")
-    ledger.release_hold(world.a.id, world.resident.id, 20, idempotency_key="r2")
+    first = ledger.hold(world.a.id, world.resident.id, 100, idempotency_key="h1")
+    ledger.settle_hold(world.a.id, first, 1, idempotency_key="s1")
+    second = ledger.hold(world.a.id, world.resident.id, 20, idempotency_key="h2")
+    ledger.release_hold(world.a.id, second, idempotency_key="r2")
     assert ledger.balance_of(world.a.id, world.resident.id) == 20
     level = game.level_of(world.a.id, world.resident.id)
     assert level["stars"] == 2 and level["lifetime"] == 120
@@ -101,6 +104,33 @@ def test_other_parts_register_their_badges(app_ctx, world):
     finally:
         game.BADGE_DEFINITIONS.pop("test:patroller", None)
         game.BADGE_DEFINITIONS.pop("test:patrol50", None)
+
+
+def test_badges_follow_the_commit_and_a_rollback_earns_nothing(app_ctx, world):
+    """Posting awards no badge by itself: badges come once the posting's transaction commits, and a posting
+    rolled back earns none (the ledger's merit_changed signal is sent after commit, never on rollback)."""
+    heard = []
+
+    def listen(_sender, **change):
+        heard.append(change)
+
+    ledger.merit_changed.connect(listen)
+    try:
+        user_id, community_id = world.resident.id, world.a.id
+        ledger.award(community_id, user_id, 5, idempotency_key="g:rolled", category="labour", now=T0)
+        assert _awards_of(user_id) == [] and heard == []
+        db.session.rollback()
+        assert _awards_of(user_id) == [] and heard == []
+        db.session.commit()
+        assert heard == []
+        ledger.award(community_id, user_id, 5, idempotency_key="g:kept", category="labour", now=T0)
+        assert _awards_of(user_id) == []
+        db.session.commit()
+        assert heard == [{"community_id": community_id, "user_id": user_id, "now": T0,
+                          "lifetime": {"*": (0, 5), "labour": (0, 5)}}]
+        assert _awards_of(user_id) == ["first_award"]
+    finally:
+        ledger.merit_changed.disconnect(listen)
 
 
 def test_leaderboard_ties_at_the_boundary(app_ctx, world):

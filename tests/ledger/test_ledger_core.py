@@ -6,7 +6,7 @@ from functools import partial
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from civic.core.errors import Conflict, Invalid
@@ -97,20 +97,107 @@ def test_postings_and_transactions_are_append_only(town, is_postgres):
     assert db.session.scalar(text("SELECT count(*) FROM ledger_posting WHERE amount IN (5, -5)")) == 2
 
 
+def test_postgresql_refuses_an_unbalanced_transaction_at_commit(town, is_postgres):
+    """Postings written around the code must still sum to zero: PostgreSQL's deferred constraint trigger refuses
+    the COMMIT of a transaction whose postings do not (or that has a single posting); a balanced one commits.
+    (SQLite has no deferred triggers: there the code and `ledger verify` guard it.)"""
+    if not is_postgres:
+        pytest.skip("a deferred constraint trigger needs PostgreSQL")
+    community, a, _ = town
+    ledger.award(community.id, a.id, 5, idempotency_key="a")
+    db.session.commit()
+    account_id = ledger.resident_account(community.id, a.id).id
+    issuance_id = ledger.issuance_account(community.id).id
+    db.session.commit()
+
+    def insert(key, legs):
+        txn_id = db.session.execute(text(
+            "INSERT INTO ledger_transaction (community_id, idempotency_key, content_hash, kind, counts_as_merit, memo, "
+            "created_at) VALUES (:c, :k, 'raw', 'transfer', false, '', now()) RETURNING id"),
+            {"c": community.id, "k": key}).scalar()
+        for account, amount in legs:
+            db.session.execute(text(
+                "INSERT INTO ledger_posting (community_id, transaction_id, account_id, amount, balance_after, "
+                "created_at) VALUES (:c, :t, :a, :m, 0, now())"), {"c": community.id, "t": txn_id, "a": account,
+                                                                    "m": amount})
+
+    for key, legs in (("one-sided", [(account_id, 7)]), ("unbalanced", [(account_id, 7), (issuance_id, -6)])):
+        insert(key, legs)  # accepted statement by statement: the check waits for COMMIT
+        with pytest.raises(IntegrityError, match="unbalanced"):
+            db.session.commit()
+        db.session.rollback()
+    insert("balanced", [(account_id, 2), (issuance_id, -2)])
+    db.session.commit()
+    assert db.session.scalar(text("SELECT count(*) FROM ledger_transaction WHERE idempotency_key IN "
+                                  "('one-sided', 'unbalanced', 'balanced')")) == 1
+
+
 def test_hold_settle_and_release(town):
     """Held points leave the resident; settled ones reach the shop; released ones come back."""
     community, a, _ = town
     ledger.award(community.id, a.id, 100, idempotency_key="a")
-    ledger.hold(community.id, a.id, 30, idempotency_key="o1:hold")
-    ledger.hold(community.id, a.id, 20, idempotency_key="o2:hold")
+    first = ledger.hold(community.id, a.id, 30, idempotency_key="o1:hold")
+    second = ledger.hold(community.id, a.id, 20, idempotency_key="o2:hold")
     assert ledger.balance_of(community.id, a.id) == 50
-    ledger.settle_hold(community.id, 7, 30, idempotency_key="o1:settle")
-    ledger.release_hold(community.id, a.id, 20, idempotency_key="o2:release")
+    settled = ledger.settle_hold(community.id, first, 7, idempotency_key="o1:settle")
+    ledger.release_hold(community.id, second, idempotency_key="o2:release")
     assert ledger.balance_of(community.id, a.id) == 70
     assert ledger.shop_account(community.id, 7).balance == 30
     assert ledger.hold_account(community.id).balance == 0
-    with pytest.raises(ledger.InsufficientPoints):  # the hold account cannot pay out twice
-        ledger.settle_hold(community.id, 7, 30, idempotency_key="o1:settle-again")
+    assert settled.resolves_id == first.id
+    assert ledger.settle_hold(community.id, first, 7, idempotency_key="o1:settle").id == settled.id  # a replay
+    with pytest.raises(Conflict):  # a hold is resolved once: not settled again, nor released after
+        ledger.settle_hold(community.id, first, 7, idempotency_key="o1:settle-again")
+    with pytest.raises(Conflict):
+        ledger.release_hold(community.id, first, idempotency_key="o1:release")
+
+
+def test_the_database_resolves_a_hold_once(town):
+    """Whatever the code does, a second transaction naming the same hold is refused by the unique index."""
+    community, a, _ = town
+    ledger.award(community.id, a.id, 10, idempotency_key="a")
+    held = ledger.hold(community.id, a.id, 10, idempotency_key="h")
+    ledger.settle_hold(community.id, held, 7, idempotency_key="s")
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        db.session.execute(text(
+            "INSERT INTO ledger_transaction (community_id, idempotency_key, content_hash, kind, counts_as_merit, memo, "
+            "resolves_id, created_at) VALUES (:c, 'again', 'raw', 'release', false, '', :h, :now)"),
+            {"c": community.id, "h": held.id, "now": datetime(2026, 11, 1)})
+    db.session.rollback()
+
+
+@pytest.mark.postgres
+def test_settle_and_release_of_one_hold_race_and_one_wins(app):
+    """A shopkeeper settles and a cancel releases the same hold at the same moment: exactly one of them posts,
+    the other is refused, and the points are counted once."""
+    with app.app_context():
+        community = factories.make_community()
+        a = factories.make_member(community)
+        ledger.award(community.id, a.id, 40, idempotency_key="seed")
+        held = ledger.hold(community.id, a.id, 40, idempotency_key="h")
+        db.session.commit()
+        community_id, a_id, hold_id = community.id, a.id, held.id
+    for round_ in range(3):
+        results, errors = [], []
+        threads = [_in_thread(app, lambda n=round_: ledger.settle_hold(community_id, hold_id, 3,
+                                                                       idempotency_key=f"s{n}"), results, errors),
+                   _in_thread(app, lambda n=round_: ledger.release_hold(community_id, hold_id, idempotency_key=f"r{n}"),
+                              results, errors)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if round_ == 0:
+            assert len(results) == 1 and len(errors) == 1 and isinstance(errors[0], Conflict), (results, errors)
+        else:  # already resolved: both refused
+            assert results == [] and all(isinstance(e, Conflict) for e in errors), errors
+    with app.app_context():
+        assert ledger.shop_account(community_id, 3).balance + ledger.balance_of(community_id, a_id) == 40
+        assert ledger.hold_account(community_id).balance == 0
+        assert db.session.scalar(select(func.count()).select_from(Transaction).where(
+            Transaction.resolves_id == hold_id)) == 1
+        assert ledger.verify()["breaches"] == []
 
 
 def test_reversal_restores_balances_tallies_and_budget_once(town):
@@ -159,8 +246,8 @@ def test_spending_does_not_change_merit_tallies(town):
     """Holds and settlements move balances, not merit (levels never drop by spending)."""
     community, a, _ = town
     ledger.award(community.id, a.id, 50, idempotency_key="a", category="moral")
-    ledger.hold(community.id, a.id, 50, idempotency_key="h")
-    ledger.settle_hold(community.id, 1, 50, idempotency_key="s")
+    held = ledger.hold(community.id, a.id, 50, idempotency_key="h")
+    ledger.settle_hold(community.id, held, 1, idempotency_key="s")
     points = db.session.scalar(
         select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
     assert points == 50
@@ -214,6 +301,7 @@ def test_any_sequence_of_operations_keeps_the_invariants(app, ops):
         expected = {p.id: 0 for p in people}
         held = 0
         keys = []
+        holds = []  # open holds, oldest first: (transaction, owner id, points)
         for step, (op, who, amount) in enumerate(ops):
             person = people[who]
             key = f"op{step}"
@@ -226,16 +314,19 @@ def test_any_sequence_of_operations_keeps_the_invariants(app, ops):
                     ledger.deduct(community.id, person.id, amount, idempotency_key=key)
                     expected[person.id] -= amount
                 elif op == "hold":
-                    ledger.hold(community.id, person.id, amount, idempotency_key=key)
+                    holds.append((ledger.hold(community.id, person.id, amount, idempotency_key=key), person.id,
+                                  amount))
                     expected[person.id] -= amount
                     held += amount
-                elif op == "settle":
-                    ledger.settle_hold(community.id, 1, amount, idempotency_key=key)
-                    held -= amount
-                elif op == "release":
-                    ledger.release_hold(community.id, person.id, amount, idempotency_key=key)
-                    expected[person.id] += amount
-                    held -= amount
+                elif op == "settle" and holds:
+                    txn, _owner, points = holds.pop(0)
+                    ledger.settle_hold(community.id, txn, 1, idempotency_key=key)
+                    held -= points
+                elif op == "release" and holds:
+                    txn, owner, points = holds.pop(0)
+                    ledger.release_hold(community.id, txn, idempotency_key=key)
+                    expected[owner] += points
+                    held -= points
                 elif op == "reverse" and keys:
                     original_key, owner, points = keys.pop()
                     txn = db.session.scalar(select(Transaction).where(Transaction.idempotency_key == original_key))

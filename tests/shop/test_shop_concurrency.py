@@ -152,3 +152,46 @@ def test_a_voucher_redeems_once_and_races_with_cancel_and_expiry(app, world):
         stock = db.session.get(Item, ids.item).stock
         assert stock == (8 if order.status == "redeemed" else 9)
     _assert_ledger_clean(app)
+
+
+def test_cancel_and_redeem_of_one_voucher_race_over_http(app, world, shop):
+    """The resident cancels (POST …/cancel) while the shopkeeper hands the goods over (POST …/redeem), at the
+    same moment through the real routes: one of them closes the order, and its hold is settled or released
+    exactly once (the ledger's resolves_id), never both."""
+    from sqlalchemy import text
+
+    from tests.conftest import AuthActions
+
+    with app.app_context():
+        order = service.place_order(db.session.merge(world.resident), world.a.id, shop.item_id)
+        db.session.commit()
+        order_id, code = order.id, order.code
+        balance_before = ledger.balance_of(world.a.id, world.resident.id)
+    resident, keeper = app.test_client(), app.test_client()
+    AuthActions(resident).switch_to(world.resident)
+    AuthActions(keeper).switch_to(world.shopkeeper)
+    requests = [lambda: resident.post(f"/shop/orders/{order_id}/cancel"),
+                lambda: keeper.post(f"/c/{world.a.id}/shop/shops/{shop.shop_id}/redeem", data={"code": code})]
+    barrier, responses = threading.Barrier(2), [None, None]
+
+    def run(index):
+        barrier.wait()
+        responses[index] = requests[index]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(r is not None and r.status_code < 500 for r in responses), responses
+    with app.app_context():
+        status = db.session.get(Order, order_id).status
+        assert status in ("cancelled", "redeemed")
+        hold_id = ledger.hold_of(world.a.id, f"order:{order_id}:hold").id
+        closing = db.session.execute(text("SELECT kind FROM ledger_transaction WHERE resolves_id = :h"),
+                                     {"h": hold_id}).scalars().all()
+        assert closing == (["release"] if status == "cancelled" else ["settle"])
+        points = db.session.get(Order, order_id).points
+        expected = balance_before + (points if status == "cancelled" else 0)
+        assert ledger.balance_of(world.a.id, world.resident.id) == expected
+    _assert_ledger_clean(app)
