@@ -112,10 +112,13 @@ def _claim(user_id, key, digest):
     """Take the key for this request (flushed, uncommitted). Returns the first answer when a concurrent
     twin committed it first (its insert made this one wait on the unique index), else None."""
     try:
-        with db.session.begin_nested():
-            db.session.add(RequestKey(user_id=user_id, key=key, request_hash=digest, response_status=0))
+        db.session.add(RequestKey(user_id=user_id, key=key, request_hash=digest, response_status=0))
+        db.session.flush()
         return None
     except IntegrityError:
+        # Nothing else was done yet, so the whole transaction goes (a savepoint would not do: on SQLite,
+        # releasing a savepoint opened outside a transaction commits it).
+        db.session.rollback()
         return _stored(user_id, key, digest)
 
 
