@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from civic.api import auth_required, community_access
 from civic.api.idempotency import idempotent
+from civic.core.clock import resolve
 from civic.deliberation import service
 from civic.deliberation.schemas import (
     DelibAttendanceInSchema,
@@ -190,7 +191,7 @@ class Code(MethodView):
     def get(self, community_id, meeting_id):
         """Organiser: the current rotating check-in code (valid in its 30-second window and the next)."""
         meeting = service.get_meeting(community_id, meeting_id)
-        service.checkin_open(meeting, service.resolve(None))
+        service.checkin_open(meeting, resolve(None))
         token, refresh_in = service.checkin_token(meeting)
         expected, present = service.attendance_counts(meeting)
         return {"token": token, "url": public_url("deliberation.checkin", t=token),

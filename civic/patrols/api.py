@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 
 from civic.api import community_access
 from civic.api.idempotency import idempotent
+from civic.core.clock import to_utc
 from civic.extensions import db
 from civic.patrols import service
 from civic.patrols.schemas import (
@@ -32,7 +33,7 @@ blp = Blueprint("api_patrols", __name__, url_prefix="/api/v1/communities",
 def _utc(value):
     """An aware datetime as naive UTC; a naive one is China time."""
     if value.tzinfo is None:
-        return service.to_utc(value)
+        return to_utc(value)
     return value.astimezone(UTC).replace(tzinfo=None)
 
 

@@ -16,7 +16,7 @@ from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
 from civic.communities.service import register_seeder, register_settings_seeder
 from civic.core import audit, uploads
-from civic.core.clock import LOCAL_TZ, local_month_start, resolve, to_local, to_utc  # noqa: F401 - re-exported
+from civic.core.clock import local_month_start, resolve, to_local, to_utc
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community

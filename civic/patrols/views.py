@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from civic.core.clock import resolve, to_utc
 from civic.core.csvfile import csv_response
 from civic.core.errors import Invalid
 from civic.core.i18n import N_
@@ -159,7 +160,7 @@ def new_shift(community):
                 first_date=form.day.data, last_date=form.last_day.data, **common)
             flash(_("%(n)s shifts scheduled.", n=len(shifts)), "success")
         else:
-            starts = service.to_utc(datetime.combine(form.day.data, start))
+            starts = to_utc(datetime.combine(form.day.data, start))
             service.create_shift(current_user, community.id, starts_at=starts,
                                  ends_at=starts + timedelta(minutes=minutes), **common)
             flash(_("Shift scheduled."), "success")
@@ -182,7 +183,7 @@ def shift(community, shift_id):
         "patrols/shift.html", community=community, shift=s, mine=mine, coordinator=coordinator,
         roster=service.roster(current_user, community.id, s.id) if coordinator else [],
         map_attrs=_map_attrs(community.id, route=route.waypoints, area=route.is_area) if route else None,
-        cancel_form=ReasonForm(), attendance_form=AttendanceForm(), now=service.resolve(None),
+        cancel_form=ReasonForm(), attendance_form=AttendanceForm(), now=resolve(None),
     )
 
 
