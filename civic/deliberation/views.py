@@ -10,7 +10,7 @@ from sqlalchemy import select
 from civic.accounts.models import User
 from civic.communities.models import Grid, Membership
 from civic.core import qr
-from civic.core.clock import resolve
+from civic.core.clock import resolve, to_utc
 from civic.core.csvfile import csv_response, csv_text
 from civic.core.errors import DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -33,7 +33,6 @@ from civic.deliberation.forms import (
     SettingsForm,
     TopicForm,
     VoteForm,
-    to_utc,
 )
 from civic.deliberation.models import MEETING_KINDS
 from civic.extensions import db
