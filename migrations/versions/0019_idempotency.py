@@ -6,9 +6,14 @@
 answers were only kept for retries of a few seconds, and a retry after the upgrade simply runs once more
 under the new table.
 
+Defaults: communities made before their areas seeded everything at creation get what `seed_community`
+now gives a new one and reads no longer create: the privacy settings row and the badges.
+
 Revision ID: 0019_idempotency
 Revises: 0020_grid
 """
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -40,6 +45,42 @@ def upgrade():
     op.create_index(op.f("ix_api_request_key_user_id"), "api_request_key", ["user_id"])
     op.create_index(op.f("ix_api_request_key_created_at"), "api_request_key", ["created_at"])
     op.drop_table("merit_request_key")
+    seed_existing_communities()
+
+
+DEFAULT_GPS_RETENTION_DAYS = 180
+# code, name (msgid), kind, threshold, category, sort: civic.ledger.gamification.BADGE_DEFINITIONS at this revision
+BADGES = [
+    ("first_award", "First points", "first_award", 1, None, 0),
+    ("category:moral", "Good neighbour", "category", 50, "moral", 10),
+    ("category:poverty", "Helping hand", "category", 50, "poverty", 11),
+    ("category:filial", "Caring family", "category", 50, "filial", 12),
+    ("category:labour", "Willing worker", "category", 50, "labour", 13),
+    ("category:environment", "Clean and green", "category", 50, "environment", 14),
+    ("milestone:100", "100 points", "milestone", 100, None, 30),
+    ("milestone:500", "500 points", "milestone", 500, None, 31),
+    ("milestone:1000", "1000 points", "milestone", 1000, None, 32),
+]
+
+
+def seed_existing_communities():
+    bind = op.get_bind()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for (community_id,) in bind.execute(sa.text("SELECT id FROM community")).all():
+        if not bind.execute(sa.text("SELECT count(*) FROM privacy_settings WHERE community_id = :c"),
+                            {"c": community_id}).scalar():
+            bind.execute(sa.text("INSERT INTO privacy_settings (community_id, gps_retention_days, updated_at) "
+                                 "VALUES (:c, :days, :now)"),
+                         {"c": community_id, "days": DEFAULT_GPS_RETENTION_DAYS, "now": now})
+        have = {row[0] for row in bind.execute(sa.text("SELECT code FROM ledger_badge WHERE community_id = :c"),
+                                               {"c": community_id})}
+        for code, name, kind, threshold, category, sort in BADGES:
+            if code not in have:
+                bind.execute(sa.text("INSERT INTO ledger_badge (community_id, code, name, kind, threshold, category, "
+                                     "sort, active) VALUES (:c, :code, :name, :kind, :threshold, :category, :sort, "
+                                     ":active)"),
+                             {"c": community_id, "code": code, "name": name, "kind": kind, "threshold": threshold,
+                              "category": category, "sort": sort, "active": True})
 
 
 def downgrade():
