@@ -65,7 +65,8 @@ def test_existing_communities_get_their_defaults(database_at_0020):
             db.session.execute(text(sql), {"now": utcnow()})
         db.session.commit()
         upgrade(revision="0019_idempotency")
-        retention = dict(db.session.execute(text("SELECT community_id, gps_retention_days FROM privacy_settings")).all())
+        retention = dict(db.session.execute(
+            text("SELECT community_id, gps_retention_days FROM privacy_settings")).all())
         assert retention == {1: DEFAULT_GPS_RETENTION_DAYS, 2: 30}  # a community's own choice is kept
         badges = db.session.execute(text("SELECT community_id, code FROM ledger_badge")).all()
         for community_id in (1, 2):
