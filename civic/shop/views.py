@@ -224,7 +224,8 @@ def settings(community):
 def _item_data(form):
     return {
         "name": form.name.data, "description": form.description.data or "", "price": form.price.data,
-        "monthly_limit": form.monthly_limit.data, "low_stock_at": form.low_stock_at.data if form.low_stock_at.data is not None else 3,
+        "monthly_limit": form.monthly_limit.data,
+        "low_stock_at": form.low_stock_at.data if form.low_stock_at.data is not None else 3,
         "available_from": form.available_from.data, "available_until": form.available_until.data,  # whole days
         "active": form.active.data,
         "photo": next(iter(save_photos([form.photo.data], uploader=current_user, community_id=g.community.id)), None),
