@@ -47,13 +47,13 @@ class ShopItems(MethodView):
 @blp.route("/<int:community_id>/shop/items/<int:item_id>/stock")
 class ItemStock(MethodView):
     @community_access("shop.stock")
+    @idempotent
     @blp.arguments(ShopStockChangeSchema)
     @blp.response(200, ShopItemSchema)
     def post(self, data, community_id, item_id):
-        """Add delivered goods (positive) or remove broken ones (negative)."""
-        item = service.adjust_stock(current_user, community_id, item_id, data["change"])
-        db.session.commit()
-        return item
+        """Add delivered goods (positive) or remove broken ones (negative); send an Idempotency-Key, as a
+        retried change would otherwise count twice."""
+        return service.adjust_stock(current_user, community_id, item_id, data["change"])
 
 
 @blp.route("/<int:community_id>/shop/orders")
@@ -106,13 +106,12 @@ class CheckVoucher(MethodView):
 @blp.route("/<int:community_id>/shop/shops/<int:shop_id>/vouchers/redeem")
 class RedeemVoucher(MethodView):
     @community_access("shop.redeem")
+    @idempotent
     @blp.arguments(VoucherCodeSchema)
     @blp.response(200, CounterVoucherSchema)
     def post(self, data, community_id, shop_id):
         """Hand over the goods: the voucher is used once and the points settle to the shop."""
-        order = service.redeem_voucher(current_user, community_id, shop_id, data["code"])
-        db.session.commit()
-        return order
+        return service.redeem_voucher(current_user, community_id, shop_id, data["code"])
 
 
 @blp.route("/<int:community_id>/shop/economy")
