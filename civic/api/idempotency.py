@@ -109,17 +109,21 @@ def _replay(row):
 
 
 def _claim(user_id, key, digest):
-    """Take the key for this request (flushed, uncommitted). Returns the first answer when a concurrent
-    twin committed it first (its insert made this one wait on the unique index), else None."""
+    """Take the key for this request (flushed, uncommitted): (the key's row, None). When a concurrent twin
+    committed it first (its insert made this one wait on the unique index): (None, the first answer)."""
+    row = RequestKey(user_id=user_id, key=key, request_hash=digest, response_status=0)
     try:
-        db.session.add(RequestKey(user_id=user_id, key=key, request_hash=digest, response_status=0))
+        db.session.add(row)
         db.session.flush()
-        return None
+        return row, None
     except IntegrityError:
         # Nothing else was done yet, so the whole transaction goes (a savepoint would not do: on SQLite,
         # releasing a savepoint opened outside a transaction commits it).
         db.session.rollback()
-        return _stored(user_id, key, digest)
+        first = _stored(user_id, key, digest)
+        if first is None:  # gone again already (a twin's row cannot vanish otherwise): let the client retry
+            raise Conflict(N_("This request is still being processed."), reason="in_progress") from None
+        return None, first
 
 
 def idempotent(view):
@@ -136,13 +140,13 @@ def idempotent(view):
             db.session.commit()
             return response
         digest = request_hash()
-        first = _stored(current_user.id, key, digest) or _claim(current_user.id, key, digest)
+        row, first = None, _stored(current_user.id, key, digest)
+        if first is None:
+            row, first = _claim(current_user.id, key, digest)
         if first is not None:
             db.session.rollback()
             return _replay(first)
         response = view(*args, **kwargs)
-        row = db.session.scalar(select(RequestKey).where(RequestKey.user_id == current_user.id,
-                                                         RequestKey.key == key))
         row.response_status = response.status_code
         row.response_body = response.get_json(silent=True)
         db.session.commit()
