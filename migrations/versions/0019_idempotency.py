@@ -1,8 +1,8 @@
 """idempotency: one table of Idempotency-Key answers for the whole API (issue 13)
 
 `api_request_key` keeps a person's first answer under each key (civic.api.idempotency); it is placed by
-`user_id` (civic.core.tenancy.DISTRIBUTED_BY), so its primary key is `(user_id, id)` on PostgreSQL and
-`id` with a unique `(user_id, id)` on SQLite. Merit's own replay table `merit_request_key` is dropped: its
+`user_id` (civic.core.tenancy.DISTRIBUTED_BY), so its primary key is `(user_id, id)` on PostgreSQL; on
+SQLite `id` alone, as for `notification`. Merit's own replay table `merit_request_key` is dropped: its
 answers were only kept for retries of a few seconds, and a retry after the upgrade simply runs once more
 under the new table.
 
@@ -27,7 +27,6 @@ def upgrade():
     postgres = op.get_bind().dialect.name == "postgresql"
     key = (sa.PrimaryKeyConstraint("user_id", "id", name=op.f("pk_api_request_key")) if postgres else
            sa.PrimaryKeyConstraint("id", name=op.f("pk_api_request_key")))
-    extra = [] if postgres else [sa.UniqueConstraint("user_id", "id", name=op.f("uq_api_request_key_user_id_id"))]
     op.create_table(
         "api_request_key",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -40,7 +39,6 @@ def upgrade():
         sa.ForeignKeyConstraint(["user_id"], ["user.id"], name=op.f("fk_api_request_key_user_id_user")),
         key,
         sa.UniqueConstraint("user_id", "key", name=op.f("uq_api_request_key_user_id_key")),
-        *extra,
     )
     op.create_index(op.f("ix_api_request_key_user_id"), "api_request_key", ["user_id"])
     op.create_index(op.f("ix_api_request_key_created_at"), "api_request_key", ["created_at"])
