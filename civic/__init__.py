@@ -110,6 +110,7 @@ def _tune_sqlite(app, db):
 def _import_models():
     """Import every model module so metadata (and Alembic) sees all tables."""
     import civic.accounts.models  # noqa: F401
+    import civic.api.idempotency  # noqa: F401
     import civic.communities.models  # noqa: F401
     import civic.core.audit  # noqa: F401
     import civic.core.uploads  # noqa: F401

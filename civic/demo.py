@@ -48,14 +48,9 @@ def seed_demo():
     for phone, name, index, roles in DEMO_USERS:
         community = places[index]
         user = db.session.scalar(select(User).where(User.phone == phone)) or sign_up(phone, name, DEMO_PASSWORD)
-        membership = db.session.scalar(
-            select(Membership).where(Membership.community_id == community.id, Membership.user_id == user.id)
-        )
-        if membership is None:
-            grid = db.session.scalar(select(Grid).where(Grid.community_id == community.id).order_by(Grid.id))
-            db.session.add(Membership(community_id=community.id, user_id=user.id, status="active",
-                                      grid_id=grid.id, address=f"{community.name}"))
-            db.session.flush()
+        grid = db.session.scalar(select(Grid).where(Grid.community_id == community.id).order_by(Grid.id))
+        get_or_create(Membership, community_id=community.id, user_id=user.id,
+                      defaults={"status": "active", "grid_id": grid.id, "address": community.name})
         for role in roles:
             communities.grant_role(admin, community.id, user.id, role)
         lines.append((phone, name, community.name, ", ".join(roles) or "resident"))
@@ -278,8 +273,7 @@ def seed_grid(admin, street, community):
     worker, office = users["13800000007"], users["13800000020"]
     if db.session.scalar(select(Visit.id).where(Visit.worker_id == worker.id)) is not None:
         return lines
-    if db.session.scalar(select(AreaAdmin.id).where(AreaAdmin.user_id == office.id)) is None:
-        db.session.add(AreaAdmin(user_id=office.id, street_id=street.id, assigned_by_id=admin.id))
+    get_or_create(AreaAdmin, user_id=office.id, defaults={"street_id": street.id, "assigned_by_id": admin.id})
     departments = {}
     for name in DEPARTMENTS:
         departments[name] = db.session.scalar(select(Department).where(
@@ -293,11 +287,8 @@ def seed_grid(admin, street, community):
         if db.session.scalar(select(DepartmentStaff.id).where(DepartmentStaff.user_id == users[phone].id)) is None:
             grid.add_staff(admin, departments[name].id, users[phone].id)
     first = db.session.scalar(select(Grid).where(Grid.community_id == community.id).order_by(Grid.id))
-    if db.session.scalar(select(Membership.id).where(Membership.community_id == community.id,
-                                                     Membership.user_id == worker.id)) is None:
-        db.session.add(Membership(community_id=community.id, user_id=worker.id, status="active", grid_id=first.id,
-                                  address=community.name))
-        db.session.flush()
+    get_or_create(Membership, community_id=community.id, user_id=worker.id,
+                  defaults={"status": "active", "grid_id": first.id, "address": community.name})
     leader = db.session.scalar(select(User).where(User.phone == "13800000002"))
     for user, role in ((worker, "grid_worker"), (leader, "grid_leader")):
         if db.session.scalar(select(GridRole.id).where(GridRole.community_id == community.id,
@@ -306,12 +297,7 @@ def seed_grid(admin, street, community):
     grid.set_cycle(admin, community.id, first.id, 14)
     houses = []
     for label in GRID_HOUSES:
-        house = db.session.scalar(select(Household).where(Household.community_id == community.id,
-                                                          Household.label == label))
-        if house is None:
-            house = Household(community_id=community.id, label=label)
-            db.session.add(house)
-            db.session.flush()
+        house = get_or_create(Household, community_id=community.id, label=label)[0]
         house.grid_id = first.id
         houses.append(house)
     granny = db.session.scalar(select(Membership).join(User, User.id == Membership.user_id).where(

@@ -65,6 +65,7 @@ def community_access(action):
 def register_api(app):
     """Register every API blueprint; they are CSRF-exempt (see civic.web for cookie callers)."""
     from civic.accounts.api import blp as accounts_blp
+    from civic.api.idempotency import PARAMETER
     from civic.communities.api import blp as communities_blp
     from civic.deliberation.api import blp as deliberation_blp
     from civic.grid.api import blp as grid_blp
@@ -77,6 +78,7 @@ def register_api(app):
     from civic.shop.api import blp as shop_blp
 
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.components.parameter("IdempotencyKey", "header", PARAMETER)
     api.spec.options["security"] = [{"bearerAuth": []}]
     for blp in (accounts_blp, communities_blp, notifications_blp, deliberation_blp, patrols_blp, ledger_blp, shop_blp,
                 merit_blp, privacy_blp, rules_blp, grid_blp):

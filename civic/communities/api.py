@@ -4,6 +4,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import auth_required, community_access
+from civic.api.idempotency import idempotent
 from civic.communities import service
 from civic.communities.schemas import CommunitySchema, JoinRequestSchema, MembershipStatusSchema, ReviewSchema
 from civic.extensions import db
@@ -22,13 +23,13 @@ class Communities(MethodView):
 
 @blp.route("/<int:community_id>/join")
 class Join(MethodView):
+    @idempotent
     @blp.arguments(JoinRequestSchema)
     @blp.response(201, MembershipStatusSchema)
     @auth_required
     def post(self, data, community_id):
         """Ask to join a community; its committee confirms."""
         membership = service.request_to_join(current_user, community_id, **data)
-        db.session.commit()
         return membership
 
 

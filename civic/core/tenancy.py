@@ -29,6 +29,8 @@ REFERENCE_TABLES = {
 
 DISTRIBUTED_BY = {
     "notification": "user_id",
+    # a person's Idempotency-Key answers (civic.api.idempotency): keys are per person, across communities
+    "api_request_key": "user_id",
     "audit_entry": "id",
     # a street's weekly and monthly summaries (one per street, community or grid of the street)
     "grid_summary": "street_id",

@@ -7,6 +7,8 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import auth_required, community_access
+from civic.api.idempotency import idempotent
+from civic.core.clock import resolve
 from civic.deliberation import service
 from civic.deliberation.schemas import (
     DelibAttendanceInSchema,
@@ -71,12 +73,12 @@ class Topics(MethodView):
         return service.list_topics(community_id)
 
     @community_access("deliberation.participate")
+    @idempotent
     @blp.arguments(DelibTopicInSchema)
     @blp.response(201, DelibTopicSchema)
     def post(self, data, community_id):
         """Propose a topic (photos are added through the web page)."""
         topic = service.propose_topic(acting_user(), community_id, data["title"], data["description"])
-        db.session.commit()
         return topic
 
 
@@ -128,12 +130,12 @@ class Meetings(MethodView):
         return service.list_meetings(community_id)
 
     @community_access("deliberation.manage")
+    @idempotent
     @blp.arguments(DelibMeetingInSchema)
     @blp.response(201, DelibMeetingDetailSchema)
     def post(self, data, community_id):
         """Committee: plan a session (invitations are sent by the worker)."""
         meeting = service.create_meeting(current_user, community_id, **data)
-        db.session.commit()
         return _meeting_detail(meeting)
 
 
@@ -149,13 +151,13 @@ class MeetingOne(MethodView):
 @blp.route(C + "/meetings/<int:meeting_id>/items")
 class Items(MethodView):
     @community_access("deliberation.manage")
+    @idempotent
     @blp.arguments(DelibItemInSchema)
     @blp.response(201, DelibItemSchema)
     def post(self, data, community_id, meeting_id):
         """Committee: add an agenda item."""
         item = service.add_agenda_item(current_user, community_id, meeting_id, data["title"], data["description"],
                                        is_major=data["is_major"])
-        db.session.commit()
         return item
 
 
@@ -189,7 +191,7 @@ class Code(MethodView):
     def get(self, community_id, meeting_id):
         """Organiser: the current rotating check-in code (valid in its 30-second window and the next)."""
         meeting = service.get_meeting(community_id, meeting_id)
-        service.checkin_open(meeting, service.resolve(None))
+        service.checkin_open(meeting, resolve(None))
         token, refresh_in = service.checkin_token(meeting)
         expected, present = service.attendance_counts(meeting)
         return {"token": token, "url": public_url("deliberation.checkin", t=token),
@@ -209,6 +211,7 @@ class AttendanceView(MethodView):
                 for u, m, a in service.attendance_list(meeting)]
 
     @community_access("deliberation.manage")
+    @idempotent
     @blp.arguments(DelibAttendanceInSchema)
     @blp.response(200, DelibCheckinResultSchema)
     def post(self, data, community_id, meeting_id):
@@ -217,12 +220,12 @@ class AttendanceView(MethodView):
             result = service.check_in_by_card(current_user, community_id, meeting_id, data["card_token"])
         else:
             result = service.check_in_by_name(current_user, community_id, meeting_id, data["user_id"])
-        db.session.commit()
         return _checkin_result(result)
 
 
 @blp.route("/checkin")
 class Checkin(MethodView):
+    @idempotent
     @blp.arguments(DelibCheckinSchema)
     @blp.response(200, DelibCheckinResultSchema)
     @auth_required
@@ -232,7 +235,6 @@ class Checkin(MethodView):
         if "?" in token:
             token = (parse_qs(urlparse(token).query).get("t") or [""])[0]
         result = service.check_in_by_scan(acting_user(), token)
-        db.session.commit()
         return _checkin_result(result)
 
 
@@ -265,24 +267,24 @@ class Voting(MethodView):
 @blp.route(C + "/items/<int:item_id>/vote")
 class VoteView(MethodView):
     @community_access("deliberation.participate")
+    @idempotent
     @blp.arguments(DelibVoteSchema)
     @blp.response(201, DelibItemSchema)
     def post(self, data, community_id, item_id):
         """Checked-in participant: vote for, against or abstain (once)."""
         item = service.cast_vote(acting_user(), community_id, item_id, data["choice"])
-        db.session.commit()
         return item
 
 
 @blp.route(C + "/items/<int:item_id>/objection")
 class ObjectionView(MethodView):
     @community_access("deliberation.participate")
+    @idempotent
     @blp.arguments(DelibObjectionSchema)
     @blp.response(201, DelibItemSchema)
     def post(self, data, community_id, item_id):
         """Resident: object to a major decision during its evaluation (一票否决 at the threshold)."""
         item = service.object_to_item(acting_user(), community_id, item_id, data["reason"])
-        db.session.commit()
         return item
 
 
@@ -309,12 +311,12 @@ class Progress(MethodView):
         return service.progress_of(service.get_item(community_id, item_id))
 
     @community_access("deliberation.participate")
+    @idempotent
     @blp.arguments(DelibProgressInSchema)
     @blp.response(201, DelibProgressSchema)
     def post(self, data, community_id, item_id):
         """Responsible person or committee: post progress (photos through the web page)."""
         update = service.add_progress(acting_user(), community_id, item_id, data["text"])
-        db.session.commit()
         return update
 
 
@@ -332,12 +334,12 @@ class Complete(MethodView):
 @blp.route(C + "/items/<int:item_id>/rating")
 class RatingView(MethodView):
     @community_access("deliberation.participate")
+    @idempotent
     @blp.arguments(DelibRatingInSchema)
     @blp.response(201, DelibRatingSchema)
     def post(self, data, community_id, item_id):
         """Resident: rate a completed item 1–5 (once)."""
         rating = service.rate_item(acting_user(), community_id, item_id, data["score"], data["comment"])
-        db.session.commit()
         average, count = service.rating_summary(service.get_item(community_id, item_id))
         return {"item_id": item_id, "score": rating.score, "average": average, "count": count}
 

@@ -15,7 +15,6 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from civic.core.clock import LOCAL_TZ, to_local, to_utc  # noqa: F401 - re-exported
 from civic.core.lookup import MAX_ID
 
 

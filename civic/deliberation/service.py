@@ -28,8 +28,8 @@ from civic.accounts.models import User
 from civic.communities.models import Grid, Membership
 from civic.communities.service import committee_of, register_settings_seeder
 from civic.core import audit, qr, uploads
-from civic.core.clock import LOCAL_TZ, resolve  # noqa: F401 - re-exported
 from civic.core.clock import local_text as local_time
+from civic.core.clock import resolve
 from civic.core.db import lock_due
 from civic.core.errors import Conflict, Invalid, PermissionDenied
 from civic.core.i18n import N_

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from civic.accounts.models import User
 from civic.communities.models import Grid, Membership
 from civic.core import qr
+from civic.core.clock import resolve, to_utc
 from civic.core.csvfile import csv_response, csv_text
 from civic.core.errors import DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -32,7 +33,6 @@ from civic.deliberation.forms import (
     SettingsForm,
     TopicForm,
     VoteForm,
-    to_utc,
 )
 from civic.deliberation.models import MEETING_KINDS
 from civic.extensions import db
@@ -299,7 +299,7 @@ def _code_payload(meeting):
     expected, present = service.attendance_counts(meeting)
     data = {"expected": expected, "present": present, "open": True, "message": ""}
     try:
-        service.checkin_open(meeting, service.resolve(None))
+        service.checkin_open(meeting, resolve(None))
     except DomainError as error:
         data.update(open=False, message=error.message)
         return data
@@ -496,7 +496,7 @@ def item(community, item_id):
         "deliberation/item.html", community=community, item=item, manage=manage,
         may_report=manage or item.responsible_id == me.id, objected=service.has_objected(item, me.id),
         progress=service.progress_of(item), average=average, ratings=ratings,
-        my_rating=service.my_rating(item, me.id), now=service.resolve(None),
+        my_rating=service.my_rating(item, me.id), now=resolve(None),
         objection_form=ObjectionForm(), responsible_form=responsible, progress_form=ProgressForm(),
         rating_form=RatingForm(), button=ButtonForm(),
     )

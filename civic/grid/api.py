@@ -4,6 +4,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import auth_required, community_access
+from civic.api.idempotency import idempotent
 from civic.extensions import db
 from civic.grid import service
 from civic.grid.schemas import (
@@ -28,6 +29,7 @@ class Rounds(MethodView):
 @blp.route("/communities/<int:community_id>/grid/visits")
 class Visits(MethodView):
     @community_access("grid.visit")
+    @idempotent
     @blp.arguments(GridVisitCreateSchema)
     @blp.response(201, GridVisitSchema)
     def post(self, data, community_id):
@@ -35,7 +37,6 @@ class Visits(MethodView):
         visit = service.record_visit(current_user, community_id, data["household_id"], met=data["met"],
                                      notes=data["notes"], follow_up=data["follow_up"], minutes=data["minutes"],
                                      problem=data["problem"])
-        db.session.commit()
         return visit
 
 

@@ -1,15 +1,14 @@
 """API: the rule catalogue, claims, approvals, the notice board and objections.
 
-Every POST may carry an `Idempotency-Key` header: a retry with the same key and the same content
-returns the first answer; the same key with different content is refused with 409.
+Every POST that creates or decides something takes an `Idempotency-Key` header (civic.api.idempotency).
 """
-from flask import jsonify, request
 from flask.views import MethodView
 from flask_babel import gettext
 from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import community_access
+from civic.api.idempotency import idempotent
 from civic.core.permissions import can
 from civic.core.uploads import photo_url, save_photo
 from civic.extensions import db
@@ -34,25 +33,6 @@ blp = Blueprint("api_merit", __name__, url_prefix="/api/v1/communities",
                 description="Merit claims: rules, claims, approvals, the public notice and objections")
 
 
-def _once(community_id, payload, schema, status, run):
-    """Run `run()` and commit; with an Idempotency-Key header, a replay returns the stored first answer."""
-    key = request.headers.get("Idempotency-Key")
-    if not key:
-        result = run()
-        db.session.commit()
-        return result
-    digest = service.request_hash(request.endpoint, request.view_args, payload)
-    row, replay = service.begin_request(current_user, community_id, key, digest)
-    if replay:
-        response = jsonify(row.response_body)
-        response.status_code = row.response_status
-        return response
-    result = run()
-    service.finish_request(row, status, schema.dump(result))
-    db.session.commit()
-    return result
-
-
 @blp.route("/<int:community_id>/merit/rules")
 class Rules(MethodView):
     @community_access("merit.view")
@@ -64,12 +44,12 @@ class Rules(MethodView):
                 for c, rules in service.catalogue(current_user, community_id, include_inactive=committee)]
 
     @community_access("merit.configure")
+    @idempotent
     @blp.arguments(MeritRuleSchema)
     @blp.response(201, MeritRuleSchema)
     def post(self, data, community_id):
         """Add an item to the catalogue (committee)."""
-        return _once(community_id, data, MeritRuleSchema(), 201,
-                     lambda: service.create_rule(current_user, community_id, data))
+        return service.create_rule(current_user, community_id, data)
 
 
 @blp.route("/<int:community_id>/merit/rules/<int:rule_id>")
@@ -105,12 +85,12 @@ class Settings(MethodView):
 @blp.route("/<int:community_id>/merit/photos")
 class Photos(MethodView):
     @community_access("merit.claim")
+    @idempotent
     @blp.arguments(MeritPhotoUploadSchema, location="files")
     @blp.response(201, MeritPhotoSchema)
     def post(self, files, community_id):
         """Upload a photo (JPEG, PNG or WebP, at most 5 MB; re-encoded without EXIF) to attach to a claim."""
         name = save_photo(files["photo"], uploader=current_user, community_id=community_id)
-        db.session.commit()
         return {"name": name, "url": photo_url(name)}
 
 
@@ -126,17 +106,16 @@ class Claims(MethodView):
         return service.my_claims(current_user, community_id)
 
     @community_access("merit.claim")
+    @idempotent
     @blp.arguments(MeritClaimCreateSchema)
     @blp.response(201, MeritClaimSchema)
     def post(self, data, community_id):
-        """Claim an item, or record one (or a deduction) for a resident. Idempotent with a request key."""
-        claim = service.submit_claim(
+        """Claim an item, or record one (or a deduction) for a resident. The body's `idempotency_key` is the
+        claim's own request key (as the web form's), kept for clients that cannot send the header."""
+        return service.submit_claim(
             current_user, community_id, data["rule_id"], description=data["description"], photos=data["photos"],
-            resident_id=data["resident_id"],
-            request_key=request.headers.get("Idempotency-Key") or data["idempotency_key"],
+            resident_id=data["resident_id"], request_key=data["idempotency_key"],
         )
-        db.session.commit()
-        return claim
 
 
 @blp.route("/<int:community_id>/merit/claims/<int:claim_id>")
@@ -151,16 +130,14 @@ class ClaimItem(MethodView):
 @blp.route("/<int:community_id>/merit/claims/<int:claim_id>/approval")
 class Approval(MethodView):
     @community_access("merit.review")
+    @idempotent
     @blp.arguments(MeritApprovalSchema)
     @blp.response(200, MeritClaimSchema)
     def post(self, data, community_id, claim_id):
         """Approve with points within the range (a second member above the threshold), or reject with a reason."""
-        def run():
-            if data["approve"]:
-                return service.approve_claim(current_user, community_id, claim_id, data["points"])
-            return service.reject_claim(current_user, community_id, claim_id, data["reason"])
-
-        return _once(community_id, data, MeritClaimSchema(), 200, run)
+        if data["approve"]:
+            return service.approve_claim(current_user, community_id, claim_id, data["points"])
+        return service.reject_claim(current_user, community_id, claim_id, data["reason"])
 
 
 @blp.route("/<int:community_id>/merit/notice")
@@ -179,21 +156,20 @@ class Notice(MethodView):
 @blp.route("/<int:community_id>/merit/claims/<int:claim_id>/objections")
 class Objections(MethodView):
     @community_access("merit.object")
+    @idempotent
     @blp.arguments(MeritObjectionSchema)
     @blp.response(201, MeritObjectionSchema)
     def post(self, data, community_id, claim_id):
         """Object to an item on the notice board (once per resident and item)."""
-        return _once(community_id, data, MeritObjectionSchema(), 201,
-                     lambda: service.object_to_claim(current_user, community_id, claim_id, data["reason"]))
+        return service.object_to_claim(current_user, community_id, claim_id, data["reason"])
 
 
 @blp.route("/<int:community_id>/merit/objections/<int:objection_id>/decision")
 class Decision(MethodView):
     @community_access("merit.review")
+    @idempotent
     @blp.arguments(MeritDecisionSchema)
     @blp.response(200, MeritObjectionSchema)
     def post(self, data, community_id, objection_id):
         """Uphold an objection (the item is cancelled, the reason published) or dismiss it (committee)."""
-        return _once(community_id, data, MeritObjectionSchema(), 200,
-                     lambda: service.decide_objection(current_user, community_id, objection_id, data["uphold"],
-                                                      data["note"]))
+        return service.decide_objection(current_user, community_id, objection_id, data["uphold"], data["note"])

@@ -197,22 +197,6 @@ class MeritObjection(db.Model):
     user = relationship("User", foreign_keys=[user_id])
 
 
-class RequestKey(db.Model):
-    """An API request key (Idempotency-Key): a replay returns the first answer, other content is refused."""
-
-    __tablename__ = "merit_request_key"
-    __table_args__ = (UniqueConstraint("community_id", "user_id", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
-    key: Mapped[str] = mapped_column(String(80))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    response_status: Mapped[int | None]
-    response_body: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class DigestSent(db.Model):
     """The daily digest of pending approvals sent to one committee member on one day (China time)."""
 

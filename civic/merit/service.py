@@ -61,7 +61,6 @@ from civic.merit.models import (
     MeritObjection,
     MeritRule,
     MeritSettings,
-    RequestKey,
 )
 from civic.notifications.service import notify
 from civic.rules import service as rules
@@ -855,45 +854,6 @@ def send_digests(*, now=None):
                    link=f"/c/{community_id}/merit/review", now=now)
             sent += 1
     return sent
-
-
-# --- request keys for the API ---------------------------------------------------------------------
-
-def request_hash(*parts):
-    """A stable hash of what a request asked for."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
-
-
-def begin_request(user, community_id, key, digest, *, now=None):
-    """Reserve an API request key. Returns (row, replay): replay is True when the key was used before
-    with the same content (row holds the first answer); other content under the key is refused."""
-    key = (key or "").strip()
-    if not 1 <= len(key) <= 80:
-        raise Invalid(N_("A request key of 1 to 80 characters is required."))
-    query = select(RequestKey).where(RequestKey.community_id == community_id, RequestKey.user_id == user.id,
-                                     RequestKey.key == key)
-    row = db.session.scalar(query)
-    if row is None:
-        try:
-            with db.session.begin_nested():
-                row = RequestKey(community_id=community_id, user_id=user.id, key=key, request_hash=digest,
-                                 created_at=resolve(now))
-                db.session.add(row)
-            return row, False
-        except IntegrityError:  # a concurrent twin committed first
-            row = db.session.scalar(query)
-    if row.request_hash != digest:
-        raise Conflict(N_("This request key was already used for a different request."), reason="idempotency_conflict")
-    if row.response_status is None:
-        raise Conflict(N_("This request is still being processed."), reason="in_progress")
-    return row, True
-
-
-def finish_request(row, status, body):
-    """Store the first answer under the request key (in the same transaction as the change)."""
-    row.response_status = status
-    row.response_body = body
-    db.session.flush()
 
 
 def _deductions_on_notice(community_id, user_id):

@@ -7,6 +7,7 @@ from sqlalchemy import select, text
 
 from civic.config import BASE_DIR
 from civic.core.clock import resolve
+from civic.core.db import get_or_create
 from civic.extensions import db
 from civic.operations.models import JobRun
 
@@ -52,9 +53,8 @@ def schema_status():
 
 def record_job_start(name, *, now=None):
     """Note that a job started (its own small transaction is the caller's)."""
-    run = db.session.get(JobRun, name) or JobRun(name=name, runs=0, failures=0)
+    run = get_or_create(JobRun, name=name, defaults={"runs": 0, "failures": 0})[0]
     run.last_started_at = resolve(now)
-    db.session.add(run)
     db.session.flush()
     return run
 
@@ -62,7 +62,7 @@ def record_job_start(name, *, now=None):
 def record_job_end(name, result, *, ok, now=None):
     """Note how a job ended: its result, and whether it failed."""
     now = resolve(now)
-    run = db.session.get(JobRun, name) or JobRun(name=name, runs=0, failures=0)
+    run = get_or_create(JobRun, name=name, defaults={"runs": 0, "failures": 0})[0]
     run.last_finished_at = now
     run.last_result = str(result)[:200]
     run.runs = (run.runs or 0) + 1
@@ -70,7 +70,6 @@ def record_job_end(name, result, *, ok, now=None):
         run.last_ok_at = now
     else:
         run.failures = (run.failures or 0) + 1
-    db.session.add(run)
     db.session.flush()
     return run
 

@@ -6,6 +6,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import community_access
+from civic.api.idempotency import idempotent
 from civic.core.clock import to_utc
 from civic.extensions import db
 from civic.patrols import reports as problem_reports
@@ -49,6 +50,7 @@ class Shifts(MethodView):
         return patrol_shifts.upcoming_shifts(community_id)
 
     @community_access("patrol.coordinate")
+    @idempotent
     @blp.arguments(PatrolShiftCreateSchema)
     @blp.response(201, PatrolShiftSchema(many=True))
     def post(self, data, community_id):
@@ -61,18 +63,17 @@ class Shifts(MethodView):
         else:
             shifts = [patrol_shifts.create_shift(current_user, community_id, starts_at=_utc(data["starts_at"]),
                                                  ends_at=_utc(data["ends_at"]), **common)]
-        db.session.commit()
         return shifts
 
 
 @blp.route("/<int:community_id>/shifts/<int:shift_id>/signup")
 class ShiftSignup(MethodView):
     @community_access("patrol.join")
+    @idempotent
     @blp.response(201, ShiftSignupSchema)
     def post(self, community_id, shift_id):
         """Take a place on a shift (409 when it is full)."""
         signup = patrol_shifts.sign_up(current_user, community_id, shift_id)
-        db.session.commit()
         return signup
 
     @community_access("patrol.join")
@@ -93,12 +94,12 @@ class Patrols(MethodView):
         return tracking.my_patrols(current_user, community_id)
 
     @community_access("patrol.join")
+    @idempotent
     @blp.arguments(PatrolStartSchema)
     @blp.response(201, PatrolSchema)
     def post(self, data, community_id):
         """Start a patrol (in a shift I signed up for, or free); returns the one under way if any."""
         patrol = tracking.start_patrol(current_user, community_id, shift_id=data["shift_id"])
-        db.session.commit()
         return patrol
 
 
@@ -172,12 +173,12 @@ class Reports(MethodView):
         return problem_reports.reports_for(current_user, community_id, scope="mine")
 
     @community_access("patrol.join")
+    @idempotent
     @blp.arguments(ProblemReportCreateSchema)
     @blp.response(201, ProblemReportSchema)
     def post(self, data, community_id):
         """Report a problem (category, description, location)."""
         report = problem_reports.submit_report(current_user, community_id, **data)
-        db.session.commit()
         return report
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 
+from civic.communities.service import register_settings_seeder
 from civic.core import audit
 from civic.core.clock import resolve
 from civic.core.db import get_or_create
@@ -47,9 +48,12 @@ EXPORT_APART = {"upload": {"data"}}
 # --- settings -------------------------------------------------------------------------------------
 
 def settings_for(community_id):
-    """The community's privacy settings (an unsaved default row when never set)."""
+    """The community's privacy settings (saved when the community was created; reading never writes)."""
     row = db.session.scalar(select(PrivacySettings).where(PrivacySettings.community_id == community_id))
     return row or PrivacySettings(community_id=community_id, gps_retention_days=DEFAULT_GPS_RETENTION_DAYS)
+
+
+register_settings_seeder(PrivacySettings, settings_for)
 
 
 def update_settings(actor, community_id, *, gps_retention_days, now=None):

@@ -4,6 +4,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import auth_required, community_access
+from civic.api.idempotency import idempotent
 from civic.core.errors import Conflict
 from civic.core.i18n import N_
 from civic.extensions import db
@@ -23,6 +24,7 @@ class Changes(MethodView):
         return service.history(current_user, community_id, before=query["before"])
 
     @community_access("rules.propose")
+    @idempotent
     @blp.arguments(ProposeSchema)
     @blp.response(201, ChangeSchema)
     def post(self, data, community_id):
@@ -30,7 +32,6 @@ class Changes(MethodView):
         change = service.propose_change(current_user, community_id, data["area"], data["field"], data["value"])
         if change is None:
             raise Conflict(N_("That is already the current value."))
-        db.session.commit()
         return change
 
 

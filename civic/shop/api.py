@@ -1,13 +1,11 @@
-"""API: the points shop — catalogue, orders with an Idempotency-Key, vouchers, counter redemption,
+"""API: the points shop — catalogue, orders (Idempotency-Key: civic.api.idempotency), vouchers,
 goods and stock, and the economy figures."""
-from flask import request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import community_access
-from civic.core.errors import Invalid
-from civic.core.i18n import N_
+from civic.api.idempotency import idempotent
 from civic.extensions import db
 from civic.shop import service
 from civic.shop.schemas import (
@@ -24,13 +22,6 @@ from civic.shop.schemas import (
 blp = Blueprint("api_shop", __name__, url_prefix="/api/v1/communities", description="Points shop (积分超市)")
 
 
-def _idempotency_key():
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not service.REQUEST_KEY.match(key):
-        raise Invalid(N_("The request key must be 8 to 64 letters, digits or - _ . :"))
-    return key
-
-
 @blp.route("/<int:community_id>/shop/items")
 class Items(MethodView):
     @community_access("shop.browse")
@@ -43,26 +34,26 @@ class Items(MethodView):
 @blp.route("/<int:community_id>/shop/shops/<int:shop_id>/items")
 class ShopItems(MethodView):
     @community_access("shop.stock")
+    @idempotent
     @blp.arguments(ShopItemCreateSchema)
     @blp.response(201, ShopItemSchema)
     def post(self, data, community_id, shop_id):
         """Put new goods on a shop's shelf (its shopkeepers or the committee)."""
         stock = data.pop("stock")
         item = service.add_item(current_user, community_id, shop_id, stock=stock, **data)
-        db.session.commit()
         return item
 
 
 @blp.route("/<int:community_id>/shop/items/<int:item_id>/stock")
 class ItemStock(MethodView):
     @community_access("shop.stock")
+    @idempotent
     @blp.arguments(ShopStockChangeSchema)
     @blp.response(200, ShopItemSchema)
     def post(self, data, community_id, item_id):
-        """Add delivered goods (positive) or remove broken ones (negative)."""
-        item = service.adjust_stock(current_user, community_id, item_id, data["change"])
-        db.session.commit()
-        return item
+        """Add delivered goods (positive) or remove broken ones (negative); send an Idempotency-Key, as a
+        retried change would otherwise count twice."""
+        return service.adjust_stock(current_user, community_id, item_id, data["change"])
 
 
 @blp.route("/<int:community_id>/shop/orders")
@@ -74,16 +65,12 @@ class Orders(MethodView):
         return service.my_orders(current_user, community_id)
 
     @community_access("shop.browse")
+    @idempotent
     @blp.arguments(ShopOrderRequestSchema)
     @blp.response(201, VoucherSchema)
-    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"},
-                          "description": "8-64 characters; a retry with the same key returns the first order"}])
     def post(self, data, community_id):
         """Order goods: the points are held and a voucher (QR token and short code) is returned."""
-        order = service.place_order(current_user, community_id, data["item_id"], data["quantity"],
-                                    request_key=_idempotency_key())
-        db.session.commit()
-        return order
+        return service.place_order(current_user, community_id, data["item_id"], data["quantity"])
 
 
 @blp.route("/<int:community_id>/shop/orders/<int:order_id>")
@@ -119,13 +106,12 @@ class CheckVoucher(MethodView):
 @blp.route("/<int:community_id>/shop/shops/<int:shop_id>/vouchers/redeem")
 class RedeemVoucher(MethodView):
     @community_access("shop.redeem")
+    @idempotent
     @blp.arguments(VoucherCodeSchema)
     @blp.response(200, CounterVoucherSchema)
     def post(self, data, community_id, shop_id):
         """Hand over the goods: the voucher is used once and the points settle to the shop."""
-        order = service.redeem_voucher(current_user, community_id, shop_id, data["code"])
-        db.session.commit()
-        return order
+        return service.redeem_voucher(current_user, community_id, shop_id, data["code"])
 
 
 @blp.route("/<int:community_id>/shop/economy")

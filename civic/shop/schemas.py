@@ -25,6 +25,21 @@ class ShopItemSchema(ma.Schema):
         return photo_url(item.photo)
 
 
+class DayOrInstant(ma.fields.Field):
+    """"2026-12-31": a whole China-time day (from its start; until its end); or an ISO date-time: an exact
+    instant (naive UTC), as stored."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {}).update(
+            type="string", description="A date (the whole day, China time) or a date-time (UTC)")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and len(value) == 10:
+            return ma.fields.Date()._deserialize(value, attr, data, **kwargs)
+        return ma.fields.NaiveDateTime()._deserialize(value, attr, data, **kwargs)
+
+
 class ShopItemCreateSchema(ma.Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
@@ -33,8 +48,8 @@ class ShopItemCreateSchema(ma.Schema):
     monthly_limit = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
                                       validate=ma.validate.Range(min=1, max=1000))
     low_stock_at = ma.fields.Integer(load_default=3, strict=True, validate=ma.validate.Range(min=0, max=100_000))
-    available_from = ma.fields.NaiveDateTime(load_default=None, allow_none=True)
-    available_until = ma.fields.NaiveDateTime(load_default=None, allow_none=True)
+    available_from = DayOrInstant(load_default=None, allow_none=True)
+    available_until = DayOrInstant(load_default=None, allow_none=True)
     active = ma.fields.Boolean(load_default=True)
 
 

@@ -13,7 +13,7 @@ and the CHECK (stock >= 0) guards it as well).
 """
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, selectinload
@@ -22,7 +22,7 @@ from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
 from civic.communities.service import register_settings_seeder
 from civic.core import audit, qr, uploads
-from civic.core.clock import local, local_month_start, local_text, resolve
+from civic.core.clock import local, local_date, local_day_start, local_month_start, local_text, resolve
 from civic.core.db import get_or_create
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -201,6 +201,19 @@ ITEM_FIELDS = ("name", "description", "price", "monthly_limit", "available_from"
                "low_stock_at", "active", "photo")
 
 
+def _window_bound(value, *, end=False):
+    """A date is a whole China-time day: goods are on offer from the start of their first day to the end of
+    their last day (the next midnight). A datetime is an exact instant (naive UTC), kept as it is."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return local_day_start(value, plus_days=1 if end else 0)
+
+
+def offer_days(item):
+    """(first day, last day) of the goods' offer in China time, as a shopkeeper entered them (None for open)."""
+    return local_date(item.available_from), local_date(item.available_until, minus_days=1)
+
+
 def _check_item(data):
     if "name" in data:
         data["name"] = _clean(data["name"], N_("Please enter the name of the goods."), 60)
@@ -212,6 +225,9 @@ def _check_item(data):
         raise Invalid(N_("The monthly limit must be from 1 to 1000, or empty for no limit."))
     if "low_stock_at" in data and (data["low_stock_at"] is None or not 0 <= data["low_stock_at"] <= 100_000):
         raise Invalid(N_("The low-stock alert level must be 0 or more."))
+    for field, end in (("available_from", False), ("available_until", True)):
+        if field in data:
+            data[field] = _window_bound(data[field], end=end)
     start, end = data.get("available_from"), data.get("available_until")
     if start and end and end <= start:
         raise Invalid(N_("The end of the availability window must be after its start."))

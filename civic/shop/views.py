@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from civic.core import qr
-from civic.core.clock import local_date, local_day_start, local_text
+from civic.core.clock import local_text
 from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
@@ -226,8 +226,7 @@ def _item_data(form):
         "name": form.name.data, "description": form.description.data or "", "price": form.price.data,
         "monthly_limit": form.monthly_limit.data,
         "low_stock_at": form.low_stock_at.data if form.low_stock_at.data is not None else 3,
-        "available_from": local_day_start(form.available_from.data),
-        "available_until": local_day_start(form.available_until.data, plus_days=1),  # the whole last day
+        "available_from": form.available_from.data, "available_until": form.available_until.data,  # whole days
         "active": form.active.data,
         "photo": next(iter(save_photos([form.photo.data], uploader=current_user, community_id=g.community.id)), None),
     }
@@ -263,8 +262,7 @@ def edit_item(community, item_id):
         flash(_("Saved."), "success")
         return redirect(url_for("shop.manage", community_id=community.id))
     if not form.is_submitted():
-        form.available_from.data = local_date(goods.available_from)
-        form.available_until.data = local_date(goods.available_until, minus_days=1)
+        form.available_from.data, form.available_until.data = service.offer_days(goods)
     return render_template("shop/item_form.html", community=community, shop=goods.shop, form=form, item=goods,
                            stock_form=StockForm())
 

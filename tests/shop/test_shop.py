@@ -437,3 +437,39 @@ def test_api_refusals_are_clear_json(api_token, client, world, shop):
     assert response.status_code == 201 and response.json["stock"] == 3
     assert client.post(f"{base}/shops/{shop.shop_id}/items", json={"name": "酱油", "price": 0},
                        headers=keeper).status_code == 422
+
+
+def test_goods_stay_on_offer_for_their_whole_last_day_through_the_api(api_token, app, client, world, shop):
+    """Days sent to the API mean what the form's days mean (one rule, in the service): on offer from the start
+    of the first China-time day to the end of the last; a date-time is kept as the exact instant."""
+    from datetime import date, datetime
+
+    from civic.core.clock import to_utc
+
+    keeper = api_token(world.shopkeeper)
+    url = f"/api/v1/communities/{world.a.id}/shop/shops/{shop.shop_id}/items"
+    made = client.post(url, json={"name": "月饼", "price": 5, "stock": 3, "available_from": "2030-09-01",
+                                  "available_until": "2030-09-30"}, headers=keeper)
+    assert made.status_code == 201, made.json
+    exact = client.post(url, json={"name": "粽子", "price": 5, "available_until": "2030-06-01T04:00:00"},
+                        headers=keeper)
+    assert exact.status_code == 201, exact.json
+    with app.app_context():
+        mooncakes = db.session.get(Item, made.json["id"])
+        assert service.offer_days(mooncakes) == (date(2030, 9, 1), date(2030, 9, 30))
+        last_evening, next_morning = to_utc(datetime(2030, 9, 30, 23, 59)), to_utc(datetime(2030, 10, 1, 0, 0))
+        assert service.is_available(mooncakes, now=last_evening)
+        assert not service.is_available(mooncakes, now=next_morning)
+        assert not service.is_available(mooncakes, now=to_utc(datetime(2030, 8, 31, 23, 59)))
+        assert service.is_available(mooncakes, now=to_utc(datetime(2030, 9, 1, 0, 0)))
+        assert db.session.get(Item, exact.json["id"]).available_until == datetime(2030, 6, 1, 4, 0)
+    backwards = client.post(url, json={"name": "汤圆", "price": 5, "available_from": "2030-09-30",
+                                       "available_until": "2030-09-29"}, headers=keeper)
+    assert backwards.status_code == 422
+    # The same day from the form is the same window.
+    with app.app_context():
+        form_item = service.add_item(world.shopkeeper, world.a.id, shop.shop_id, name="元宵", price=5,
+                                     available_from=date(2030, 9, 1), available_until=date(2030, 9, 30))
+        assert (form_item.available_from, form_item.available_until) == (mooncakes.available_from,
+                                                                          mooncakes.available_until)
+        db.session.rollback()
