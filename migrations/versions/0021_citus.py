@@ -13,7 +13,7 @@
 - The ledger's append-only triggers stay: they are row-local, and `citus distribute` declares them safe.
 
 Revision ID: 0021_citus
-Revises: 0020_grid
+Revises: 0022_visit_points
 """
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_citus"
-down_revision = "0020_grid"
+down_revision = "0022_visit_points"
 branch_labels = None
 depends_on = None
 
