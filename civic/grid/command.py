@@ -21,6 +21,7 @@ from civic.patrols.models import Patrol, Report, ReportCategory, ReportEvent
 from civic.rules.models import AreaAdmin
 
 UNFINISHED = ("submitted", "accepted", "assigned", "resolved")
+MAP_LIMIT = 300  # the most problems one map draws (overdue first, then the newest)
 
 
 def areas_of(user):
@@ -80,7 +81,10 @@ def community_figures(ids, since, until):
     """The figures of each community in [since, until): {community_id: {name: value}}. A fixed number of
     statements, whatever the number of communities."""
     ids = list(ids) or [0]
-    in_range = lambda col: and_(col >= since, col < until)
+
+    def in_range(col):
+        return and_(col >= since, col < until)
+
     residents = _grouped(select(Membership.community_id, func.count()).where(
         Membership.community_id.in_(ids), Membership.status == "active").group_by(Membership.community_id))
     people = union_all(
@@ -173,6 +177,41 @@ def command_view(user, *, street_id=None, district_id=None, now=None, days=30):
     return rows
 
 
+def open_problems_on_map(communities, *, limit=MAP_LIMIT):
+    """Open problem reports with a place, of the given {community_id: name}, overdue first then newest: one
+    statement on the (community_id, status) index, at most `limit` rows. Returns (problems, more) where `more`
+    says whether some were left off."""
+    ids = list(communities) or [0]
+    overdue = func.coalesce(Case.overdue, False)
+    rows = db.session.execute(
+        select(Report.id, Report.community_id, Report.lat, Report.lon, Report.created_at, ReportCategory.name,
+               overdue)
+        .join(ReportCategory, and_(ReportCategory.community_id == Report.community_id,
+                                   ReportCategory.id == Report.category_id))
+        .outerjoin(Case, and_(Case.community_id == Report.community_id, Case.report_id == Report.id))
+        .where(Report.community_id.in_(ids), Report.status.in_(UNFINISHED), Report.lat.is_not(None),
+               Report.lon.is_not(None))
+        .order_by(overdue.desc(), Report.created_at.desc(), Report.id.desc()).limit(limit + 1)).all()
+    problems = [{"id": rid, "community_id": cid, "community": communities[cid], "lat": lat, "lon": lon,
+                 "created_at": created, "category": category, "overdue": bool(late)}
+                for rid, cid, lat, lon, created, category, late in rows[:limit]]
+    return problems, len(rows) > limit
+
+
+def meetings_of(community_id, *, limit=30):
+    """A community's latest meetings with how many agenda items were passed, rejected or vetoed: two statements."""
+    meetings = db.session.scalars(select(Meeting).where(Meeting.community_id == community_id)
+                                  .order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(limit)).all()
+    decided = defaultdict(dict)
+    for meeting_id, status, n in db.session.execute(
+            select(AgendaItem.meeting_id, AgendaItem.status, func.count()).where(
+                AgendaItem.community_id == community_id, AgendaItem.meeting_id.in_([m.id for m in meetings] or [0]),
+                AgendaItem.status.in_(("adopted", "rejected", "vetoed")))
+            .group_by(AgendaItem.meeting_id, AgendaItem.status)):
+        decided[meeting_id][status] = n
+    return [(m, decided[m.id]) for m in meetings]
+
+
 def weekly_trend(community_ids, now, *, weeks=8):
     """Problems raised and households visited per week over the last `weeks` weeks, for the whole area:
     [{"start": datetime, "problems": n, "visits": n}], oldest first. Two statements, one bucket per week."""
@@ -187,7 +226,8 @@ def weekly_trend(community_ids, now, *, weeks=8):
         Report.community_id.in_(ids), Report.created_at >= starts[0], Report.status != "merged")).one()
     visits = db.session.execute(select(*buckets(Visit.visited_at)).where(
         Visit.community_id.in_(ids), Visit.visited_at >= starts[0])).one()
-    return [{"start": start, "problems": int(p), "visits": int(v)} for start, p, v in zip(starts, problems, visits)]
+    return [{"start": start, "problems": int(p), "visits": int(v)}
+            for start, p, v in zip(starts, problems, visits, strict=True)]
 
 
 def totals(rows):
