@@ -207,7 +207,7 @@ def open_problems_in(community_id, grid_ids):
                                    Household.id == Membership.household_id))
         .where(Report.community_id == community_id, Report.status.in_(UNFINISHED_REPORT),
                or_(Visit.grid_id.in_(grid_ids), home_grid.in_(grid_ids)))
-        .order_by(Report.id.desc()).limit(200)).all()
+        .options(joinedload(Report.category)).order_by(Report.id.desc()).limit(200)).all()
     found = {}
     for report, grid_id in rows:
         found.setdefault(grid_id, []).append(report)
@@ -558,7 +558,7 @@ def cases_for_street(actor, street_id, *, limit=200):
     _require_area(actor, street_id=street_id)
     return db.session.execute(
         select(Case, Report).join(Report, and_(Report.community_id == Case.community_id, Report.id == Case.report_id))
-        .where(Case.street_id == street_id, Case.closed.is_(False))
+        .options(joinedload(Report.category)).where(Case.street_id == street_id, Case.closed.is_(False))
         .order_by(Case.overdue.desc(), Case.escalated_at, Case.id).limit(limit)).all()
 
 
@@ -567,6 +567,7 @@ def cases_for_staff(actor, *, limit=200):
     department_ids = staff_department_ids(actor)
     return db.session.execute(
         select(Case, Report).join(Report, and_(Report.community_id == Case.community_id, Report.id == Case.report_id))
+        .options(joinedload(Report.category))
         .where(Case.department_id.in_(department_ids or [0]), Case.closed.is_(False))
         .order_by(Case.overdue.desc(), Case.deadline_at, Case.id).limit(limit)).all()
 
