@@ -330,7 +330,8 @@ def drill_down(community_id, view):
     context = {}
     if view == "overview":
         context = {"figures": command.community_figures([community_id], now - timedelta(days=30), now)[community_id],
-                   "grids": command.grid_figures(community_id, now - timedelta(days=30), now)}
+                   "grids": command.grid_figures(community_id, now - timedelta(days=30), now),
+                   "problems": service.open_reports_with_cases(community_id)}
     elif view == "problems":
         context = {"problems": service.open_reports_with_cases(community_id)}
     elif view == "notices":
