@@ -112,23 +112,26 @@ def seed_patrols(admin, community):
     """The demo patrol route, weekly shifts and report categories (idempotent)."""
     from datetime import date, time, timedelta
 
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as problem_reports
+    from civic.patrols import routes as patrol_routes
+    from civic.patrols import settings as patrol_settings
+    from civic.patrols import shifts as patrol_shifts
     from civic.patrols.models import PatrolRoute, Shift
 
     route = db.session.scalar(select(PatrolRoute).where(
         PatrolRoute.community_id == community.id, PatrolRoute.name == DEMO_ROUTE[0]))
     if route is None:
-        route = patrols.create_route(admin, community.id, name=DEMO_ROUTE[0], waypoints=DEMO_ROUTE[1],
-                                     description="从居委会出发，沿芙蓉街走一圈", is_area=False)
+        route = patrol_routes.create_route(admin, community.id, name=DEMO_ROUTE[0], waypoints=DEMO_ROUTE[1],
+                                           description="从居委会出发，沿芙蓉街走一圈", is_area=False)
     if not db.session.scalar(select(Shift.id).where(Shift.community_id == community.id,
                                                     Shift.title == DEMO_SHIFT_TITLE)):
         today = date.today()
-        patrols.create_weekly_shifts(admin, community.id, title=DEMO_SHIFT_TITLE, weekdays=[1, 4],
-                                     local_start=time(19, 0), minutes=120, first_date=today + timedelta(days=1),
-                                     last_date=today + timedelta(days=28), capacity=8, route_id=route.id,
-                                     meeting_point="居委会门口", notes="请穿红马甲，带手电筒")
-    patrols.report_categories(community.id)
-    patrols.settings_for(community.id)
+        patrol_shifts.create_weekly_shifts(admin, community.id, title=DEMO_SHIFT_TITLE, weekdays=[1, 4],
+                                           local_start=time(19, 0), minutes=120, first_date=today + timedelta(days=1),
+                                           last_date=today + timedelta(days=28), capacity=8, route_id=route.id,
+                                           meeting_point="居委会门口", notes="请穿红马甲，带手电筒")
+    problem_reports.report_categories(community.id)
+    patrol_settings.settings_for(community.id)
     return route
 
 
@@ -264,7 +267,7 @@ def seed_grid(admin, street, community):
     from civic.core.clock import utcnow
     from civic.grid import service as grid
     from civic.grid.models import Department, DepartmentStaff, GridRole, Visit
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as problem_reports
     from civic.rules.models import AreaAdmin
 
     users = {}
@@ -320,14 +323,14 @@ def seed_grid(admin, street, community):
     db.session.flush()
 
     now = utcnow()
-    categories = {c.name: c.id for c in patrols.report_categories(community.id)}
+    categories = {c.name: c.id for c in problem_reports.report_categories(community.id)}
     resident = db.session.scalar(select(User).where(User.phone == "13800000005"))
 
     def raised(house, days, category, text):
         visit = grid.record_visit(worker, community.id, house.id, met="住户", notes=text, minutes=20,
                                   follow_up=True, problem={"category_id": categories[category], "description": text},
                                   now=now - timedelta(days=days))
-        return patrols.get_report(community.id, visit.report_id)
+        return problem_reports.get_report(community.id, visit.report_id)
 
     grid.record_visit(worker, community.id, houses[1].id, met="陈大爷", notes="身体健康，家中无困难",
                       now=now - timedelta(days=3))
@@ -338,8 +341,8 @@ def seed_grid(admin, street, community):
     case = grid.escalate_report(leader, community.id, working.id, now=now - timedelta(hours=22))
     grid.dispatch_case(office, case.id, departments["城管"].id, now=now - timedelta(hours=21))
     grid.accept_case(users["13800000021"], case.id, now=now - timedelta(hours=20))
-    fixed = patrols.submit_report(resident, community.id, category_id=categories["Inconvenient"],
-                                  description="单元门禁坏了", now=now - timedelta(days=2))  # fixed, to confirm
+    fixed = problem_reports.submit_report(resident, community.id, category_id=categories["Inconvenient"],
+                                          description="单元门禁坏了", now=now - timedelta(days=2))  # fixed, to confirm
     case = grid.escalate_report(leader, community.id, fixed.id, now=now - timedelta(days=2))
     grid.dispatch_case(office, case.id, departments["物业"].id, now=now - timedelta(days=2))
     grid.resolve_case(users["13800000022"], case.id, photo=_demo_photo(users["13800000022"], community.id),

@@ -1,7 +1,11 @@
-"""District → street/township → community/village → grid, and who belongs where."""
+"""District → street/township → community/village → grid, and who belongs where.
+
+Who may act where lives here too, because every area's permission checks read it (civic.core.permissions and
+docs/architecture.md): memberships, community roles, grid roles and street/district administrators.
+"""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from civic.core.clock import utcnow
@@ -141,3 +145,46 @@ class MemberRole(db.Model):
     role: Mapped[str] = mapped_column(String(20))
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+
+class GridRole(db.Model):
+    """网格长 / 网格员 / 信息员(楼长): a member's role in one grid of their community (managed by civic.grid)."""
+
+    __tablename__ = "grid_role"
+    __table_args__ = (
+        UniqueConstraint("community_id", "grid_id", "user_id", "role"),
+        CheckConstraint("role IN ('grid_leader', 'grid_worker', 'building_head')", name="role"),
+        ForeignKeyConstraint(["community_id", "grid_id"], ["grid.community_id", "grid.id"]),
+        ForeignKeyConstraint(["community_id", "user_id"], ["membership.community_id", "membership.user_id"]),
+        Index("ix_grid_role_community_id_user_id", "community_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    grid_id: Mapped[int] = mapped_column(index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    user = relationship("User", foreign_keys=[user_id])
+
+
+class AreaAdmin(db.Model):
+    """A person who administers one street (街道) or one district (区县); assigned by a site administrator
+    (civic.rules)."""
+
+    __tablename__ = "area_admin"
+    __table_args__ = (
+        UniqueConstraint("user_id", "street_id", "district_id"),
+        CheckConstraint("(street_id IS NULL) <> (district_id IS NULL)", name="one_area"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"), index=True)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("district.id"), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    user = relationship("User", foreign_keys=[user_id])

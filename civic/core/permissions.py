@@ -103,8 +103,7 @@ def memberships_and_roles(user):
 
     `roles` holds the MemberRole and GridRole names (without "resident"); every check below reuses this.
     """
-    from civic.communities.models import MemberRole, Membership
-    from civic.grid.models import GridRole
+    from civic.communities.models import GridRole, MemberRole, Membership
 
     cache = _rights_cache()
     if cache is not None and user.id in cache:
@@ -161,8 +160,7 @@ def require(user, action, community_id):
 
 def can_administer_area(user, *, street_id=None, district_id=None):
     """True for a site administrator, the street's administrator, or the administrator of its district."""
-    from civic.communities.models import Street
-    from civic.rules.models import AreaAdmin
+    from civic.communities.models import AreaAdmin, Street
 
     if user is None or not getattr(user, "id", None):
         return False
@@ -196,8 +194,7 @@ def get_community_or_404(community_id):
 
 
 def _touches_rights(objects):
-    from civic.communities.models import MemberRole, Membership
-    from civic.grid.models import GridRole
+    from civic.communities.models import GridRole, MemberRole, Membership
 
     return any(isinstance(obj, (Membership, MemberRole, GridRole)) for obj in objects)
 

@@ -18,6 +18,7 @@ Rules, stated exactly:
 """
 import logging
 import math
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -593,6 +594,37 @@ def attendance_list(meeting):
     result = [(user, membership, present.get(user.id)) for user, membership in rows]
     result.sort(key=lambda r: (r[2] is None, r[2].checked_in_at if r[2] else datetime.min, r[0].display_name, r[0].id))
     return result
+
+
+def figures(community_ids, since, until):
+    """Meetings closed and decisions taken in [since, until), for the area command page (civic.grid.command):
+    ({community_id: meetings}, {community_id: {"adopted" | "rejected" | "vetoed": items}}). Two statements."""
+    meetings = dict(db.session.execute(select(Meeting.community_id, func.count()).where(
+        Meeting.community_id.in_(community_ids), Meeting.status == "closed", Meeting.starts_at >= since,
+        Meeting.starts_at < until).group_by(Meeting.community_id)).all())
+    decisions = defaultdict(dict)
+    for cid, status, n in db.session.execute(
+            select(AgendaItem.community_id, AgendaItem.status, func.count()).where(
+                AgendaItem.community_id.in_(community_ids), AgendaItem.status.in_(("adopted", "rejected", "vetoed")),
+                AgendaItem.decided_at >= since, AgendaItem.decided_at < until)
+            .group_by(AgendaItem.community_id, AgendaItem.status)):
+        decisions[cid][status] = n
+    return meetings, decisions
+
+
+def latest_meetings(community_id, *, limit=30):
+    """A community's latest meetings with how many items each passed, rejected or vetoed, for the area command
+    page's read-only look at one community: [(meeting, {"adopted" | "rejected" | "vetoed": items})]. Two statements."""
+    meetings = db.session.scalars(select(Meeting).where(Meeting.community_id == community_id)
+                                  .order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(limit)).all()
+    decided = defaultdict(dict)
+    for meeting_id, status, n in db.session.execute(
+            select(AgendaItem.meeting_id, AgendaItem.status, func.count()).where(
+                AgendaItem.community_id == community_id, AgendaItem.meeting_id.in_([m.id for m in meetings] or [0]),
+                AgendaItem.status.in_(("adopted", "rejected", "vetoed")))
+            .group_by(AgendaItem.meeting_id, AgendaItem.status)):
+        decided[meeting_id][status] = n
+    return [(m, decided[m.id]) for m in meetings]
 
 
 def is_present(meeting, user_id):

@@ -9,16 +9,15 @@ from datetime import timedelta
 
 from sqlalchemy import and_, case, func, select, union_all
 
-from civic.communities.models import Community, Grid, Household, Membership, Street
+from civic.communities.models import AreaAdmin, Community, Grid, Household, Membership, Street
 from civic.core.clock import resolve
 from civic.core.errors import PermissionDenied
 from civic.core.permissions import can_administer_area
-from civic.deliberation.models import AgendaItem, Meeting
+from civic.deliberation import service as deliberation
 from civic.extensions import db
 from civic.grid.models import Case, Dispute, GridCycle, Visit
 from civic.ledger.models import Account, Posting, Transaction
 from civic.patrols.models import Patrol, Report, ReportCategory, ReportEvent
-from civic.rules.models import AreaAdmin
 
 UNFINISHED = ("submitted", "accepted", "assigned", "resolved")
 MAP_LIMIT = 300  # the most problems one map draws (overdue first, then the newest)
@@ -132,20 +131,12 @@ def community_figures(ids, since, until):
         Visit.community_id.in_(ids), in_range(Visit.visited_at)).group_by(Visit.community_id))
     visits = _grouped(select(Visit.community_id, func.count()).where(
         Visit.community_id.in_(ids), in_range(Visit.visited_at)).group_by(Visit.community_id))
-    meetings = _grouped(select(Meeting.community_id, func.count()).where(
-        Meeting.community_id.in_(ids), Meeting.status == "closed", in_range(Meeting.starts_at))
-        .group_by(Meeting.community_id))
+    meetings, decisions = deliberation.figures(ids, since, until)
     disputes = _grouped(select(Dispute.community_id, func.count()).where(
         Dispute.community_id.in_(ids), in_range(Dispute.opened_at)).group_by(Dispute.community_id))
     agreed = _grouped(select(Dispute.community_id, func.count()).where(
         Dispute.community_id.in_(ids), Dispute.status.in_(("agreed", "closed")), Dispute.agreement != "",
         in_range(Dispute.decided_at)).group_by(Dispute.community_id))
-    decisions = defaultdict(dict)
-    for cid, status, n in db.session.execute(
-            select(AgendaItem.community_id, AgendaItem.status, func.count()).where(
-                AgendaItem.community_id.in_(ids), AgendaItem.status.in_(("adopted", "rejected", "vetoed")),
-                in_range(AgendaItem.decided_at)).group_by(AgendaItem.community_id, AgendaItem.status)):
-        decisions[cid][status] = n
     figures = {}
     for cid in ids:
         n_patrols, km, hours = patrols.get(cid, (0, 0, 0))
@@ -196,20 +187,6 @@ def open_problems_on_map(communities, *, limit=MAP_LIMIT):
                  "created_at": created, "category": category, "overdue": bool(late)}
                 for rid, cid, lat, lon, created, category, late in rows[:limit]]
     return problems, len(rows) > limit
-
-
-def meetings_of(community_id, *, limit=30):
-    """A community's latest meetings with how many agenda items were passed, rejected or vetoed: two statements."""
-    meetings = db.session.scalars(select(Meeting).where(Meeting.community_id == community_id)
-                                  .order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(limit)).all()
-    decided = defaultdict(dict)
-    for meeting_id, status, n in db.session.execute(
-            select(AgendaItem.meeting_id, AgendaItem.status, func.count()).where(
-                AgendaItem.community_id == community_id, AgendaItem.meeting_id.in_([m.id for m in meetings] or [0]),
-                AgendaItem.status.in_(("adopted", "rejected", "vetoed")))
-            .group_by(AgendaItem.meeting_id, AgendaItem.status)):
-        decided[meeting_id][status] = n
-    return [(m, decided[m.id]) for m in meetings]
 
 
 def weekly_trend(community_ids, now, *, weeks=8):

@@ -11,7 +11,7 @@ from civic.core.permissions import can, require
 from civic.extensions import db
 from civic.grid.models import Dispute, DisputeSession
 from civic.notifications import service as notices
-from civic.patrols import service as patrols
+from civic.patrols import reports as problem_reports
 
 
 def _text(value, limit, message=None):
@@ -31,7 +31,7 @@ def open_dispute(actor, community_id, *, title, parties, mediator_id, report_id=
             Membership.community_id == community_id, Membership.user_id == mediator_id)) != "active":
         raise Invalid(N_("The mediator must be a member of this community."))
     if report_id:
-        patrols.get_report(community_id, report_id)
+        problem_reports.get_report(community_id, report_id)
     dispute = Dispute(community_id=community_id, title=_text(title, 120, N_("Please say what the dispute is about.")),
                       parties=_text(parties, 300, N_("Please name the parties.")), mediator_id=mediator_id,
                       report_id=report_id or None, opened_by_id=actor.id, opened_at=now)

@@ -1,6 +1,7 @@
 """Grid governance tables.
 
-Community-owned (carry community_id): grid roles, each grid's visiting cycle, visits, and the dispatch case of a
+Community-owned (carry community_id): grid roles (the GridRole model lives in civic.communities.models with the
+other roles, since permission checks read it), each grid's visiting cycle, visits, and the dispatch case of a
 problem report. Street-owned (carry street_id, listed as global in the tenancy test): departments, their staff,
 the deadlines by category, and the weekly/monthly summaries.
 """
@@ -18,33 +19,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from civic.communities.models import GridRole  # noqa: F401 - grid's own code and tests import it from here
 from civic.core.clock import utcnow
 from civic.extensions import db
 
 GRID_ROLES = ("grid_leader", "grid_worker", "building_head")
-
-
-class GridRole(db.Model):
-    """网格长 / 网格员 / 信息员(楼长): a member's role in one grid of their community."""
-
-    __tablename__ = "grid_role"
-    __table_args__ = (
-        UniqueConstraint("community_id", "grid_id", "user_id", "role"),
-        CheckConstraint("role IN ('grid_leader', 'grid_worker', 'building_head')", name="role"),
-        ForeignKeyConstraint(["community_id", "grid_id"], ["grid.community_id", "grid.id"]),
-        ForeignKeyConstraint(["community_id", "user_id"], ["membership.community_id", "membership.user_id"]),
-        Index("ix_grid_role_community_id_user_id", "community_id", "user_id"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
-    grid_id: Mapped[int] = mapped_column(index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
-    role: Mapped[str] = mapped_column(String(20))
-    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
-    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-
-    user = relationship("User", foreign_keys=[user_id])
 
 
 class GridCycle(db.Model):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from civic.accounts.models import User
 from civic.communities.models import (
+    AreaAdmin,
     Community,
     Grid,
     Household,
@@ -35,9 +36,9 @@ from civic.grid.models import (
     Visit,
 )
 from civic.notifications import service as notices
-from civic.patrols import service as patrols
+from civic.patrols import reports as problem_reports
+from civic.patrols import review as patrol_review
 from civic.patrols.models import Report, ReportCategory
-from civic.rules.models import AreaAdmin
 from civic.rules.service import register_settings_field
 
 DEFAULT_CYCLE_DAYS = 30
@@ -247,14 +248,14 @@ def record_visit(worker, community_id, household_id, *, met="", notes="", photo=
     db.session.add(visit)
     db.session.flush()
     if problem:
-        report = patrols.submit_report(
+        report = problem_reports.submit_report(
             worker, community_id, category_id=problem.get("category_id"),
             description=problem.get("description") or visit.notes, photo=photo, now=now)
         visit.report_id = report.id  # the photo is the report's evidence now (each photo is cited once)
     else:
         uploads.attach(worker, community_id, [photo], "visit", visit.id, now=now)
     # duty, not volunteering: service hours (志愿服务时长); points only if the community chose so through the gate
-    patrols._record_service(community_id, worker.id, f"visit:{visit.id}", minutes * 60, now)
+    patrol_review.record_service(community_id, worker.id, f"visit:{visit.id}", minutes * 60, now)
     _visit_award(visit, household, now)
     db.session.flush()
     return visit
@@ -419,7 +420,7 @@ def escalate_report(actor, community_id, report_id, *, note="", now=None):
     """The grid leader or the committee passes an open report up to the street (网格吹哨)."""
     require(actor, "grid.escalate", community_id)
     now = resolve(now)
-    report = patrols.get_report(community_id, report_id, lock=True)
+    report = problem_reports.get_report(community_id, report_id, lock=True)
     if report.status not in OPEN_REPORT:
         raise Conflict(N_("This report cannot do that now."), reason="bad_state")
     if case_of_report(community_id, report_id) is not None:
@@ -437,7 +438,7 @@ def _open_case(report, actor, note, now, *, overdue):
     if report.status == "submitted":
         report.status = "accepted"
     db.session.flush()
-    patrols._event(report, actor, "escalated", note or ("overdue" if overdue else ""), now=now)
+    problem_reports.add_event(report, actor, "escalated", note or ("overdue" if overdue else ""), now=now)
     _notify_all(_area_admins(street_id=street_id), "grid.case_escalated",
                 N_("A problem was passed to the street"), N_("Report %(id)s needs a department."),
                 case_link(case), now, params={"id": report.id}, community_id=report.community_id)
@@ -495,7 +496,7 @@ def dispatch_case(actor, case_id, department_id, *, note="", now=None):
     department = get_department(department_id)
     if department.id not in {d.id for d in departments_for_street(case.street_id)}:
         raise Invalid(N_("Please choose a department of this street or its district."))
-    report = patrols.get_report(case.community_id, case.report_id, lock=True)
+    report = problem_reports.get_report(case.community_id, case.report_id, lock=True)
     if report.status not in OPEN_REPORT:
         raise Conflict(N_("This report cannot do that now."), reason="bad_state")
     category = _category_name(report)
@@ -503,12 +504,12 @@ def dispatch_case(actor, case_id, department_id, *, note="", now=None):
     case.deadline_at = now + timedelta(hours=deadline_hours(case.street_id, category))
     case.accepted_at = case.resolved_at = None
     report.status, report.assignee_id, report.department = "assigned", None, department.name
-    patrols._event(report, actor, "assigned", _text(note, 500) or department.name, now=now)
+    problem_reports.add_event(report, actor, "assigned", _text(note, 500) or department.name, now=now)
     staff = db.session.scalars(select(DepartmentStaff.user_id).where(DepartmentStaff.department_id == department.id))
     _notify_all(staff, "grid.case_dispatched", N_("A problem was sent to your department"),
                 N_("Report %(id)s: please accept it and deal with it."), case_link(case), now,
                 params={"id": report.id})
-    patrols._tell_reporter(report, N_("Your report is being handled"), N_("It was passed to %(who)s."),
+    problem_reports.tell_reporter(report, N_("Your report is being handled"), N_("It was passed to %(who)s."),
                            params={"who": department.name}, now=now)
     db.session.flush()
     return case
@@ -525,11 +526,11 @@ def accept_case(actor, case_id, *, note="", now=None):
     """Department staff accept a dispatched case; the time to accept is recorded."""
     now = resolve(now)
     case = _staff_case(actor, case_id)
-    report = patrols.get_report(case.community_id, case.report_id, lock=True)
+    report = problem_reports.get_report(case.community_id, case.report_id, lock=True)
     if report.status != "assigned" or case.accepted_at is not None:
         raise Conflict(N_("This report cannot do that now."), reason="bad_state")
     case.accepted_at = now
-    patrols._event(report, actor, "dept_accepted", _text(note, 500), now=now)
+    problem_reports.add_event(report, actor, "dept_accepted", _text(note, 500), now=now)
     db.session.flush()
     return case
 
@@ -538,7 +539,7 @@ def resolve_case(actor, case_id, *, photo, note="", now=None):
     """Department staff mark the problem fixed with a photo; the reporter is asked to confirm."""
     now = resolve(now)
     case = _staff_case(actor, case_id)
-    report = patrols.get_report(case.community_id, case.report_id, lock=True)
+    report = problem_reports.get_report(case.community_id, case.report_id, lock=True)
     if report.status != "assigned":
         raise Conflict(N_("This report cannot do that now."), reason="bad_state")
     if not photo:
@@ -547,8 +548,8 @@ def resolve_case(actor, case_id, *, photo, note="", now=None):
     case.accepted_at = case.accepted_at or now
     case.resolved_at = now
     report.status, report.resolution_photo = "resolved", photo
-    patrols._event(report, actor, "resolved", _text(note, 500), photo=photo, now=now)
-    patrols._tell_reporter(report, N_("Your report was fixed"), N_("Please look and confirm."), now=now)
+    problem_reports.add_event(report, actor, "resolved", _text(note, 500), photo=photo, now=now)
+    problem_reports.tell_reporter(report, N_("Your report was fixed"), N_("Please look and confirm."), now=now)
     db.session.flush()
     return case
 
@@ -611,7 +612,7 @@ def escalate_overdue(*, now=None):
         if case.level in NEXT_LEVEL:
             case.level = NEXT_LEVEL[case.level]
             district_id = db.session.scalar(select(Street.district_id).where(Street.id == case.street_id))
-            patrols._event(report, None, "escalated", "overdue", now=now)
+            problem_reports.add_event(report, None, "escalated", "overdue", now=now)
             _notify_all(_area_admins(district_id=district_id), "grid.case_overdue",
                         N_("A problem is past its deadline"), N_("Report %(id)s was not fixed in time."),
                         case_link(case), now, params={"id": report.id})

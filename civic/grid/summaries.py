@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, union
 
-from civic.communities.models import Community, MemberRole, Street
+from civic.communities.models import AreaAdmin, Community, GridRole, MemberRole, Street
 from civic.core.clock import local_date, local_day_start, local_month_start, resolve
 from civic.core.csvfile import csv_text
 from civic.core.errors import NotFound
@@ -12,9 +12,8 @@ from civic.core.i18n import N_
 from civic.core.permissions import can, can_administer_area
 from civic.extensions import db
 from civic.grid import command
-from civic.grid.models import GridRole, Summary
+from civic.grid.models import Summary
 from civic.notifications import service as notices
-from civic.rules.models import AreaAdmin
 
 COLUMNS = ("residents", "active", "visits", "households", "households_visited", "visit_coverage", "problems_raised",
            "problems_resolved", "problems_open", "problems_overdue", "median_hours_to_resolve", "patrols",

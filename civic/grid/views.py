@@ -25,6 +25,7 @@ from civic.core.csvfile import csv_response
 from civic.core.errors import Invalid
 from civic.core.permissions import can
 from civic.core.uploads import save_photo
+from civic.deliberation import service as deliberation
 from civic.extensions import db
 from civic.grid import command, disputes, service, summaries
 from civic.grid.forms import (
@@ -44,7 +45,9 @@ from civic.grid.forms import (
 )
 from civic.grid.models import Department
 from civic.merit import service as merit
-from civic.patrols import service as patrols
+from civic.patrols import reports as problem_reports
+from civic.patrols import shifts as patrol_shifts
+from civic.patrols import stats as patrol_stats
 from civic.web import community_view
 
 bp = Blueprint("grid", __name__)
@@ -96,7 +99,7 @@ def household(community, household_id):
     if house.grid_id not in service.my_grid_ids(current_user, community.id):
         abort(404)
     form = VisitForm()
-    form.category_id.choices = [(c.id, _(c.name)) for c in patrols.report_categories(community.id)]
+    form.category_id.choices = [(c.id, _(c.name)) for c in problem_reports.report_categories(community.id)]
     if request.method == "POST":
         if not form.validate_on_submit():
             _form_error(form)
@@ -139,7 +142,7 @@ def manage(community):
     role_form, cycle_form = RoleForm(prefix="r"), CycleForm(prefix="c")
     grids = service.grids_of(community.id)
     role_form.grid_id.choices = cycle_form.grid_id.choices = [(g.id, g.name) for g, _days in grids]
-    role_form.user_id.choices = [(u.id, u.display_name) for u in patrols.members_of(community.id)]
+    role_form.user_id.choices = [(u.id, u.display_name) for u in problem_reports.members_of(community.id)]
     sent = {key.split("-")[0] for key in request.form}
     if "r" in sent and role_form.validate_on_submit():
         service.assign_role(current_user, community.id, role_form.grid_id.data, role_form.user_id.data,
@@ -184,7 +187,7 @@ def cases():
 def case(case_id):
     """A case: the problem, its timeline, and the next step for whoever is looking."""
     c = service.visible_case(current_user, case_id)
-    report = patrols.get_report(c.community_id, c.report_id)
+    report = problem_reports.get_report(c.community_id, c.report_id)
     dispatch, note, resolve_form = DispatchForm(prefix="d"), NoteForm(prefix="n"), ResolveForm(prefix="s")
     street_admin = service.is_street_admin(current_user, c)
     staff = bool(c.department_id and c.department_id in service.staff_department_ids(current_user))
@@ -206,7 +209,7 @@ def case(case_id):
         db.session.commit()
         flash(message, "success")
         return redirect(url_for("grid.case", case_id=c.id))
-    return render_template("grid/case.html", case=c, report=report, events=patrols.timeline(report),
+    return render_template("grid/case.html", case=c, report=report, events=problem_reports.timeline(report),
                            community=db.session.get(Community, c.community_id), street_admin=street_admin,
                            staff=staff, dispatch=dispatch, note_form=note, resolve_form=resolve_form,
                            durations=service.durations(c))
@@ -337,10 +340,10 @@ def drill_down(community_id, view):
     elif view == "notices":
         context = {"board": merit.notice_board(current_user, community_id, page=request.args.get("page", 1, type=int))}
     elif view == "patrols":
-        context = {"stats": patrols.community_stats(community_id), "shifts": patrols.upcoming_shifts(community_id,
-                                                                                                      limit=20)}
+        context = {"stats": patrol_stats.community_stats(community_id),
+                   "shifts": patrol_shifts.upcoming_shifts(community_id, limit=20)}
     else:
-        context = {"meetings": command.meetings_of(community_id)}
+        context = {"meetings": deliberation.latest_meetings(community_id)}
     return render_template("grid/drill_down.html", community=community, view=view, views=DRILL_DOWN, **context)
 
 
@@ -373,7 +376,7 @@ def dispute_list(community):
     """Disputes: open ones first; the grid leader or committee records a new one and names its mediator."""
     manage = can(current_user, "dispute.manage", community.id)
     form = DisputeForm()
-    form.mediator_id.choices = [(u.id, u.display_name) for u in patrols.members_of(community.id)]
+    form.mediator_id.choices = [(u.id, u.display_name) for u in problem_reports.members_of(community.id)]
     if request.method == "POST":
         if not manage:
             abort(403)

@@ -405,6 +405,11 @@ def review_queue(actor, community_id, *, page=1):
                   .order_by(Claim.created_at, Claim.id), page)
 
 
+def count_on_notice():
+    """How many claims, in every community, are in their public notice period (for the operations metrics)."""
+    return db.session.scalar(select(func.count()).select_from(Claim).where(Claim.status == "notice")) or 0
+
+
 def can_review(actor, claim):
     """True when `actor` may decide this claim (committee, and not their own or one they recorded)."""
     return (can(actor, "merit.review", claim.community_id) and actor.id not in (claim.resident_id, claim.created_by_id)

@@ -22,10 +22,7 @@ class DatabaseCollector:
     """Numbers that live in the database, so they are right whichever process asks."""
 
     def collect(self):
-        from sqlalchemy import func, select
-
-        from civic.extensions import db
-        from civic.merit.models import Claim
+        from civic.merit.service import count_on_notice
         from civic.operations.service import job_runs
 
         runs = job_runs()
@@ -41,9 +38,8 @@ class DatabaseCollector:
         yield total
         yield failed
         yield last
-        on_notice = db.session.scalar(select(func.count()).select_from(Claim).where(Claim.status == "notice"))
         yield GaugeMetricFamily("civic_claims_on_notice", "Merit claims in their public notice period",
-                                value=on_notice or 0)
+                                value=count_on_notice())
 
 
 def _epoch(naive_utc):

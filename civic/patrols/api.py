@@ -6,8 +6,13 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from civic.api import community_access
+from civic.core.clock import to_utc
 from civic.extensions import db
-from civic.patrols import service
+from civic.patrols import reports as problem_reports
+from civic.patrols import review as patrol_review
+from civic.patrols import shifts as patrol_shifts
+from civic.patrols import stats as patrol_stats
+from civic.patrols import tracking
 from civic.patrols.schemas import (
     PatrolReviewSchema,
     PatrolSchema,
@@ -31,7 +36,7 @@ blp = Blueprint("api_patrols", __name__, url_prefix="/api/v1/communities",
 def _utc(value):
     """An aware datetime as naive UTC; a naive one is China time."""
     if value.tzinfo is None:
-        return service.to_utc(value)
+        return to_utc(value)
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
@@ -41,7 +46,7 @@ class Shifts(MethodView):
     @blp.response(200, PatrolShiftSchema(many=True))
     def get(self, community_id):
         """Shifts that are not over yet, soonest first."""
-        return service.upcoming_shifts(community_id)
+        return patrol_shifts.upcoming_shifts(community_id)
 
     @community_access("patrol.coordinate")
     @blp.arguments(PatrolShiftCreateSchema)
@@ -50,12 +55,12 @@ class Shifts(MethodView):
         """Schedule a one-off shift, or a weekly one when `weekdays` is given (coordinators)."""
         common = {k: data[k] for k in ("title", "capacity", "route_id", "meeting_point", "notes")}
         if data.get("weekdays"):
-            shifts = service.create_weekly_shifts(
+            shifts = patrol_shifts.create_weekly_shifts(
                 current_user, community_id, weekdays=data["weekdays"], local_start=data["local_start"],
                 minutes=data["minutes"], first_date=data["first_date"], last_date=data["last_date"], **common)
         else:
-            shifts = [service.create_shift(current_user, community_id, starts_at=_utc(data["starts_at"]),
-                                           ends_at=_utc(data["ends_at"]), **common)]
+            shifts = [patrol_shifts.create_shift(current_user, community_id, starts_at=_utc(data["starts_at"]),
+                                                 ends_at=_utc(data["ends_at"]), **common)]
         db.session.commit()
         return shifts
 
@@ -66,7 +71,7 @@ class ShiftSignup(MethodView):
     @blp.response(201, ShiftSignupSchema)
     def post(self, community_id, shift_id):
         """Take a place on a shift (409 when it is full)."""
-        signup = service.sign_up(current_user, community_id, shift_id)
+        signup = patrol_shifts.sign_up(current_user, community_id, shift_id)
         db.session.commit()
         return signup
 
@@ -74,7 +79,7 @@ class ShiftSignup(MethodView):
     @blp.response(200, ShiftSignupSchema)
     def delete(self, community_id, shift_id):
         """Give the place back before the shift starts."""
-        signup = service.withdraw(current_user, community_id, shift_id)
+        signup = patrol_shifts.withdraw(current_user, community_id, shift_id)
         db.session.commit()
         return signup
 
@@ -85,14 +90,14 @@ class Patrols(MethodView):
     @blp.response(200, PatrolSchema(many=True))
     def get(self, community_id):
         """My patrols, latest first."""
-        return service.my_patrols(current_user, community_id)
+        return tracking.my_patrols(current_user, community_id)
 
     @community_access("patrol.join")
     @blp.arguments(PatrolStartSchema)
     @blp.response(201, PatrolSchema)
     def post(self, data, community_id):
         """Start a patrol (in a shift I signed up for, or free); returns the one under way if any."""
-        patrol = service.start_patrol(current_user, community_id, shift_id=data["shift_id"])
+        patrol = tracking.start_patrol(current_user, community_id, shift_id=data["shift_id"])
         db.session.commit()
         return patrol
 
@@ -103,7 +108,7 @@ class PatrolOne(MethodView):
     @blp.response(200, PatrolSchema)
     def get(self, community_id, patrol_id):
         """One patrol (its volunteer or a coordinator)."""
-        return service.visible_patrol(current_user, community_id, patrol_id)
+        return tracking.visible_patrol(current_user, community_id, patrol_id)
 
 
 @blp.route("/<int:community_id>/patrols/<int:patrol_id>/points")
@@ -116,9 +121,9 @@ class PatrolPoints(MethodView):
 
         Fixes outside the patrol's own start..end (a small clock skew allowed) are dropped and counted.
         The answer carries the patrol's distance and moving time so far, measured as the saved patrol is."""
-        added, duplicates, dropped = service.add_points(current_user, community_id, patrol_id, data["points"])
-        patrol = service.get_patrol(community_id, patrol_id)
-        live = service.live_summary(patrol)
+        added, duplicates, dropped = tracking.add_points(current_user, community_id, patrol_id, data["points"])
+        patrol = tracking.get_patrol(community_id, patrol_id)
+        live = tracking.live_summary(patrol)
         db.session.commit()
         return {"accepted": added, "duplicates": duplicates, "dropped": dropped, **live}
 
@@ -129,7 +134,7 @@ class PatrolEnd(MethodView):
     @blp.response(200, PatrolSchema)
     def post(self, community_id, patrol_id):
         """End my patrol; it is measured and waits for a coordinator."""
-        patrol = service.end_patrol(current_user, community_id, patrol_id)
+        patrol = tracking.end_patrol(current_user, community_id, patrol_id)
         db.session.commit()
         return patrol
 
@@ -141,8 +146,8 @@ class PatrolReview(MethodView):
     @blp.response(200, PatrolSchema)
     def post(self, data, community_id, patrol_id):
         """Approve (points and service hours) or reject an ended patrol; flagged ones need a note."""
-        patrol = service.review_patrol(current_user, community_id, patrol_id, approve=data["approve"],
-                                       note=data["note"])
+        patrol = patrol_review.review_patrol(current_user, community_id, patrol_id, approve=data["approve"],
+                                             note=data["note"])
         db.session.commit()
         return patrol
 
@@ -153,7 +158,7 @@ class ReportCategories(MethodView):
     @blp.response(200, ReportCategorySchema(many=True))
     def get(self, community_id):
         """The kinds of problem one can report."""
-        categories = service.report_categories(community_id)
+        categories = problem_reports.report_categories(community_id)
         db.session.commit()
         return categories
 
@@ -164,14 +169,14 @@ class Reports(MethodView):
     @blp.response(200, ProblemReportSchema(many=True))
     def get(self, community_id):
         """My reports, latest first."""
-        return service.reports_for(current_user, community_id, scope="mine")
+        return problem_reports.reports_for(current_user, community_id, scope="mine")
 
     @community_access("patrol.join")
     @blp.arguments(ProblemReportCreateSchema)
     @blp.response(201, ProblemReportSchema)
     def post(self, data, community_id):
         """Report a problem (category, description, location)."""
-        report = service.submit_report(current_user, community_id, **data)
+        report = problem_reports.submit_report(current_user, community_id, **data)
         db.session.commit()
         return report
 
@@ -182,27 +187,14 @@ class ReportOne(MethodView):
     @blp.response(200, ProblemReportSchema)
     def get(self, community_id, report_id):
         """One report (its reporter, assignee or a handler)."""
-        return service.visible_report(current_user, community_id, report_id)
+        return problem_reports.visible_report(current_user, community_id, report_id)
 
     @community_access("patrol.join")
     @blp.arguments(ProblemReportActionSchema)
     @blp.response(200, ProblemReportSchema)
     def post(self, data, community_id, report_id):
         """Move a report on: accept, assign, close, merge (handlers); confirm or reopen (the reporter)."""
-        action, user = data["action"], current_user
-        if action == "accept":
-            report = service.accept_report(user, community_id, report_id, note=data["note"])
-        elif action == "assign":
-            report = service.assign_report(user, community_id, report_id, assignee_id=data["assignee_id"],
-                                           department=data["department"], note=data["note"])
-        elif action == "confirm":
-            report = service.confirm_report(user, community_id, report_id)
-        elif action == "reopen":
-            report = service.reopen_report(user, community_id, report_id, note=data["note"])
-        elif action == "close":
-            report = service.close_report(user, community_id, report_id, note=data["note"])
-        else:
-            report = service.merge_report(user, community_id, report_id, into_id=data["into_id"] or 0)
+        report = problem_reports.act(current_user, community_id, report_id, **data)
         db.session.commit()
         return report
 
@@ -213,7 +205,7 @@ class Stats(MethodView):
     @blp.response(200, PatrolStatsSchema)
     def get(self, community_id):
         """Community totals and this month, my numbers, and star volunteers by service hours."""
-        stats = service.community_stats(community_id)
-        stats["me"] = service.volunteer_stats(community_id, current_user.id)
-        stats["stars"] = service.star_volunteers(community_id)
+        stats = patrol_stats.community_stats(community_id)
+        stats["me"] = patrol_stats.volunteer_stats(community_id, current_user.id)
+        stats["stars"] = patrol_stats.star_volunteers(community_id)
         return stats

@@ -11,7 +11,7 @@ MAX_GPX_BYTES = 5 * 1024 * 1024
 
 def patrol_gpx(patrol, points, *, name=""):
     """A GPX 1.1 document (str) with the patrol's fixes as one track segment, in time order."""
-    from civic.patrols.service import from_unix
+    from civic.patrols.tracking import from_unix
 
     doc = gpxpy.gpx.GPX()
     doc.creator = "civic patrols"

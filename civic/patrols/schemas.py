@@ -2,8 +2,8 @@
 import marshmallow as ma
 from flask_babel import gettext
 
+from civic.core.clock import to_local
 from civic.core.lookup import MAX_ID
-from civic.patrols.service import to_local
 
 ID_RANGE = ma.validate.Range(min=0, max=MAX_ID)  # ids are 32-bit in the database
 

@@ -310,7 +310,7 @@ def _cancel_pending_orders(user, now):
 
 def _withdraw_signups(user, now):
     """Give back the user's places on shifts that have not started. Returns how many."""
-    from civic.patrols import service as patrols
+    from civic.patrols import shifts as patrol_shifts
     from civic.patrols.models import Shift, Signup
 
     rows = db.session.execute(
@@ -319,18 +319,18 @@ def _withdraw_signups(user, now):
         .where(Signup.user_id == user.id, Signup.status == "signed_up", Shift.starts_at > now)
         .order_by(Signup.id)).all()
     for community_id, shift_id in rows:
-        patrols.withdraw(user, community_id, shift_id, now=now)
+        patrol_shifts.withdraw(user, community_id, shift_id, now=now)
     return len(rows)
 
 
 def _end_active_patrols(user, now):
-    from civic.patrols import service as patrols
+    from civic.patrols import tracking
     from civic.patrols.models import Patrol
 
     rows = db.session.execute(select(Patrol.community_id, Patrol.id).where(
         Patrol.user_id == user.id, Patrol.status == "active")).all()
     for community_id, patrol_id in rows:
-        patrols.end_patrol(user, community_id, patrol_id, now=now)
+        tracking.end_patrol(user, community_id, patrol_id, now=now)
     return len(rows)
 
 

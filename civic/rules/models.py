@@ -1,9 +1,14 @@
-"""Four eyes on the rules: proposed changes to point-deciding settings, area administrators, ceilings."""
+"""Four eyes on the rules: proposed changes to point-deciding settings and ceilings.
+
+Area administrators (AreaAdmin) live in civic.communities.models with the other roles, since permission checks
+read them; it is importable from here for rules' own code and tests.
+"""
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from civic.communities.models import AreaAdmin  # noqa: F401 - see the docstring
 from civic.core.clock import utcnow
 from civic.extensions import db
 
@@ -35,25 +40,6 @@ class RuleChange(db.Model):
 
     proposed_by = relationship("User", foreign_keys=[proposed_by_id])
     decided_by = relationship("User", foreign_keys=[decided_by_id])
-
-
-class AreaAdmin(db.Model):
-    """A person who administers one street (街道) or one district (区县); assigned by a site administrator."""
-
-    __tablename__ = "area_admin"
-    __table_args__ = (
-        UniqueConstraint("user_id", "street_id", "district_id"),
-        CheckConstraint("(street_id IS NULL) <> (district_id IS NULL)", name="one_area"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
-    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"), index=True)
-    district_id: Mapped[int | None] = mapped_column(ForeignKey("district.id"), index=True)
-    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
-    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-
-    user = relationship("User", foreign_keys=[user_id])
 
 
 class SettingCeiling(db.Model):

@@ -13,7 +13,7 @@ from civic.extensions import db
 from civic.merit import service as merit
 from civic.notifications.models import Notification
 from civic.notifications.service import notify
-from civic.patrols import service as patrols
+from civic.patrols import reports as problem_reports
 from tests import factories
 
 PO = "civic/translations/zh_Hans_CN/LC_MESSAGES/messages.po"
@@ -107,11 +107,12 @@ def test_confirming_a_report_says_what_happened(app, client, world, auth):
     """The reporter confirms the fix and is told the report is finished and how many points were added."""
     with app.app_context():
         committee, resident = db.session.merge(world.committee), db.session.merge(world.resident)
-        category = patrols.add_category(committee, world.a.id, "路灯不亮")
-        report = patrols.submit_report(resident, world.a.id, category_id=category.id, description="三号楼路灯坏了")
-        patrols.accept_report(committee, world.a.id, report.id)
+        category = problem_reports.add_category(committee, world.a.id, "路灯不亮")
+        report = problem_reports.submit_report(resident, world.a.id, category_id=category.id,
+                                               description="三号楼路灯坏了")
+        problem_reports.accept_report(committee, world.a.id, report.id)
         photo = factories.make_upload(world.a, committee)
-        patrols.resolve_report(committee, world.a.id, report.id, photo=photo)
+        problem_reports.resolve_report(committee, world.a.id, report.id, photo=photo)
         db.session.commit()
         report_id = report.id
     auth.switch_to(world.resident)

@@ -17,7 +17,8 @@ from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.merit import service as merit
 from civic.merit.models import Claim
-from civic.patrols import service as patrols
+from civic.patrols import shifts as patrol_shifts
+from civic.patrols import tracking
 from civic.shop import service as shop
 from civic.worker import run_job
 from tests import factories
@@ -221,10 +222,10 @@ def test_coordinator_schedules_a_shift_and_approves_a_patrol(app, phones, sign_i
 
     def build(merge):
         volunteer = merge(world.resident)
-        patrol = patrols.start_patrol(volunteer, a, now=start)
-        fixes = walk(patrols.unix(start) + 1, seconds=1200, dt=4.0)
-        patrols.add_points(volunteer, a, patrol.id, fixes, now=start + timedelta(minutes=21))
-        patrols.end_patrol(volunteer, a, patrol.id, now=start + timedelta(minutes=22))
+        patrol = tracking.start_patrol(volunteer, a, now=start)
+        fixes = walk(tracking.unix(start) + 1, seconds=1200, dt=4.0)
+        tracking.add_points(volunteer, a, patrol.id, fixes, now=start + timedelta(minutes=21))
+        tracking.end_patrol(volunteer, a, patrol.id, now=start + timedelta(minutes=22))
         return patrol.id
     patrol_id = _setup(app, build)
 
@@ -263,9 +264,9 @@ def test_volunteer_signs_up_and_patrols_with_gps_part_of_it_offline(app, phones,
     a = world.a.id
 
     def build(merge):
-        shift = patrols.create_shift(merge(world.coordinator), a, title="今晚巡逻",
-                                     starts_at=utcnow() + timedelta(minutes=2), ends_at=utcnow() + timedelta(hours=2),
-                                     capacity=5)
+        shift = patrol_shifts.create_shift(merge(world.coordinator), a, title="今晚巡逻",
+                                           starts_at=utcnow() + timedelta(minutes=2),
+                                           ends_at=utcnow() + timedelta(hours=2), capacity=5)
         return shift.id
     shift_id = _setup(app, build)
 

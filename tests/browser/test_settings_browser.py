@@ -10,7 +10,7 @@ from sqlalchemy import select
 from civic.accounts.models import User
 from civic.communities import service as communities
 from civic.extensions import db
-from civic.patrols import service as patrols
+from civic.patrols import settings as patrol_settings
 from civic.rules import service as rules
 from civic.rules.models import SettingCeiling
 from tests.operations.test_mail import smtp  # noqa: F401 - the real SMTP server fixture
@@ -93,6 +93,6 @@ def test_committee_draws_the_patrol_area_with_a_centre_and_radius(phones, sign_i
     _fits(page)
     expect(page.get_by_label("半径（米）")).to_have_value("800")
     with app.app_context():
-        settings = patrols.settings_for(world.a.id)
+        settings = patrol_settings.settings_for(world.a.id)
         db.session.remove()
     assert (settings.area_lat, settings.area_lon, settings.area_radius_m) == (36.66, 117.02, 800)

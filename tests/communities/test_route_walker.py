@@ -28,7 +28,10 @@ from civic.grid.models import GridRole
 from civic.ledger import service as ledger
 from civic.ledger.digest import publish_digests
 from civic.merit import service as merit
-from civic.patrols import service as patrols
+from civic.patrols import reports as problem_reports
+from civic.patrols import routes as patrol_routes
+from civic.patrols import shifts as patrol_shifts
+from civic.patrols import tracking
 from civic.rules import service as rules
 from civic.shop import service as shop
 from tests.merit.conftest import make_rules
@@ -98,20 +101,21 @@ def _objects_of_every_kind(world):
     o.shop_item_id = shop.add_item(committee, a, o.shop_id, stock=20, name="香皂", price=5, photo=photo).id
     order = shop.place_order(resident, a, o.shop_item_id, 1)
     o.order_id, o.voucher = order.id, shop.voucher_token(order)
-    o.route_id = patrols.create_route(committee, a, name="芙蓉街环线",
-                                      waypoints=[[36.67, 117.02], [36.671, 117.021]]).id
+    o.route_id = patrol_routes.create_route(committee, a, name="芙蓉街环线",
+                                            waypoints=[[36.67, 117.02], [36.671, 117.021]]).id
     start = utcnow() + timedelta(hours=2)
-    o.shift_id = patrols.create_shift(committee, a, title="夜巡", starts_at=start, ends_at=start + timedelta(hours=2),
-                                      capacity=5, route_id=o.route_id).id
-    patrols.sign_up(resident, a, o.shift_id)
-    patrol = patrols.start_patrol(resident, a)
-    patrols.add_points(resident, a, patrol.id, walk(clock.time() - 5, seconds=4))
-    patrols.end_patrol(resident, a, patrol.id)
+    o.shift_id = patrol_shifts.create_shift(committee, a, title="夜巡", starts_at=start,
+                                            ends_at=start + timedelta(hours=2),
+                                            capacity=5, route_id=o.route_id).id
+    patrol_shifts.sign_up(resident, a, o.shift_id)
+    patrol = tracking.start_patrol(resident, a)
+    tracking.add_points(resident, a, patrol.id, walk(clock.time() - 5, seconds=4))
+    tracking.end_patrol(resident, a, patrol.id)
     o.patrol_id = patrol.id
-    category = patrols.report_categories(a)[0]
+    category = problem_reports.report_categories(a)[0]
     report_photo = save_photo(_jpeg(), uploader=resident, community_id=a)
-    o.report_id = patrols.submit_report(resident, a, category_id=category.id, description="井盖坏了",
-                                        photo=report_photo).id
+    o.report_id = problem_reports.submit_report(resident, a, category_id=category.id, description="井盖坏了",
+                                                photo=report_photo).id
     o.category_id = category.id
     o.upload = report_photo
     o.topic_id = delib.propose_topic(resident, a, "垃圾点太远", "老人走不动").id

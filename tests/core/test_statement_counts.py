@@ -170,7 +170,7 @@ def grow_grid(app, w, n, tag):
     from civic.accounts.models import User
     from civic.communities.models import Household, Membership
     from civic.grid import disputes, service, summaries
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as patrols
     from tests.grid.conftest import first_category
 
     now = utcnow()

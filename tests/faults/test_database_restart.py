@@ -17,7 +17,7 @@ from civic.accounts.service import issue_api_token
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Transaction
-from civic.patrols import service as patrols
+from civic.patrols import tracking
 from civic.patrols.models import Patrol, TrackPoint
 from civic.shop import service as shop
 from civic.shop.models import Item, Order
@@ -47,7 +47,7 @@ def _seed(app, world):
         for person in people:
             ledger.award(world.a.id, person.id, POINTS_EACH, idempotency_key=f"fault:seed:{person.id}",
                          memo="初始积分", actor=committee)
-            patrol = patrols.start_patrol(person, world.a.id)
+            patrol = tracking.start_patrol(person, world.a.id)
             _, secret = issue_api_token(person, days=1, name="fault test")
             seeded.append({"user_id": person.id, "token": secret, "patrol_id": patrol.id})
         db.session.commit()

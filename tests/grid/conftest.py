@@ -71,9 +71,9 @@ def grid_world(app):
 
 
 def first_category(community_id):
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as problem_reports
 
-    return patrols.report_categories(community_id)[0]
+    return problem_reports.report_categories(community_id)[0]
 
 
 
@@ -81,7 +81,7 @@ def first_category(community_id):
 
 def make_report_with_place(app, w):
     """An open problem with a place in the first community, committed; returns its id."""
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as patrols
 
     with app.app_context():
         report = patrols.submit_report(db.session.get(User, w.resident.id), w.a.id,

@@ -10,7 +10,7 @@ from civic.extensions import db
 from civic.grid import service
 from civic.grid.models import Case
 from civic.ledger.models import Transaction
-from civic.patrols import service as patrols
+from civic.patrols import reports as problem_reports
 from civic.patrols.models import Report, ReportEvent, ServiceRecord
 from tests.factories import make_upload
 from tests.grid.conftest import first_category
@@ -127,10 +127,10 @@ def test_whistle_dispatch_accept_resolve_confirm(gw):
     service.resolve_case(gw.staff, case.id, photo=make_upload(gw.a, gw.staff), note="已清理",
                          now=t_dispatch + timedelta(hours=2))
     assert service.durations(case) == {"accept": 0.5, "resolve": 2.0}
-    patrols.confirm_report(gw.worker, gw.a.id, report.id, now=t_dispatch + timedelta(hours=3))
+    problem_reports.confirm_report(gw.worker, gw.a.id, report.id, now=t_dispatch + timedelta(hours=3))
     service.escalate_overdue(now=t_dispatch + timedelta(hours=30))
     assert case.closed and not case.overdue
-    steps = [(e.action, e.actor_id) for e in patrols.timeline(report)]
+    steps = [(e.action, e.actor_id) for e in problem_reports.timeline(report)]
     assert steps == [("submitted", gw.worker.id), ("escalated", gw.leader.id), ("assigned", gw.street_admin.id),
                      ("dept_accepted", gw.staff.id), ("resolved", gw.staff.id), ("confirmed", gw.worker.id)]
 
@@ -142,7 +142,7 @@ def test_reporter_reopens_and_the_department_sees_it_again(gw):
     service.dispatch_case(gw.street_admin, case.id, gw.other_dept.id, now=T0)  # a district department
     service.resolve_case(gw.other_staff, case.id, photo=make_upload(gw.a, gw.other_staff), now=T0 + timedelta(hours=1))
     assert service.cases_for_staff(gw.other_staff) != []
-    patrols.reopen_report(gw.worker, gw.a.id, report.id, note="还没清理干净", now=T0 + timedelta(hours=2))
+    problem_reports.reopen_report(gw.worker, gw.a.id, report.id, note="还没清理干净", now=T0 + timedelta(hours=2))
     assert report.status == "assigned"
     service.resolve_case(gw.other_staff, case.id, photo=make_upload(gw.a, gw.other_staff), now=T0 + timedelta(hours=3))
     assert report.status == "resolved"

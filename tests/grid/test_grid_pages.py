@@ -115,20 +115,20 @@ def test_command_view_statements_do_not_grow_with_communities(gw):
 def test_command_view_figures_against_hand_counts(gw):
     """Residents, open and overdue problems, visit coverage and median time to fix, counted by hand."""
     from civic.grid import service
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as problem_reports
 
     now = datetime(2026, 5, 20, 2, 0)
     category = first_category(gw.a.id)
     reports = []
     for hours in (2, 6, 10):  # fixed after 2, 6 and 10 hours: median 6
-        r = patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="x",
-                                  now=now - timedelta(days=3))
-        patrols.accept_report(gw.committee, gw.a.id, r.id, now=now - timedelta(days=3))
-        patrols.resolve_report(gw.committee, gw.a.id, r.id, photo=make_upload(gw.a, gw.committee),
-                               now=now - timedelta(days=3, hours=-hours))
+        r = problem_reports.submit_report(gw.resident, gw.a.id, category_id=category.id, description="x",
+                                          now=now - timedelta(days=3))
+        problem_reports.accept_report(gw.committee, gw.a.id, r.id, now=now - timedelta(days=3))
+        problem_reports.resolve_report(gw.committee, gw.a.id, r.id, photo=make_upload(gw.a, gw.committee),
+                                       now=now - timedelta(days=3, hours=-hours))
         reports.append(r)
-    late = patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="y",
-                                 now=now - timedelta(days=10))
+    late = problem_reports.submit_report(gw.resident, gw.a.id, category_id=category.id, description="y",
+                                         now=now - timedelta(days=10))
     service.escalate_overdue(now=now)
     service.record_visit(gw.worker, gw.a.id, gw.houses[0].id, now=now - timedelta(days=1))
     service.record_visit(gw.worker, gw.a.id, gw.houses[0].id, now=now - timedelta(hours=2))
@@ -212,11 +212,11 @@ def test_the_worker_runs_the_grid_jobs(app, grid_world):
     assert {"grid_escalate_overdue", "grid_weekly_analysis", "grid_monthly_summary"} <= set(JOBS)
     with app.app_context():
         from civic.accounts.models import User
-        from civic.patrols import service as patrols
+        from civic.patrols import reports as problem_reports
 
         category = first_category(grid_world.a.id)
-        patrols.submit_report(db.session.get(User, grid_world.resident.id), grid_world.a.id,
-                              category_id=category.id, description="路灯坏了", now=datetime(2026, 5, 1))
+        problem_reports.submit_report(db.session.get(User, grid_world.resident.id), grid_world.a.id,
+                                      category_id=category.id, description="路灯坏了", now=datetime(2026, 5, 1))
         db.session.commit()
     assert run_job(app, "grid_escalate_overdue", now=datetime(2026, 5, 10)) == 1
     assert run_job(app, "grid_monthly_summary", now=datetime(2026, 5, 10)) == 1
@@ -248,13 +248,13 @@ def test_street_sets_departments_staff_and_deadlines_through_the_page(client, ap
 def test_weekly_trend_counts_by_week(gw):
     """Problems and visits land in the week they happened; older ones are left out."""
     from civic.grid import service
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as problem_reports
 
     now = datetime(2026, 5, 20, 2, 0)
     category = first_category(gw.a.id)
     for days in (1, 2, 9, 70):
-        patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="x",
-                              now=now - timedelta(days=days))
+        problem_reports.submit_report(gw.resident, gw.a.id, category_id=category.id, description="x",
+                                      now=now - timedelta(days=days))
     service.record_visit(gw.worker, gw.a.id, gw.houses[0].id, now=now - timedelta(days=3))
     trend = command.weekly_trend([gw.a.id, gw.b.id], now)
     assert [t["problems"] for t in trend] == [0, 0, 0, 0, 0, 0, 1, 2]
@@ -282,7 +282,7 @@ def test_map_of_open_problems_is_one_bounded_statement_red_first(gw):
 
 
 def patrols_report(gw, category, **place):
-    from civic.patrols import service as patrols
+    from civic.patrols import reports as patrols
 
     return patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="路灯坏了", **place)
 

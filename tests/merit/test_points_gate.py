@@ -10,7 +10,8 @@ from civic.deliberation import service as deliberation
 from civic.extensions import db
 from civic.ledger.service import balance_of
 from civic.merit.models import Claim
-from civic.patrols import service as patrols
+from civic.patrols import reports as problem_reports
+from civic.patrols import tracking
 from civic.patrols.models import Patrol
 from civic.worker import run_job
 from tests import factories
@@ -23,13 +24,13 @@ def _walked(app, person, community_id):
     """An ended 20-minute walk of `person` (made through the service: what is tested is its review)."""
     with app.app_context():
         user = db.session.merge(person)
-        patrol = patrols.start_patrol(user, community_id)
+        patrol = tracking.start_patrol(user, community_id)
         db.session.get(Patrol, patrol.id).started_at = datetime.utcnow() - timedelta(minutes=21)
         db.session.flush()
         points = walk(clock.time() - 1200, seconds=1190)
         for i in range(0, len(points), 100):
-            patrols.add_points(user, community_id, patrol.id, points[i:i + 100])
-        patrols.end_patrol(user, community_id, patrol.id)
+            tracking.add_points(user, community_id, patrol.id, points[i:i + 100])
+        tracking.end_patrol(user, community_id, patrol.id)
         db.session.commit()
         return patrol.id
 
@@ -128,7 +129,7 @@ def test_a_coordinator_cannot_handle_their_own_report(app, client, api_token, wo
     assert client.post(f"{API}/{a}/reports/{rid}", json={"action": "accept"}, headers=committee).status_code == 200
     with app.app_context():
         photo = factories.make_upload(a, world.committee)  # the resolver's own photo of the fix
-        patrols.resolve_report(db.session.merge(world.committee), a, rid, photo=photo)
+        problem_reports.resolve_report(db.session.merge(world.committee), a, rid, photo=photo)
         db.session.commit()
     confirmed = client.post(f"{API}/{a}/reports/{rid}", json={"action": "confirm"}, headers=coord)
     assert confirmed.status_code == 200, confirmed.json

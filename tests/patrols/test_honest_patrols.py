@@ -11,7 +11,11 @@ import pytest
 from civic.core.errors import Conflict, Invalid
 from civic.extensions import db
 from civic.ledger.service import balance_of
-from civic.patrols import service, track
+from civic.patrols import review as patrol_review
+from civic.patrols import routes as patrol_routes
+from civic.patrols import settings as patrol_settings
+from civic.patrols import shifts as patrol_shifts
+from civic.patrols import track, tracking
 from civic.patrols.models import Patrol, PatrolRoute, Shift
 from tests import factories
 from tests.patrols.helpers import BASE, walk
@@ -25,11 +29,11 @@ def _u(user):
 
 def _patrol(user, community_id, points, *, start=T0, minutes=None):
     """Start at `start`, send the fixes in batches, end when the last fix was taken (or after `minutes`)."""
-    patrol = service.start_patrol(user, community_id, now=start)
-    end = start + timedelta(minutes=minutes) if minutes else service.from_unix(max(p["t"] for p in points))
+    patrol = tracking.start_patrol(user, community_id, now=start)
+    end = start + timedelta(minutes=minutes) if minutes else tracking.from_unix(max(p["t"] for p in points))
     for i in range(0, len(points), 200):
-        service.add_points(user, community_id, patrol.id, points[i:i + 200], now=end)
-    return service.end_patrol(user, community_id, patrol.id, now=end)
+        tracking.add_points(user, community_id, patrol.id, points[i:i + 200], now=end)
+    return tracking.end_patrol(user, community_id, patrol.id, now=end)
 
 
 def test_the_farming_attack_through_the_api_earns_nothing_unreviewed(app, client, world, api_token):
@@ -64,17 +68,17 @@ def test_a_made_up_track_within_the_patrol_time_is_suspicious(app_ctx, world):
     """Fixes typed by a script (no GPS jitter, one accuracy, perfectly regular) are flagged even when their
     times fit the patrol; the same walk as a phone records it is not."""
     user = _u(world.resident)
-    made_up = _patrol(user, world.a.id, walk(service.unix(T0), seconds=1800, fake=True))
+    made_up = _patrol(user, world.a.id, walk(tracking.unix(T0), seconds=1800, fake=True))
     assert "suspicious" in made_up.flag_list
     assert set(made_up.summary["suspicious"]) >= {"constant_accuracy", "no_jitter", "regular_intervals"}
-    honest = _patrol(_u(world.resident2), world.a.id, walk(service.unix(T0), seconds=1800, seed=7, prefix="h"))
+    honest = _patrol(_u(world.resident2), world.a.id, walk(tracking.unix(T0), seconds=1800, seed=7, prefix="h"))
     assert honest.flag_list == [] and honest.distance_m > 2000
 
 
 def test_the_same_fixes_shifted_in_time_are_a_copy(app_ctx, world):
     """A second patrol re-using an earlier patrol's fixes with the times moved on is flagged suspicious."""
     user = _u(world.resident)
-    first_points = walk(service.unix(T0), seconds=1800, seed=3)
+    first_points = walk(tracking.unix(T0), seconds=1800, seed=3)
     first = _patrol(user, world.a.id, first_points)
     assert first.flag_list == []
     later = T0 + timedelta(days=1)
@@ -87,14 +91,14 @@ def test_the_same_fixes_shifted_in_time_are_a_copy(app_ctx, world):
 def test_future_fixes_and_fixes_before_the_start_are_dropped(app_ctx, world):
     """Fixes from the future or from before the patrol started are dropped and counted, never measured."""
     user = _u(world.resident)
-    patrol = service.start_patrol(user, world.a.id, now=T0)
+    patrol = tracking.start_patrol(user, world.a.id, now=T0)
     now = T0 + timedelta(minutes=10)
-    good = walk(service.unix(T0) + 5, seconds=590, dt=4.0, seed=5)
-    future = walk(service.unix(now) + 20 * 3600, seconds=300, prefix="f", seed=6)
-    before = walk(service.unix(T0) - 3600, seconds=300, prefix="b", seed=8)
-    assert service.add_points(user, world.a.id, patrol.id, good + future + before, now=now) == (
+    good = walk(tracking.unix(T0) + 5, seconds=590, dt=4.0, seed=5)
+    future = walk(tracking.unix(now) + 20 * 3600, seconds=300, prefix="f", seed=6)
+    before = walk(tracking.unix(T0) - 3600, seconds=300, prefix="b", seed=8)
+    assert tracking.add_points(user, world.a.id, patrol.id, good + future + before, now=now) == (
         len(good), 0, len(future) + len(before))
-    ended = service.end_patrol(user, world.a.id, patrol.id, now=now)
+    ended = tracking.end_patrol(user, world.a.id, patrol.id, now=now)
     assert ended.point_count == len(good) and ended.dropped_points == len(future) + len(before)
     assert ended.distance_m < 900  # ~770 m walked in ten minutes; the 780 m outside its time were dropped
 
@@ -102,11 +106,11 @@ def test_future_fixes_and_fixes_before_the_start_are_dropped(app_ctx, world):
 def test_moving_time_cannot_exceed_the_time_the_patrol_was_open(app_ctx, world):
     """Ended early with fixes up to the skew: moving time is at most the server's elapsed time."""
     user = _u(world.resident)
-    patrol = service.start_patrol(user, world.a.id, now=T0)
-    points = walk(service.unix(T0) - 100, seconds=200, seed=9)  # all within the two-minute skew
+    patrol = tracking.start_patrol(user, world.a.id, now=T0)
+    points = walk(tracking.unix(T0) - 100, seconds=200, seed=9)  # all within the two-minute skew
     end = T0 + timedelta(seconds=30)
-    service.add_points(user, world.a.id, patrol.id, points, now=end)
-    ended = service.end_patrol(user, world.a.id, patrol.id, now=end)
+    tracking.add_points(user, world.a.id, patrol.id, points, now=end)
+    ended = tracking.end_patrol(user, world.a.id, patrol.id, now=end)
     assert ended.moving_seconds <= 30 and ended.summary["server_elapsed_seconds"] == 30
 
 
@@ -116,16 +120,16 @@ def test_one_open_patrol_per_person_and_no_overlap(app_ctx, world):
     outright (its unique key keeps community_id, as every one does)."""
     user = _u(world.resident)
     factories.make_member(_u(world.b), user=user)
-    first = service.start_patrol(user, world.a.id, now=T0)
-    assert service.start_patrol(user, world.a.id, now=T0 + timedelta(minutes=1)).id == first.id
+    first = tracking.start_patrol(user, world.a.id, now=T0)
+    assert tracking.start_patrol(user, world.a.id, now=T0 + timedelta(minutes=1)).id == first.id
     with pytest.raises(Conflict) as refused:
-        service.start_patrol(user, world.b.id, now=T0 + timedelta(minutes=1))
+        tracking.start_patrol(user, world.b.id, now=T0 + timedelta(minutes=1))
     assert refused.value.reason == "patrol_under_way"
-    service.end_patrol(user, world.a.id, first.id, now=T0 + timedelta(hours=1))
+    tracking.end_patrol(user, world.a.id, first.id, now=T0 + timedelta(hours=1))
     with pytest.raises(Conflict) as overlap:
-        service.start_patrol(user, world.b.id, now=T0 + timedelta(minutes=30))
+        tracking.start_patrol(user, world.b.id, now=T0 + timedelta(minutes=30))
     assert overlap.value.reason == "patrol_overlap"
-    second = service.start_patrol(user, world.b.id, now=T0 + timedelta(hours=2))
+    second = tracking.start_patrol(user, world.b.id, now=T0 + timedelta(hours=2))
     from sqlalchemy.exc import IntegrityError
 
     with pytest.raises(IntegrityError):
@@ -150,7 +154,7 @@ def test_concurrent_starts_leave_one_open_patrol(app, world):
             user = db.session.get(User, user_id)
             barrier.wait(timeout=60)
             try:
-                patrol = service.start_patrol(user, world.a.id)
+                patrol = tracking.start_patrol(user, world.a.id)
                 db.session.commit()
                 results.append(patrol.id)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded and fails the test
@@ -176,17 +180,18 @@ def test_concurrent_starts_leave_one_open_patrol(app, world):
 def test_daily_caps_limit_points_and_hours(app_ctx, world):
     """Three long patrols on one day earn no more than the day's caps of points and service hours."""
     committee, coordinator = _u(world.committee), _u(world.coordinator)
-    service.update_settings(committee, world.a.id, points_per_km=10, points_per_hour=10, max_points_per_patrol=100,
-                            report_points=5, max_points_per_day=50, max_hours_per_day=1)
+    patrol_settings.update_settings(committee, world.a.id, points_per_km=10, points_per_hour=10,
+                                    max_points_per_patrol=100,
+                                    report_points=5, max_points_per_day=50, max_hours_per_day=1)
     factories.confirm_rule_changes(world.a.id, _u(world.committee2))
     user = _u(world.resident)
     awarded, seconds = [], []
     for n in range(3):
         start = T0 + timedelta(hours=n)
-        p = _patrol(user, world.a.id, walk(service.unix(start), seconds=2400, seed=20 + n, prefix=f"d{n}-",
+        p = _patrol(user, world.a.id, walk(tracking.unix(start), seconds=2400, seed=20 + n, prefix=f"d{n}-",
                                            bearing_deg=60 + 100 * n), start=start)
         assert p.flag_list == [], p.summary
-        p = service.review_patrol(coordinator, world.a.id, p.id, approve=True, now=start + timedelta(hours=1))
+        p = patrol_review.review_patrol(coordinator, world.a.id, p.id, approve=True, now=start + timedelta(hours=1))
         awarded.append(p.points_awarded)
         from civic.patrols.models import ServiceRecord
 
@@ -202,18 +207,18 @@ def test_daily_caps_limit_points_and_hours(app_ctx, world):
 def test_a_walk_outside_the_community_area_is_flagged(app_ctx, world):
     """With a centre and radius set, a walk wholly elsewhere is `outside_area` and needs a reason;
     a walk inside is not flagged."""
-    service.set_patrol_area(_u(world.committee), world.a.id, lat=BASE[0], lon=BASE[1], radius_m=1500)
-    inside = _patrol(_u(world.resident), world.a.id, walk(service.unix(T0), seconds=600, seed=11))
+    patrol_settings.set_patrol_area(_u(world.committee), world.a.id, lat=BASE[0], lon=BASE[1], radius_m=1500)
+    inside = _patrol(_u(world.resident), world.a.id, walk(tracking.unix(T0), seconds=600, seed=11))
     assert inside.flag_list == [] and inside.summary["area_share"] == 1
     far = (BASE[0] + 0.2, BASE[1] + 0.2)  # ~28 km away
-    outside = _patrol(_u(world.resident2), world.a.id, walk(service.unix(T0), seconds=600, seed=12, base=far))
+    outside = _patrol(_u(world.resident2), world.a.id, walk(tracking.unix(T0), seconds=600, seed=12, base=far))
     assert outside.flag_list == ["outside_area"] and outside.summary["area_share"] == 0
     with pytest.raises(Invalid) as refused:
-        service.review_patrol(_u(world.coordinator), world.a.id, outside.id, approve=True,
-                              now=T0 + timedelta(hours=1))
+        patrol_review.review_patrol(_u(world.coordinator), world.a.id, outside.id, approve=True,
+                                    now=T0 + timedelta(hours=1))
     assert refused.value.reason == "reason_required"
-    ok = service.review_patrol(_u(world.coordinator), world.a.id, outside.id, approve=True,
-                               note="在外村支援巡逻，已电话核实", now=T0 + timedelta(hours=1))
+    ok = patrol_review.review_patrol(_u(world.coordinator), world.a.id, outside.id, approve=True,
+                                     note="在外村支援巡逻，已电话核实", now=T0 + timedelta(hours=1))
     assert ok.status == "approved"
 
 
@@ -222,24 +227,24 @@ def test_off_route_share_is_measured_against_the_shift_route(app_ctx, world):
     wholly off the route is flagged `outside_area`."""
     coordinator = _u(world.coordinator)
     on_route = walk(0, seconds=600, seed=1, fake=True)
-    route = service.create_route(coordinator, world.a.id, name="泉城路",
-                                 waypoints=[[on_route[0]["lat"], on_route[0]["lon"]],
+    route = patrol_routes.create_route(coordinator, world.a.id, name="泉城路",
+                                       waypoints=[[on_route[0]["lat"], on_route[0]["lon"]],
                                             [on_route[-1]["lat"], on_route[-1]["lon"]]])
-    shift = service.create_shift(coordinator, world.a.id, title="夜巡", starts_at=T0 + timedelta(hours=1),
-                                 ends_at=T0 + timedelta(hours=3), capacity=3, route_id=route.id, now=T0)
-    shift2 = service.create_shift(coordinator, world.a.id, title="夜巡2", starts_at=T0 + timedelta(hours=1),
-                                  ends_at=T0 + timedelta(hours=3), capacity=3, route_id=route.id, now=T0)
+    shift = patrol_shifts.create_shift(coordinator, world.a.id, title="夜巡", starts_at=T0 + timedelta(hours=1),
+                                       ends_at=T0 + timedelta(hours=3), capacity=3, route_id=route.id, now=T0)
+    shift2 = patrol_shifts.create_shift(coordinator, world.a.id, title="夜巡2", starts_at=T0 + timedelta(hours=1),
+                                        ends_at=T0 + timedelta(hours=3), capacity=3, route_id=route.id, now=T0)
     start = T0 + timedelta(hours=1)
     results = {}
     for who, s, bearing in ((world.resident, shift, 60.0), (world.resident2, shift2, 240.0)):
         user = _u(who)
-        service.sign_up(user, world.a.id, s.id, now=T0)
-        p = service.start_patrol(user, world.a.id, shift_id=s.id, now=start)
-        points = walk(service.unix(start), seconds=600, seed=4, bearing_deg=bearing,
+        patrol_shifts.sign_up(user, world.a.id, s.id, now=T0)
+        p = tracking.start_patrol(user, world.a.id, shift_id=s.id, now=start)
+        points = walk(tracking.unix(start), seconds=600, seed=4, bearing_deg=bearing,
                       base=(BASE[0] - 0.005, BASE[1]) if bearing == 240.0 else BASE)
         end = start + timedelta(minutes=10)
-        service.add_points(user, world.a.id, p.id, points, now=end)
-        results[bearing] = service.end_patrol(user, world.a.id, p.id, now=end)
+        tracking.add_points(user, world.a.id, p.id, points, now=end)
+        results[bearing] = tracking.end_patrol(user, world.a.id, p.id, now=end)
     assert results[60.0].summary["route_share"] > 0.9 and results[60.0].flag_list == []
     assert results[240.0].summary["route_share"] == 0 and results[240.0].flag_list == ["outside_area"]
     assert db.session.get(Shift, shift.id).route_id == route.id and db.session.get(PatrolRoute, route.id)

@@ -6,12 +6,18 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from civic.core.errors import Conflict, Invalid, PermissionDenied
+from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.extensions import db
 from civic.ledger.models import Transaction
 from civic.ledger.service import balance_of
 from civic.notifications.models import Notification
-from civic.patrols import gpx, service
+from civic.patrols import gpx, tracking
+from civic.patrols import reports as problem_reports
+from civic.patrols import review as patrol_review
+from civic.patrols import routes as patrol_routes
+from civic.patrols import settings as patrol_settings
+from civic.patrols import shifts as patrol_shifts
+from civic.patrols import stats as patrol_stats
 from civic.patrols.models import Patrol, ServiceRecord, Shift, Signup, TrackPoint
 from tests import factories
 from tests.patrols.helpers import drive, png_bytes, walk
@@ -25,18 +31,18 @@ def _user(app_ctx_user):
 
 def _shift(world, *, capacity=3, starts=None, minutes=120, now=T0):
     starts = starts or T0 + timedelta(days=1)
-    return service.create_shift(
+    return patrol_shifts.create_shift(
         _user(world.coordinator), world.a.id, title="晚间巡逻", starts_at=starts,
         ends_at=starts + timedelta(minutes=minutes), capacity=capacity, meeting_point="社区门口", now=now)
 
 
 def _walked_patrol(world, user=None, *, points=None, now=T0):
     user = _user(user or world.resident)
-    patrol = service.start_patrol(user, world.a.id, now=now)
-    pts = points if points is not None else walk(service.unix(now), seconds=1200)
+    patrol = tracking.start_patrol(user, world.a.id, now=now)
+    pts = points if points is not None else walk(tracking.unix(now), seconds=1200)
     for i in range(0, len(pts), 50):
-        service.add_points(user, world.a.id, patrol.id, pts[i:i + 50], now=now + timedelta(minutes=25))
-    service.end_patrol(user, world.a.id, patrol.id, now=now + timedelta(minutes=25))
+        tracking.add_points(user, world.a.id, patrol.id, pts[i:i + 50], now=now + timedelta(minutes=25))
+    tracking.end_patrol(user, world.a.id, patrol.id, now=now + timedelta(minutes=25))
     return patrol
 
 
@@ -44,7 +50,7 @@ def _walked_patrol(world, user=None, *, points=None, now=T0):
 
 def test_weekly_shift_makes_one_shift_per_chosen_day(app_ctx, world):
     """Tuesday and Friday 19:00 for two hours over four weeks gives eight shifts at 11:00 UTC."""
-    shifts = service.create_weekly_shifts(
+    shifts = patrol_shifts.create_weekly_shifts(
         _user(world.coordinator), world.a.id, title="周二周五夜巡", weekdays=[1, 4], local_start=time(19, 0),
         minutes=120, first_date=date(2026, 11, 24), last_date=date(2026, 12, 21), capacity=5, now=T0)
     assert len(shifts) == 8
@@ -56,31 +62,31 @@ def test_weekly_shift_makes_one_shift_per_chosen_day(app_ctx, world):
 def test_only_coordinators_schedule(app_ctx, world):
     """A resident cannot schedule a shift; nonsense times and capacities are refused."""
     with pytest.raises(PermissionDenied):
-        service.create_shift(_user(world.resident), world.a.id, title="x", starts_at=T0 + timedelta(hours=1),
-                             ends_at=T0 + timedelta(hours=2), capacity=2, now=T0)
+        patrol_shifts.create_shift(_user(world.resident), world.a.id, title="x", starts_at=T0 + timedelta(hours=1),
+                                   ends_at=T0 + timedelta(hours=2), capacity=2, now=T0)
     with pytest.raises(Invalid):
-        service.create_shift(_user(world.coordinator), world.a.id, title="x", starts_at=T0 + timedelta(hours=2),
-                             ends_at=T0 + timedelta(hours=1), capacity=2, now=T0)
+        patrol_shifts.create_shift(_user(world.coordinator), world.a.id, title="x", starts_at=T0 + timedelta(hours=2),
+                                   ends_at=T0 + timedelta(hours=1), capacity=2, now=T0)
     with pytest.raises(Invalid):
-        service.create_shift(_user(world.coordinator), world.a.id, title="x", starts_at=T0 + timedelta(hours=1),
-                             ends_at=T0 + timedelta(hours=2), capacity=0, now=T0)
+        patrol_shifts.create_shift(_user(world.coordinator), world.a.id, title="x", starts_at=T0 + timedelta(hours=1),
+                                   ends_at=T0 + timedelta(hours=2), capacity=0, now=T0)
 
 
 def test_sign_up_withdraw_and_full(app_ctx, world):
     """Places fill up, a full shift refuses, withdrawing frees a place, signing up twice is refused."""
     shift = _shift(world, capacity=2)
-    service.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
+    patrol_shifts.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
     with pytest.raises(Conflict):
-        service.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
-    service.sign_up(_user(world.resident2), world.a.id, shift.id, now=T0)
+        patrol_shifts.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
+    patrol_shifts.sign_up(_user(world.resident2), world.a.id, shift.id, now=T0)
     with pytest.raises(Conflict) as full:
-        service.sign_up(_user(world.committee), world.a.id, shift.id, now=T0)
+        patrol_shifts.sign_up(_user(world.committee), world.a.id, shift.id, now=T0)
     assert full.value.reason == "shift_full"
-    service.withdraw(_user(world.resident), world.a.id, shift.id, now=T0)
-    service.sign_up(_user(world.committee), world.a.id, shift.id, now=T0)
+    patrol_shifts.withdraw(_user(world.resident), world.a.id, shift.id, now=T0)
+    patrol_shifts.sign_up(_user(world.committee), world.a.id, shift.id, now=T0)
     assert shift.taken == 2
     with pytest.raises(PermissionDenied):
-        service.sign_up(_user(world.b_resident), world.a.id, shift.id, now=T0)
+        patrol_shifts.sign_up(_user(world.b_resident), world.a.id, shift.id, now=T0)
 
 
 @pytest.mark.postgres
@@ -101,7 +107,7 @@ def test_capacity_holds_under_concurrent_sign_ups(app, world):
             user = db.session.get(User, user_id)
             barrier.wait(timeout=60)
             try:
-                service.sign_up(user, world.a.id, shift_id, now=T0)
+                patrol_shifts.sign_up(user, world.a.id, shift_id, now=T0)
                 db.session.commit()
                 results.append("ok")
             except Conflict:
@@ -125,47 +131,47 @@ def test_capacity_holds_under_concurrent_sign_ups(app, world):
 def test_cancel_shift_tells_everyone_signed_up(app_ctx, world):
     """Cancelling needs a reason and sends it to each volunteer on the shift."""
     shift = _shift(world)
-    service.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
-    service.sign_up(_user(world.resident2), world.a.id, shift.id, now=T0)
+    patrol_shifts.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
+    patrol_shifts.sign_up(_user(world.resident2), world.a.id, shift.id, now=T0)
     with pytest.raises(Invalid):
-        service.cancel_shift(_user(world.coordinator), world.a.id, shift.id, reason=" ", now=T0)
-    service.cancel_shift(_user(world.coordinator), world.a.id, shift.id, reason="暴雨", now=T0)
+        patrol_shifts.cancel_shift(_user(world.coordinator), world.a.id, shift.id, reason=" ", now=T0)
+    patrol_shifts.cancel_shift(_user(world.coordinator), world.a.id, shift.id, reason="暴雨", now=T0)
     told = db.session.scalars(select(Notification).where(Notification.kind == "patrol.shift_cancelled")).all()
     assert {n.user_id for n in told} == {world.resident.id, world.resident2.id}
     assert told[0].params["reason"] == "暴雨"
     with pytest.raises(Conflict):
-        service.sign_up(_user(world.committee), world.a.id, shift.id, now=T0)
+        patrol_shifts.sign_up(_user(world.committee), world.a.id, shift.id, now=T0)
 
 
 def test_reminders_two_hours_before_and_no_shows(app_ctx, world):
     """The reminder goes out once within two hours of the start; after the end, absentees are no-shows."""
     shift = _shift(world, starts=T0 + timedelta(hours=3))
-    service.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
-    service.sign_up(_user(world.resident2), world.a.id, shift.id, now=T0)
-    assert service.send_reminders(now=T0) == 0
-    assert service.send_reminders(now=T0 + timedelta(hours=1, minutes=5)) == 2
-    assert service.send_reminders(now=T0 + timedelta(hours=1, minutes=30)) == 0
+    patrol_shifts.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
+    patrol_shifts.sign_up(_user(world.resident2), world.a.id, shift.id, now=T0)
+    assert patrol_shifts.send_reminders(now=T0) == 0
+    assert patrol_shifts.send_reminders(now=T0 + timedelta(hours=1, minutes=5)) == 2
+    assert patrol_shifts.send_reminders(now=T0 + timedelta(hours=1, minutes=30)) == 0
     # resident2 comes and patrols in the shift
-    service.start_patrol(_user(world.resident2), world.a.id, shift_id=shift.id, now=T0 + timedelta(hours=3, minutes=5))
-    assert service.record_no_shows(now=T0 + timedelta(hours=6)) == 1
+    tracking.start_patrol(_user(world.resident2), world.a.id, shift_id=shift.id, now=T0 + timedelta(hours=3, minutes=5))
+    assert patrol_shifts.record_no_shows(now=T0 + timedelta(hours=6)) == 1
     status = dict(db.session.execute(select(Signup.user_id, Signup.status).where(Signup.shift_id == shift.id)).all())
     assert status == {world.resident.id: "no_show", world.resident2.id: "attended"}
-    assert service.record_no_shows(now=T0 + timedelta(hours=7)) == 0
+    assert patrol_shifts.record_no_shows(now=T0 + timedelta(hours=7)) == 0
 
 
 def test_shift_patrol_only_in_its_window_and_for_those_signed_up(app_ctx, world):
     """A shift patrol starts from half an hour before the shift until its end, for volunteers on it."""
     shift = _shift(world, starts=T0 + timedelta(hours=3))
-    service.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
+    patrol_shifts.sign_up(_user(world.resident), world.a.id, shift.id, now=T0)
     with pytest.raises(Conflict):
-        service.start_patrol(_user(world.resident), world.a.id, shift_id=shift.id, now=T0)
+        tracking.start_patrol(_user(world.resident), world.a.id, shift_id=shift.id, now=T0)
     with pytest.raises(PermissionDenied):
-        service.start_patrol(_user(world.resident2), world.a.id, shift_id=shift.id, now=T0 + timedelta(hours=3))
-    patrol = service.start_patrol(_user(world.resident), world.a.id, shift_id=shift.id,
-                                  now=T0 + timedelta(hours=2, minutes=40))
+        tracking.start_patrol(_user(world.resident2), world.a.id, shift_id=shift.id, now=T0 + timedelta(hours=3))
+    patrol = tracking.start_patrol(_user(world.resident), world.a.id, shift_id=shift.id,
+                                   now=T0 + timedelta(hours=2, minutes=40))
     assert patrol.shift_id == shift.id
     # starting again returns the patrol under way
-    assert service.start_patrol(_user(world.resident), world.a.id, now=T0 + timedelta(hours=3)).id == patrol.id
+    assert tracking.start_patrol(_user(world.resident), world.a.id, now=T0 + timedelta(hours=3)).id == patrol.id
 
 
 # --- tracking ---------------------------------------------------------------------------------------
@@ -173,12 +179,12 @@ def test_shift_patrol_only_in_its_window_and_for_those_signed_up(app_ctx, world)
 def test_resent_batch_adds_nothing(app_ctx, world):
     """Fixes carry ids made on the phone: sending the same batch again stores nothing new."""
     user = _user(world.resident)
-    patrol = service.start_patrol(user, world.a.id, now=T0)
-    batch = walk(service.unix(T0), seconds=98)
-    assert service.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (50, 0, 0)
-    assert service.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (0, 50, 0)
-    mixed = batch[25:] + walk(service.unix(T0) + 100, seconds=48, prefix="q")
-    assert service.add_points(user, world.a.id, patrol.id, mixed, now=T0 + timedelta(minutes=3)) == (25, 25, 0)
+    patrol = tracking.start_patrol(user, world.a.id, now=T0)
+    batch = walk(tracking.unix(T0), seconds=98)
+    assert tracking.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (50, 0, 0)
+    assert tracking.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (0, 50, 0)
+    mixed = batch[25:] + walk(tracking.unix(T0) + 100, seconds=48, prefix="q")
+    assert tracking.add_points(user, world.a.id, patrol.id, mixed, now=T0 + timedelta(minutes=3)) == (25, 25, 0)
     assert db.session.scalar(
         select(func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id == patrol.id)) == 75
     assert db.session.get(Patrol, patrol.id).point_count == 75
@@ -187,27 +193,27 @@ def test_resent_batch_adds_nothing(app_ctx, world):
 def test_points_are_checked_and_only_the_walker_sends_them(app_ctx, world):
     """Malformed fixes and fixes from another person are refused; one far outside the patrol's time is dropped."""
     user = _user(world.resident)
-    patrol = service.start_patrol(user, world.a.id, now=T0)
-    good = walk(service.unix(T0), seconds=4)
+    patrol = tracking.start_patrol(user, world.a.id, now=T0)
+    good = walk(tracking.unix(T0), seconds=4)
     with pytest.raises(PermissionDenied):
-        service.add_points(_user(world.resident2), world.a.id, patrol.id, good, now=T0)
-    for bad in ({"id": "x", "t": service.unix(T0), "lat": 95, "lon": 1},
-                {"id": "", "t": service.unix(T0), "lat": 1, "lon": 1},
-                {"t": service.unix(T0), "lat": 1, "lon": 1}):
+        tracking.add_points(_user(world.resident2), world.a.id, patrol.id, good, now=T0)
+    for bad in ({"id": "x", "t": tracking.unix(T0), "lat": 95, "lon": 1},
+                {"id": "", "t": tracking.unix(T0), "lat": 1, "lon": 1},
+                {"t": tracking.unix(T0), "lat": 1, "lon": 1}):
         with pytest.raises(Invalid):
-            service.add_points(user, world.a.id, patrol.id, [bad], now=T0)
-    old = {"id": "x", "t": service.unix(T0) - 3 * 86400, "lat": 1, "lon": 1}
-    assert service.add_points(user, world.a.id, patrol.id, [old], now=T0) == (0, 0, 1)
+            tracking.add_points(user, world.a.id, patrol.id, [bad], now=T0)
+    old = {"id": "x", "t": tracking.unix(T0) - 3 * 86400, "lat": 1, "lon": 1}
+    assert tracking.add_points(user, world.a.id, patrol.id, [old], now=T0) == (0, 0, 1)
     assert db.session.get(Patrol, patrol.id).dropped_points == 1
 
 
 def test_idle_patrol_is_closed_after_thirty_minutes(app_ctx, world):
     """A patrol with no point for 30 minutes is ended by the job and measured."""
     user = _user(world.resident)
-    patrol = service.start_patrol(user, world.a.id, now=T0)
-    service.add_points(user, world.a.id, patrol.id, walk(service.unix(T0), seconds=98), now=T0 + timedelta(minutes=2))
-    assert service.close_idle_patrols(now=T0 + timedelta(minutes=31)) == 0
-    assert service.close_idle_patrols(now=T0 + timedelta(minutes=33)) == 1
+    patrol = tracking.start_patrol(user, world.a.id, now=T0)
+    tracking.add_points(user, world.a.id, patrol.id, walk(tracking.unix(T0), seconds=98), now=T0 + timedelta(minutes=2))
+    assert tracking.close_idle_patrols(now=T0 + timedelta(minutes=31)) == 0
+    assert tracking.close_idle_patrols(now=T0 + timedelta(minutes=33)) == 1
     patrol = db.session.get(Patrol, patrol.id)
     assert patrol.status == "ended" and patrol.ended_by == "timeout" and patrol.distance_m > 50
 
@@ -223,11 +229,12 @@ def test_approval_posts_points_and_hours_exactly_once(app_ctx, world):
     patrol = _walked_patrol(world)
     assert 1400 < patrol.distance_m < 1750 and not patrol.flag_list
     coordinator = _user(world.coordinator)
-    service.review_patrol(coordinator, world.a.id, patrol.id, approve=True, now=T0 + timedelta(hours=1))
-    expected = service.points_for(service.settings_for(world.a.id), patrol.distance_m, patrol.moving_seconds)
+    patrol_review.review_patrol(coordinator, world.a.id, patrol.id, approve=True, now=T0 + timedelta(hours=1))
+    expected = patrol_review.points_for(patrol_settings.settings_for(world.a.id), patrol.distance_m,
+                                        patrol.moving_seconds)
     assert expected > 0 and patrol.points_awarded == expected
     with pytest.raises(Conflict):
-        service.review_patrol(_user(world.committee), world.a.id, patrol.id, approve=True)
+        patrol_review.review_patrol(_user(world.committee), world.a.id, patrol.id, approve=True)
     award = merit.sourced_award(world.a.id, "patrol", patrol.id, world.resident.id)
     assert (award.status, award.points, award.first_approver_id) == ("notice", expected, world.coordinator.id)
     assert balance_of(world.a.id, world.resident.id) == 0
@@ -244,19 +251,19 @@ def test_approval_posts_points_and_hours_exactly_once(app_ctx, world):
         Transaction.idempotency_key == f"claim:{award.id}:post")) == 1
     records = db.session.scalars(select(ServiceRecord)).all()
     assert len(records) == 1 and records[0].seconds == int(patrol.moving_seconds) > 800
-    stats = service.volunteer_stats(world.a.id, world.resident.id)
+    stats = patrol_stats.volunteer_stats(world.a.id, world.resident.id)
     assert stats["patrols"] == 1 and stats["km"] == round(patrol.distance_m / 1000, 2)
 
 
 def test_flagged_patrol_needs_a_written_reason(app_ctx, world):
     """A patrol the engine flags as a vehicle cannot be approved without a reason; with one it can."""
-    patrol = _walked_patrol(world, points=drive(service.unix(T0)))
+    patrol = _walked_patrol(world, points=drive(tracking.unix(T0)))
     assert "vehicle" in patrol.flag_list
     coordinator = _user(world.coordinator)
     with pytest.raises(Invalid) as refused:
-        service.review_patrol(coordinator, world.a.id, patrol.id, approve=True)
+        patrol_review.review_patrol(coordinator, world.a.id, patrol.id, approve=True)
     assert refused.value.reason == "reason_required"
-    service.review_patrol(coordinator, world.a.id, patrol.id, approve=True, note="骑电动车巡逻，已核实")
+    patrol_review.review_patrol(coordinator, world.a.id, patrol.id, approve=True, note="骑电动车巡逻，已核实")
     assert patrol.status == "approved" and patrol.review_note
 
 
@@ -264,10 +271,10 @@ def test_rejection_needs_a_reason_and_pays_nothing(app_ctx, world):
     """Rejecting says why, tells the volunteer and moves no points; nobody reviews their own patrol."""
     patrol = _walked_patrol(world, user=world.coordinator)
     with pytest.raises(PermissionDenied):
-        service.review_patrol(_user(world.coordinator), world.a.id, patrol.id, approve=True)
+        patrol_review.review_patrol(_user(world.coordinator), world.a.id, patrol.id, approve=True)
     with pytest.raises(Invalid):
-        service.review_patrol(_user(world.committee), world.a.id, patrol.id, approve=False)
-    service.review_patrol(_user(world.committee), world.a.id, patrol.id, approve=False, note="轨迹不完整")
+        patrol_review.review_patrol(_user(world.committee), world.a.id, patrol.id, approve=False)
+    patrol_review.review_patrol(_user(world.committee), world.a.id, patrol.id, approve=False, note="轨迹不完整")
     assert patrol.status == "rejected" and balance_of(world.a.id, world.coordinator.id) == 0
     assert db.session.scalar(select(Notification.id).where(Notification.kind == "patrol.rejected"))
 
@@ -277,31 +284,31 @@ def test_rejection_needs_a_reason_and_pays_nothing(app_ctx, world):
 def test_report_workflow_to_confirmation_and_points(app_ctx, world):
     """Submitted → accepted → assigned → resolved with a photo → confirmed by the reporter, who earns points once."""
     reporter, coordinator = _user(world.resident), _user(world.coordinator)
-    category = service.report_categories(world.a.id)[3]
-    report = service.submit_report(reporter, world.a.id, category_id=category.id, description="路灯坏了",
-                                   photo=None, lat=36.67, lon=117.02, now=T0)
+    category = problem_reports.report_categories(world.a.id)[3]
+    report = problem_reports.submit_report(reporter, world.a.id, category_id=category.id, description="路灯坏了",
+                                           photo=None, lat=36.67, lon=117.02, now=T0)
     handlers = {n.user_id for n in db.session.scalars(select(Notification).where(
         Notification.kind == "patrol.report_new"))}
     assert handlers == {world.committee.id, world.committee2.id, world.coordinator.id}
     with pytest.raises(PermissionDenied):
-        service.accept_report(_user(world.resident2), world.a.id, report.id)
+        problem_reports.accept_report(_user(world.resident2), world.a.id, report.id)
     with pytest.raises(Conflict):
-        service.confirm_report(reporter, world.a.id, report.id)
-    service.accept_report(coordinator, world.a.id, report.id, now=T0)
-    service.assign_report(coordinator, world.a.id, report.id, assignee_id=world.resident2.id, now=T0)
+        problem_reports.confirm_report(reporter, world.a.id, report.id)
+    problem_reports.accept_report(coordinator, world.a.id, report.id, now=T0)
+    problem_reports.assign_report(coordinator, world.a.id, report.id, assignee_id=world.resident2.id, now=T0)
     with pytest.raises(Invalid):
-        service.resolve_report(_user(world.resident2), world.a.id, report.id, photo=None)
+        problem_reports.resolve_report(_user(world.resident2), world.a.id, report.id, photo=None)
     photo = factories.make_upload(world.a, world.resident2, "a" * 32 + ".png")
-    service.resolve_report(_user(world.resident2), world.a.id, report.id, photo=photo, now=T0)
+    problem_reports.resolve_report(_user(world.resident2), world.a.id, report.id, photo=photo, now=T0)
     with pytest.raises(PermissionDenied):
-        service.confirm_report(_user(world.resident2), world.a.id, report.id)
-    service.confirm_report(reporter, world.a.id, report.id, now=T0)
+        problem_reports.confirm_report(_user(world.resident2), world.a.id, report.id)
+    problem_reports.confirm_report(reporter, world.a.id, report.id, now=T0)
     assert report.status == "confirmed"
-    assert [e.action for e in service.timeline(report)] == ["submitted", "accepted", "assigned", "resolved",
-                                                            "confirmed"]
+    assert [e.action for e in problem_reports.timeline(report)] == ["submitted", "accepted", "assigned", "resolved",
+                                                                    "confirmed"]
     assert balance_of(world.a.id, world.resident.id) == 0  # on the notice board first
     factories.settle_awards(T0)
-    assert balance_of(world.a.id, world.resident.id) == service.settings_for(world.a.id).report_points
+    assert balance_of(world.a.id, world.resident.id) == patrol_settings.settings_for(world.a.id).report_points
     told = db.session.scalar(select(func.count()).select_from(Notification).where(
         Notification.user_id == world.resident.id, Notification.kind == "patrol.report"))
     assert told == 4
@@ -309,27 +316,48 @@ def test_report_workflow_to_confirmation_and_points(app_ctx, world):
 
 def test_duplicates_merge_and_reports_can_be_closed(app_ctx, world):
     """A duplicate is merged into the earlier report; a report needing no action is closed with a reason."""
-    category = service.report_categories(world.a.id)[0]
-    first = service.submit_report(_user(world.resident), world.a.id, category_id=category.id, description="乱停车")
-    second = service.submit_report(_user(world.resident2), world.a.id, category_id=category.id, description="乱停车!")
-    service.merge_report(_user(world.coordinator), world.a.id, second.id, into_id=first.id)
+    category = problem_reports.report_categories(world.a.id)[0]
+    first = problem_reports.submit_report(_user(world.resident), world.a.id, category_id=category.id,
+                                          description="乱停车")
+    second = problem_reports.submit_report(_user(world.resident2), world.a.id, category_id=category.id,
+                                           description="乱停车!")
+    problem_reports.merge_report(_user(world.coordinator), world.a.id, second.id, into_id=first.id)
     assert second.status == "merged" and second.merged_into_id == first.id
     with pytest.raises(Invalid):
-        service.close_report(_user(world.coordinator), world.a.id, first.id, note="")
-    service.close_report(_user(world.coordinator), world.a.id, first.id, note="已劝离")
+        problem_reports.close_report(_user(world.coordinator), world.a.id, first.id, note="")
+    problem_reports.close_report(_user(world.coordinator), world.a.id, first.id, note="已劝离")
     assert first.status == "closed"
+
+
+def test_a_report_step_is_taken_by_name_in_one_place(app_ctx, world):
+    """reports.act runs the named step with the fields that step takes (the pages and the API post more);
+    the step's own rule still decides who may take it, and an unknown step is not found."""
+    category = problem_reports.report_categories(world.a.id)[0]
+    report = problem_reports.submit_report(_user(world.resident), world.a.id, category_id=category.id,
+                                           description="井盖松动")
+    with pytest.raises(PermissionDenied):
+        problem_reports.act(_user(world.resident), world.a.id, report.id, "accept", note="")
+    with pytest.raises(NotFound):
+        problem_reports.act(_user(world.coordinator), world.a.id, report.id, "approve")
+    problem_reports.act(_user(world.coordinator), world.a.id, report.id, "accept", note="马上去看", into_id=1,
+                        assignee_id=None, department="", csrf_token="x")
+    assert report.status == "accepted"
+    problem_reports.act(_user(world.coordinator), world.a.id, report.id, "close", note="已修好")
+    assert report.status == "closed"
+    assert [(e.action, e.note) for e in problem_reports.timeline(report)][1:] == [("accepted", "马上去看"),
+                                                                                 ("closed", "已修好")]
 
 
 def test_categories_are_editable(app_ctx, world):
     """The five default categories exist; a handler adds, renames and hides them."""
-    names = [c.name for c in service.report_categories(world.a.id)]
-    assert names == list(service.DEFAULT_REPORT_CATEGORIES)
+    names = [c.name for c in problem_reports.report_categories(world.a.id)]
+    assert names == list(problem_reports.DEFAULT_REPORT_CATEGORIES)
     coordinator = _user(world.coordinator)
-    extra = service.add_category(coordinator, world.a.id, "高空抛物")
+    extra = problem_reports.add_category(coordinator, world.a.id, "高空抛物")
     with pytest.raises(Conflict):
-        service.add_category(coordinator, world.a.id, "高空抛物")
-    service.update_category(coordinator, world.a.id, extra.id, active=False)
-    assert "高空抛物" not in [c.name for c in service.report_categories(world.a.id)]
+        problem_reports.add_category(coordinator, world.a.id, "高空抛物")
+    problem_reports.update_category(coordinator, world.a.id, extra.id, active=False)
+    assert "高空抛物" not in [c.name for c in problem_reports.report_categories(world.a.id)]
 
 
 # --- stats and GPX ----------------------------------------------------------------------------------
@@ -337,29 +365,30 @@ def test_categories_are_editable(app_ctx, world):
 def test_stats_coverage_and_stars(app_ctx, world):
     """Community totals count approved patrols; coverage has cells; 100 verified hours make one star."""
     patrol = _walked_patrol(world)
-    service.review_patrol(_user(world.coordinator), world.a.id, patrol.id, approve=True, now=T0 + timedelta(hours=1))
-    stats = service.community_stats(world.a.id, now=T0 + timedelta(hours=2))
+    patrol_review.review_patrol(_user(world.coordinator), world.a.id, patrol.id, approve=True,
+                                now=T0 + timedelta(hours=1))
+    stats = patrol_stats.community_stats(world.a.id, now=T0 + timedelta(hours=2))
     assert stats["total"]["patrols"] == 1 and stats["month"]["patrols"] == 1 and stats["total"]["km"] > 1
-    cov = service.coverage(world.a.id)
+    cov = patrol_stats.coverage(world.a.id)
     assert 14 <= len(cov["cells"]) <= 40
-    assert service.coverage_svg(cov).startswith("<svg")
-    assert [service.stars_for(h) for h in (99, 100, 300, 1499, 1500)] == [0, 1, 2, 4, 5]
+    assert patrol_stats.coverage_svg(cov).startswith("<svg")
+    assert [patrol_stats.stars_for(h) for h in (99, 100, 300, 1499, 1500)] == [0, 1, 2, 4, 5]
     db.session.add(ServiceRecord(community_id=world.a.id, user_id=world.resident2.id, source="import:1",
                                  seconds=101 * 3600))
-    board = service.star_volunteers(world.a.id)
+    board = patrol_stats.star_volunteers(world.a.id)
     assert board[0]["user_id"] == world.resident2.id and board[0]["stars"] == 1
 
 
 def test_gpx_round_trip(app_ctx, world):
     """A patrol exported as GPX imports back as a route with the same points."""
     patrol = _walked_patrol(world)
-    points = service.track_of(patrol)
+    points = tracking.track_of(patrol)
     text = gpx.patrol_gpx(patrol, points)
     assert [(round(a, 6), round(b, 6)) for a, b, _t in gpx.read_points(text)] == [
         (round(p["lat"], 6), round(p["lon"], 6)) for p in points]
     times = [t for _a, _b, t in gpx.read_points(text)]
     assert times[0].timestamp() == pytest.approx(points[0]["t"])
-    route = service.import_route(_user(world.coordinator), world.a.id, name="导入路线", gpx_text=text.encode())
+    route = patrol_routes.import_route(_user(world.coordinator), world.a.id, name="导入路线", gpx_text=text.encode())
     assert 2 <= len(route.waypoints) <= gpx.MAX_ROUTE_POINTS
     assert route.waypoints[0] == [round(points[0]["lat"], 7), round(points[0]["lon"], 7)]
     with pytest.raises(Invalid):
@@ -371,7 +400,7 @@ def test_real_gpx_file_imports_as_a_route(app_ctx, world):
     from pathlib import Path
 
     data = (Path(__file__).resolve().parents[1] / "data/gpx/korita-zbevnica.gpx").read_bytes()
-    route = service.import_route(_user(world.coordinator), world.a.id, name="korita", gpx_text=data)
+    route = patrol_routes.import_route(_user(world.coordinator), world.a.id, name="korita", gpx_text=data)
     assert 100 <= len(route.waypoints) <= 500
 
 
@@ -461,7 +490,7 @@ def test_pages_work_for_coordinator_and_resident(app, client, auth, world):
     import io
 
     with app.app_context():
-        cat = service.report_categories(cid)[2].id
+        cat = problem_reports.report_categories(cid)[2].id
         db.session.commit()
     r = client.post(f"/c/{cid}/reports/new", data={
         "category_id": cat, "description": "台阶破损", "lat": "36.67", "lon": "117.02",
@@ -500,8 +529,9 @@ def test_pages_work_for_coordinator_and_resident(app, client, auth, world):
                                                        "area_radius_m": "1200"})
     assert r.status_code == 302
     with app.app_context():
-        assert service.settings_for(cid).points_per_km == 10  # proposed: waits for a second member
+        assert patrol_settings.settings_for(cid).points_per_km == 10  # proposed: waits for a second member
         factories.confirm_rule_changes(cid, db.session.merge(world.committee2))
         db.session.commit()
-        assert service.settings_for(cid).points_per_km == 20
-        assert service.settings_for(cid).max_points_per_day == 150 and service.settings_for(cid).area_radius_m == 1200
+        assert patrol_settings.settings_for(cid).points_per_km == 20
+        settings = patrol_settings.settings_for(cid)
+        assert settings.max_points_per_day == 150 and settings.area_radius_m == 1200

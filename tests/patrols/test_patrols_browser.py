@@ -78,25 +78,28 @@ def test_coordinator_sees_the_route_and_needs_a_reason_for_an_off_route_patrol(b
     off-route patrol without writing why; with a reason, 通过 approves it."""
     from datetime import datetime, timedelta
 
-    from civic.patrols import service
+    from civic.patrols import routes as patrol_routes
+    from civic.patrols import settings as patrol_settings
+    from civic.patrols import shifts as patrol_shifts
+    from civic.patrols import tracking
     from tests.patrols.helpers import walk
 
     with app.app_context():
         coordinator, resident = db.session.merge(world.coordinator), db.session.merge(world.resident)
         now = datetime.utcnow()
-        service.set_patrol_area(db.session.merge(world.committee), world.a.id, lat=BASE[0], lon=BASE[1],
-                                radius_m=3000)
-        route = service.create_route(coordinator, world.a.id, name="泉城路线",
-                                     waypoints=[[BASE[0], BASE[1]], [BASE[0] + 0.004, BASE[1] + 0.004]])
-        shift = service.create_shift(coordinator, world.a.id, title="夜巡", starts_at=now - timedelta(minutes=50),
-                                     ends_at=now + timedelta(hours=1), capacity=3, route_id=route.id,
-                                     now=now - timedelta(hours=1))
-        service.sign_up(resident, world.a.id, shift.id, now=now - timedelta(hours=1))
-        patrol = service.start_patrol(resident, world.a.id, shift_id=shift.id, now=now - timedelta(minutes=40))
-        points = walk(service.unix(now - timedelta(minutes=40)), seconds=1200, dt=4.0, bearing_deg=240, seed=2,
+        patrol_settings.set_patrol_area(db.session.merge(world.committee), world.a.id, lat=BASE[0], lon=BASE[1],
+                                        radius_m=3000)
+        route = patrol_routes.create_route(coordinator, world.a.id, name="泉城路线",
+                                           waypoints=[[BASE[0], BASE[1]], [BASE[0] + 0.004, BASE[1] + 0.004]])
+        shift = patrol_shifts.create_shift(coordinator, world.a.id, title="夜巡", starts_at=now - timedelta(minutes=50),
+                                           ends_at=now + timedelta(hours=1), capacity=3, route_id=route.id,
+                                           now=now - timedelta(hours=1))
+        patrol_shifts.sign_up(resident, world.a.id, shift.id, now=now - timedelta(hours=1))
+        patrol = tracking.start_patrol(resident, world.a.id, shift_id=shift.id, now=now - timedelta(minutes=40))
+        points = walk(tracking.unix(now - timedelta(minutes=40)), seconds=1200, dt=4.0, bearing_deg=240, seed=2,
                       base=(BASE[0] - 0.004, BASE[1]))
-        service.add_points(resident, world.a.id, patrol.id, points, now=now - timedelta(minutes=15))
-        service.end_patrol(resident, world.a.id, patrol.id, now=now - timedelta(minutes=15))
+        tracking.add_points(resident, world.a.id, patrol.id, points, now=now - timedelta(minutes=15))
+        tracking.end_patrol(resident, world.a.id, patrol.id, now=now - timedelta(minutes=15))
         db.session.commit()
         patrol_id = patrol.id
     app.config["WTF_CSRF_ENABLED"] = True
@@ -123,3 +126,38 @@ def test_coordinator_sees_the_route_and_needs_a_reason_for_an_off_route_patrol(b
     finally:
         context.close()
         app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_a_report_is_accepted_passed_on_fixed_and_confirmed_with_its_buttons(phones, sign_in, app, world, tmp_path):
+    """Each step of a report is its page's real button (one dispatch, problem_reports.act): the coordinator
+    accepts, passes it to a department and marks it fixed with a photo; the reporter confirms the fix."""
+    from civic.patrols import reports as problem_reports
+    from tests.patrols.helpers import png_bytes
+
+    with app.app_context():
+        category = problem_reports.report_categories(world.a.id)[0]
+        report = problem_reports.submit_report(db.session.merge(world.resident), world.a.id,
+                                               category_id=category.id, description="楼道灯不亮")
+        db.session.commit()
+        url = f"/c/{world.a.id}/reports/{report.id}"
+    photo = tmp_path / "fixed.png"
+    photo.write_bytes(png_bytes())
+
+    coordinator = sign_in(phones.new(), world.coordinator)
+    coordinator.goto(url)
+    coordinator.get_by_role("button", name="受理", exact=True).click()
+    expect(coordinator.locator(".flash-success")).to_contain_text("已受理，这件事由您来处理。")
+    coordinator.get_by_label("或者交给部门").fill("物业")
+    coordinator.get_by_role("button", name="交办", exact=True).click()
+    expect(coordinator.locator(".flash-success")).to_contain_text("已转交，对方已收到通知。")
+    coordinator.get_by_label("解决后的照片").set_input_files(str(photo))
+    coordinator.get_by_role("button", name="已解决", exact=True).click()
+    expect(coordinator.locator(".flash-success")).to_contain_text("已标为解决，会请报告人确认。")
+
+    resident = sign_in(phones.new(), world.resident)
+    resident.goto(url)
+    resident.get_by_test_id("confirm-report").click()
+    expect(resident.locator(".flash-success")).to_contain_text("谢谢您确认问题已解决，这件事已办结。")
+    with app.app_context():
+        events = [e.action for e in problem_reports.timeline(problem_reports.get_report(world.a.id, report.id))]
+    assert events == ["submitted", "accepted", "assigned", "resolved", "confirmed"]

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text
 
 from civic.extensions import db
-from civic.patrols import partitions, service
+from civic.patrols import partitions, tracking
 from civic.patrols.models import Patrol, TrackPoint
 from civic.worker import run_job
 from tests.patrols.helpers import walk
@@ -28,10 +28,10 @@ def test_months_are_made_ahead_and_a_resent_batch_adds_nothing(app, app_ctx, wor
                                       "ON c.oid = p.partrelid WHERE c.relname = 'patrol_track_point'")) == 1
     else:
         assert created == []
-    patrol = service.start_patrol(user, world.a.id, now=T0)
-    fixes = walk(service.unix(T0) + 1, seconds=300, dt=5.0)
-    added, dupes, _ = service.add_points(user, world.a.id, patrol.id, fixes, now=T0 + timedelta(minutes=6))
-    again, dupes_again, _ = service.add_points(user, world.a.id, patrol.id, fixes, now=T0 + timedelta(minutes=6))
+    patrol = tracking.start_patrol(user, world.a.id, now=T0)
+    fixes = walk(tracking.unix(T0) + 1, seconds=300, dt=5.0)
+    added, dupes, _ = tracking.add_points(user, world.a.id, patrol.id, fixes, now=T0 + timedelta(minutes=6))
+    again, dupes_again, _ = tracking.add_points(user, world.a.id, patrol.id, fixes, now=T0 + timedelta(minutes=6))
     db.session.commit()
     assert added == len(fixes) and (again, dupes_again) == (0, len(fixes)) and _points(patrol.id) == len(fixes)
     if is_postgres:
@@ -44,10 +44,10 @@ def test_months_are_made_ahead_and_a_resent_batch_adds_nothing(app, app_ctx, wor
 def test_retention_drops_a_whole_month_and_keeps_the_summary(app, app_ctx, world, is_postgres):
     user = db.session.merge(world.resident)
     partitions.ensure_partitions(now=T0)
-    patrol = service.start_patrol(user, world.a.id, now=T0)
-    service.add_points(user, world.a.id, patrol.id, walk(service.unix(T0) + 1, seconds=300, dt=5.0),
-                       now=T0 + timedelta(minutes=6))
-    service.end_patrol(user, world.a.id, patrol.id, now=T0 + timedelta(minutes=6))
+    patrol = tracking.start_patrol(user, world.a.id, now=T0)
+    tracking.add_points(user, world.a.id, patrol.id, walk(tracking.unix(T0) + 1, seconds=300, dt=5.0),
+                        now=T0 + timedelta(minutes=6))
+    tracking.end_patrol(user, world.a.id, patrol.id, now=T0 + timedelta(minutes=6))
     db.session.commit()
     count = _points(patrol.id)
     # A month is dropped only once every community's retention (180 days by default) has passed its end.

@@ -16,7 +16,10 @@ from civic.deliberation import service as deliberation
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Account, Posting
-from civic.patrols import service as patrols
+from civic.patrols import review as patrol_review
+from civic.patrols import settings as patrol_settings
+from civic.patrols import shifts as patrol_shifts
+from civic.patrols import tracking
 from civic.patrols.models import Patrol, Shift, Signup, TrackPoint
 from civic.privacy import service
 from civic.privacy.models import PrivacySettings
@@ -38,15 +41,15 @@ def _patrol(world, user=None, *, community=None, now=T0, review=True, seconds=60
     """A walked, ended (and by default approved) patrol with its GPS points."""
     community_id = (community or world.a).id
     user = _u(user or world.resident)
-    patrol = patrols.start_patrol(user, community_id, now=now)
-    points = walk(patrols.unix(now), seconds=seconds, prefix=prefix)
+    patrol = tracking.start_patrol(user, community_id, now=now)
+    points = walk(tracking.unix(now), seconds=seconds, prefix=prefix)
     for i in range(0, len(points), 100):
-        patrols.add_points(user, community_id, patrol.id, points[i:i + 100], now=now + timedelta(minutes=10))
-    patrols.end_patrol(user, community_id, patrol.id, now=now + timedelta(minutes=11))
+        tracking.add_points(user, community_id, patrol.id, points[i:i + 100], now=now + timedelta(minutes=10))
+    tracking.end_patrol(user, community_id, patrol.id, now=now + timedelta(minutes=11))
     if review:
         reviewer = world.coordinator if community_id == world.a.id else world.b_committee
-        patrols.review_patrol(_u(reviewer), community_id, patrol.id, approve=True, note="ok",
-                              now=now + timedelta(minutes=20))
+        patrol_review.review_patrol(_u(reviewer), community_id, patrol.id, approve=True, note="ok",
+                                    now=now + timedelta(minutes=20))
     db.session.flush()
     return patrol
 
@@ -67,9 +70,9 @@ def test_points_are_deleted_after_the_retention_period_and_the_summary_stays(app
     assert kept["point_count"] > 100 and kept["distance_m"] > 500 and kept["points_awarded"] > 0
     assert all(old.summary.get(place) for place in service.SUMMARY_PLACES)
     young = _patrol(world, world.resident2, now=T0 + timedelta(days=100), prefix="y")
-    active = patrols.start_patrol(_u(world.coordinator), world.a.id, now=T0)
-    patrols.add_points(_u(world.coordinator), world.a.id, active.id, walk(patrols.unix(T0), seconds=60, prefix="a"),
-                       now=T0)
+    active = tracking.start_patrol(_u(world.coordinator), world.a.id, now=T0)
+    tracking.add_points(_u(world.coordinator), world.a.id, active.id, walk(tracking.unix(T0), seconds=60, prefix="a"),
+                        now=T0)
     db.session.commit()
 
     assert service.purge_batch(now=T0 + timedelta(days=179)) == (0, 0)
@@ -113,11 +116,11 @@ def test_an_unreviewed_patrol_keeps_its_measured_distance_when_reviewed_after_de
     it is not re-measured to zero, and it earns the same points it would have."""
     patrol = _patrol(world, review=False)
     distance, seconds = patrol.distance_m, patrol.moving_seconds
-    expected = patrols.points_for(patrols.settings_for(world.a.id), distance, seconds)
+    expected = patrol_review.points_for(patrol_settings.settings_for(world.a.id), distance, seconds)
     db.session.commit()
     assert service.purge_batch(now=T0 + timedelta(days=200))[0] == 1
     later = T0 + timedelta(days=200, hours=1)
-    patrols.review_patrol(_u(world.coordinator), world.a.id, patrol.id, approve=True, note="ok", now=later)
+    patrol_review.review_patrol(_u(world.coordinator), world.a.id, patrol.id, approve=True, note="ok", now=later)
     db.session.commit()
     patrol = db.session.get(Patrol, patrol.id)
     assert (patrol.distance_m, patrol.moving_seconds, patrol.points_awarded) == (distance, seconds, expected)
@@ -179,9 +182,10 @@ def _busy_resident(world, now=T0):
     s = stock_shop(world)
     order = shop.place_order(_u(world.resident), world.a.id, s.item.id, now=now)
     patrol = _patrol(world, now=now - timedelta(days=1))
-    shift = patrols.create_shift(_u(world.coordinator), world.a.id, title="晚间巡逻", starts_at=now + timedelta(days=2),
-                                 ends_at=now + timedelta(days=2, hours=2), capacity=3, now=now)
-    patrols.sign_up(_u(world.resident), world.a.id, shift.id, now=now)
+    shift = patrol_shifts.create_shift(_u(world.coordinator), world.a.id, title="晚间巡逻",
+                                       starts_at=now + timedelta(days=2),
+                                       ends_at=now + timedelta(days=2, hours=2), capacity=3, now=now)
+    patrol_shifts.sign_up(_u(world.resident), world.a.id, shift.id, now=now)
     db.session.flush()
     return order, patrol, shift, s
 

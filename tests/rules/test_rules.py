@@ -10,7 +10,7 @@ from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Category
 from civic.merit import service as merit
-from civic.patrols import service as patrols
+from civic.patrols import settings as patrol_settings
 from civic.rules import service as rules
 from civic.rules.models import RuleChange
 from tests import factories
@@ -46,12 +46,12 @@ def test_second_member_confirms_and_history_shows_both_names(app, client, auth, 
     proposal = client.post(base, json={"area": "patrols", "field": "report_points", "value": 8}, headers=one)
     assert proposal.status_code == 201 and proposal.json["status"] == "pending"
     with app.app_context():
-        assert patrols.settings_for(world.a.id).report_points == 5
+        assert patrol_settings.settings_for(world.a.id).report_points == 5
     done = client.post(f"{base}/{proposal.json['id']}", json={"decision": "confirm"}, headers=two)
     assert done.status_code == 200, done.json
     assert (done.json["status"], done.json["proposed_by"], done.json["decided_by"]) == ("confirmed", "王主任", "李委员")
     with app.app_context():
-        assert patrols.settings_for(world.a.id).report_points == 8
+        assert patrol_settings.settings_for(world.a.id).report_points == 8
     again = client.post(f"{base}/{proposal.json['id']}", json={"decision": "confirm"}, headers=two)
     assert again.status_code == 409
     # Another community's committee cannot read it.

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from civic.extensions import db
-from civic.patrols import service as patrols
+from civic.patrols import settings as patrol_settings
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ def test_one_proposes_another_confirms(phones, app, world, sign_in):
     expect(waiting.get_by_role("button", name="确认修改")).to_have_count(0)  # not for the proposer
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     with app.app_context():
-        assert patrols.settings_for(a).report_points == 5
+        assert patrol_settings.settings_for(a).report_points == 5
         db.session.remove()
 
     sign_in(page, world.committee2)
@@ -33,4 +33,4 @@ def test_one_proposes_another_confirms(phones, app, world, sign_in):
     expect(page.get_by_text("已确认，修改现在生效")).to_be_visible()
     expect(page.get_by_text(re.compile("提出人：王主任.*决定人：李委员"))).to_be_visible()
     with app.app_context():
-        assert patrols.settings_for(a).report_points == 8
+        assert patrol_settings.settings_for(a).report_points == 8

