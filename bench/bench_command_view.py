@@ -2,7 +2,8 @@
 
 A district with a street of 10 communities and a street of 500, each community with residents, households in a
 grid, visits, problem reports (some fixed, some escalated and overdue), approved patrols and point balances.
-For each street it prints one JSON line: statements issued by civic.grid.command.command_view and its time in ms
+For each street it prints one JSON line: statements issued by the page's reads (civic.grid.command.command_view, the
+weekly trend and the map of open problems) and their time in ms
 (median of 5 runs, after one warm-up). The statement count must be the same for both.
 
 Runs against a dedicated PostgreSQL database civic_bench_command (created when missing, rebuilt by the migrations
@@ -90,6 +91,7 @@ def seed(now, sizes):
             report_ids = list(db.session.scalars(insert(Report).returning(Report.id), [
                 {"community_id": c.id, "reporter_id": user_ids[r % RESIDENTS], "category_id": category_id,
                  "description": "问题", "status": ("resolved", "assigned", "submitted")[r % 3],
+                 "lat": 36.66 + n / 10000, "lon": 117.02 + r / 10000,
                  "created_at": now - timedelta(days=r), "updated_at": now} for r in range(REPORTS)]))
             db.session.execute(insert(ReportEvent), [
                 {"community_id": c.id, "report_id": rid, "at": now - timedelta(days=r, hours=-(r + 1)),
@@ -102,14 +104,23 @@ def seed(now, sizes):
     return admin.id, street_ids
 
 
-def measure(admin_id, street_id, now):
-    """Statements and median ms of the command view of one street."""
-    from civic.accounts.models import User
-    from civic.extensions import db
+def page_reads(admin, street_id, now):
+    """What the command view page reads: the communities side by side, the weekly trend and the problem map."""
     from civic.grid import command
 
+    rows = command.command_view(admin, street_id=street_id, now=now)
+    command.weekly_trend([r["id"] for r in rows], now)
+    command.open_problems_on_map({r["id"]: r["name"] for r in rows})
+    return rows
+
+
+def measure(admin_id, street_id, now):
+    """Statements and median ms of the command view page's reads for one street."""
+    from civic.accounts.models import User
+    from civic.extensions import db
+
     admin = db.session.get(User, admin_id)
-    command.command_view(admin, street_id=street_id, now=now)  # warm-up
+    page_reads(admin, street_id, now)  # warm-up
     statements = []
 
     def count(*args):
@@ -120,7 +131,7 @@ def measure(admin_id, street_id, now):
         if run == 0:
             event.listen(db.engine, "before_cursor_execute", count)
         start = time.perf_counter()
-        rows = command.command_view(admin, street_id=street_id, now=now)
+        rows = page_reads(admin, street_id, now)
         times.append((time.perf_counter() - start) * 1000)
         if run == 0:
             event.remove(db.engine, "before_cursor_execute", count)

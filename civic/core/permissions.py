@@ -19,6 +19,9 @@ SHOPKEEPER = "shopkeeper"
 GRID_LEADER = "grid_leader"
 GRID_WORKER = "grid_worker"
 BUILDING_HEAD = "building_head"
+# held by the administrators of a community's street or district (and site administrators): read-only looks
+# at the community from the street office's command view (civic.grid), never a change
+AREA_ADMIN = "area_admin"
 
 ACTIONS = {
     # communities and accounts
@@ -34,7 +37,7 @@ ACTIONS = {
     "patrol.configure": {COMMITTEE},
     "report.handle": {COORDINATOR, COMMITTEE},
     # merit claims, review and the public notice (civic.merit)
-    "merit.view": {RESIDENT},
+    "merit.view": {RESIDENT, AREA_ADMIN},
     "merit.claim": {RESIDENT},
     "merit.object": {RESIDENT},
     "merit.record": {COMMITTEE, COORDINATOR},
@@ -67,6 +70,7 @@ ACTIONS = {
     "grid.manage": {COMMITTEE},
     "grid.escalate": {GRID_LEADER, COMMITTEE},
     "dispute.manage": {GRID_LEADER, COMMITTEE},
+    "community.inspect": {AREA_ADMIN},  # the command view's read-only drill-down into one community
 }
 
 
@@ -142,7 +146,10 @@ def can(user, action, community_id):
         return False
     if getattr(user, "is_admin", False):
         return True
-    return bool(ACTIONS[action] & roles_in(user, community_id))
+    if ACTIONS[action] & roles_in(user, community_id):
+        return True
+    # only read-only actions name AREA_ADMIN; it is looked up only when the community's own roles did not grant
+    return AREA_ADMIN in ACTIONS[action] and can_administer(user, community_id)
 
 
 def require(user, action, community_id):

@@ -613,6 +613,21 @@ def figures(community_ids, since, until):
     return meetings, decisions
 
 
+def latest_meetings(community_id, *, limit=30):
+    """A community's latest meetings with how many items each passed, rejected or vetoed, for the area command
+    page's read-only look at one community: [(meeting, {"adopted" | "rejected" | "vetoed": items})]. Two statements."""
+    meetings = db.session.scalars(select(Meeting).where(Meeting.community_id == community_id)
+                                  .order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(limit)).all()
+    decided = defaultdict(dict)
+    for meeting_id, status, n in db.session.execute(
+            select(AgendaItem.meeting_id, AgendaItem.status, func.count()).where(
+                AgendaItem.community_id == community_id, AgendaItem.meeting_id.in_([m.id for m in meetings] or [0]),
+                AgendaItem.status.in_(("adopted", "rejected", "vetoed")))
+            .group_by(AgendaItem.meeting_id, AgendaItem.status)):
+        decided[meeting_id][status] = n
+    return [(m, decided[m.id]) for m in meetings]
+
+
 def is_present(meeting, user_id):
     """True when the person has checked in at the session."""
     return db.session.scalar(select(Attendance.id).where(

@@ -20,6 +20,7 @@ from civic.ledger.models import Account, Posting, Transaction
 from civic.patrols.models import Patrol, Report, ReportCategory, ReportEvent
 
 UNFINISHED = ("submitted", "accepted", "assigned", "resolved")
+MAP_LIMIT = 300  # the most problems one map draws (overdue first, then the newest)
 
 
 def areas_of(user):
@@ -180,6 +181,27 @@ def command_view(user, *, street_id=None, district_id=None, now=None, days=30):
     rows = [{"id": cid, "name": name, "street": street, **figures[cid]} for cid, name, street in communities]
     rows.sort(key=lambda r: (-r["problems_overdue"], -r["problems_open"], r["street"], r["name"]))
     return rows
+
+
+def open_problems_on_map(communities, *, limit=MAP_LIMIT):
+    """Open problem reports with a place, of the given {community_id: name}, overdue first then newest: one
+    statement on the (community_id, status) index, at most `limit` rows. Returns (problems, more) where `more`
+    says whether some were left off."""
+    ids = list(communities) or [0]
+    overdue = func.coalesce(Case.overdue, False)
+    rows = db.session.execute(
+        select(Report.id, Report.community_id, Report.lat, Report.lon, Report.created_at, ReportCategory.name,
+               overdue)
+        .join(ReportCategory, and_(ReportCategory.community_id == Report.community_id,
+                                   ReportCategory.id == Report.category_id))
+        .outerjoin(Case, and_(Case.community_id == Report.community_id, Case.report_id == Report.id))
+        .where(Report.community_id.in_(ids), Report.status.in_(UNFINISHED), Report.lat.is_not(None),
+               Report.lon.is_not(None))
+        .order_by(overdue.desc(), Report.created_at.desc(), Report.id.desc()).limit(limit + 1)).all()
+    problems = [{"id": rid, "community_id": cid, "community": communities[cid], "lat": lat, "lon": lon,
+                 "created_at": created, "category": category, "overdue": bool(late)}
+                for rid, cid, lat, lon, created, category, late in rows[:limit]]
+    return problems, len(rows) > limit
 
 
 def weekly_trend(community_ids, now, *, weeks=8):

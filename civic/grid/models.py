@@ -42,8 +42,23 @@ class GridCycle(db.Model):
     days: Mapped[int] = mapped_column(default=30)
 
 
+class GridSettings(db.Model):
+    """A community's grid settings: the points a household visit earns (0 by default: visits are duty and earn
+    service hours). A point-deciding setting: changed only through the four-eyes gate (civic.rules)."""
+
+    __tablename__ = "grid_settings"
+    __table_args__ = (
+        UniqueConstraint("community_id"),
+        CheckConstraint("visit_points BETWEEN 0 AND 10000", name="visit_points"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    visit_points: Mapped[int] = mapped_column(default=0)
+
+
 class Visit(db.Model):
-    """日走访: a grid worker's visit to a household. Earns service hours, not points."""
+    """日走访: a grid worker's visit to a household. Earns service hours; points only if the community decides so."""
 
     __tablename__ = "grid_visit"
     __table_args__ = (

@@ -6,6 +6,7 @@ raises one through the patrols' own `submit_report`, and a `grid_case` row carri
 from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import joinedload
 
 from civic.accounts.models import User
 from civic.communities.models import (
@@ -31,18 +32,30 @@ from civic.grid.models import (
     DepartmentStaff,
     GridCycle,
     GridRole,
+    GridSettings,
     Visit,
 )
 from civic.notifications import service as notices
 from civic.patrols import reports as problem_reports
 from civic.patrols import review as patrol_review
 from civic.patrols.models import Report, ReportCategory
+from civic.rules.service import register_settings_field
 
 DEFAULT_CYCLE_DAYS = 30
 DEFAULT_DEADLINE_HOURS = 72
 OPEN_REPORT = ("submitted", "accepted", "assigned")
 UNFINISHED_REPORT = ("submitted", "accepted", "assigned", "resolved")
 NEXT_LEVEL = {"community": "street", "street": "district"}
+
+
+def settings_for(community_id):
+    """The community's grid settings; an unsaved row with the defaults (no points for visits) when it has none."""
+    row = db.session.scalar(select(GridSettings).where(GridSettings.community_id == community_id))
+    return row if row is not None else GridSettings(community_id=community_id, visit_points=0)
+
+
+# visits are duty: 0 points unless the committee proposes more and a second member confirms (civic.rules)
+register_settings_field("grid", "visit_points", N_("Points for a household visit"), row=settings_for, maximum=10000)
 
 
 def _text(value, limit, message=None):
@@ -195,7 +208,7 @@ def open_problems_in(community_id, grid_ids):
                                    Household.id == Membership.household_id))
         .where(Report.community_id == community_id, Report.status.in_(UNFINISHED_REPORT),
                or_(Visit.grid_id.in_(grid_ids), home_grid.in_(grid_ids)))
-        .order_by(Report.id.desc()).limit(200)).all()
+        .options(joinedload(Report.category)).order_by(Report.id.desc()).limit(200)).all()
     found = {}
     for report, grid_id in rows:
         found.setdefault(grid_id, []).append(report)
@@ -241,10 +254,32 @@ def record_visit(worker, community_id, household_id, *, met="", notes="", photo=
         visit.report_id = report.id  # the photo is the report's evidence now (each photo is cited once)
     else:
         uploads.attach(worker, community_id, [photo], "visit", visit.id, now=now)
-    # duty, not volunteering: service hours (志愿服务时长) only, never points
+    # duty, not volunteering: service hours (志愿服务时长); points only if the community chose so through the gate
     patrol_review.record_service(community_id, worker.id, f"visit:{visit.id}", minutes * 60, now)
+    _visit_award(visit, household, now)
     db.session.flush()
     return visit
+
+
+def _visit_award(visit, household, now):
+    """When the community's (four-eyes) setting gives visits points, the first visit to a household in its grid's
+    cycle puts them on the notice board as an award sourced to the visit. Nobody decides it: the confirmed setting
+    does, and neighbours (the household visited among them) may object before it posts. A revisit within the
+    cycle earns none, so rounds cannot be farmed."""
+    from civic.merit import service as merit
+
+    points = settings_for(visit.community_id).visit_points
+    if not points:
+        return None
+    days = db.session.scalar(select(GridCycle.days).where(
+        GridCycle.community_id == visit.community_id, GridCycle.grid_id == household.grid_id)) or DEFAULT_CYCLE_DAYS
+    earlier = db.session.scalar(select(Visit.id).where(
+        Visit.community_id == visit.community_id, Visit.household_id == household.id, Visit.id != visit.id,
+        Visit.visited_at > visit.visited_at - timedelta(days=days), Visit.visited_at <= visit.visited_at).limit(1))
+    if earlier is not None:
+        return None
+    return merit.put_award_on_notice(visit.community_id, visit.worker_id, points, source_kind="visit",
+                                     source_id=visit.id, category="labour", reason=household.label[:80], now=now)
 
 
 def visits_to(community_id, household_id, *, limit=20):
@@ -524,7 +559,7 @@ def cases_for_street(actor, street_id, *, limit=200):
     _require_area(actor, street_id=street_id)
     return db.session.execute(
         select(Case, Report).join(Report, and_(Report.community_id == Case.community_id, Report.id == Case.report_id))
-        .where(Case.street_id == street_id, Case.closed.is_(False))
+        .options(joinedload(Report.category)).where(Case.street_id == street_id, Case.closed.is_(False))
         .order_by(Case.overdue.desc(), Case.escalated_at, Case.id).limit(limit)).all()
 
 
@@ -533,6 +568,7 @@ def cases_for_staff(actor, *, limit=200):
     department_ids = staff_department_ids(actor)
     return db.session.execute(
         select(Case, Report).join(Report, and_(Report.community_id == Case.community_id, Report.id == Case.report_id))
+        .options(joinedload(Report.category))
         .where(Case.department_id.in_(department_ids or [0]), Case.closed.is_(False))
         .order_by(Case.overdue.desc(), Case.deadline_at, Case.id).limit(limit)).all()
 
@@ -590,6 +626,7 @@ def open_reports_with_cases(community_id, *, limit=100):
     return db.session.execute(
         select(Report, Case).outerjoin(Case, and_(Case.community_id == Report.community_id,
                                                   Case.report_id == Report.id))
+        .options(joinedload(Report.category))
         .where(Report.community_id == community_id, Report.status.in_(UNFINISHED_REPORT))
         .order_by(func.coalesce(Case.overdue, False).desc(), Report.id.desc())
         .limit(limit)).all()

@@ -1,11 +1,11 @@
 """周分析、月汇总: weekly and monthly summaries made by the scheduler for each street and each of its communities
 (with its grids), sent to the inboxes of the street office, the committees and the grid leaders."""
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import or_, select, union
 
 from civic.communities.models import AreaAdmin, Community, GridRole, MemberRole, Street
-from civic.core.clock import resolve
+from civic.core.clock import local_date, local_day_start, local_month_start, resolve
 from civic.core.csvfile import csv_text
 from civic.core.errors import NotFound
 from civic.core.i18n import N_
@@ -15,7 +15,6 @@ from civic.grid import command
 from civic.grid.models import Summary
 from civic.notifications import service as notices
 
-LOCAL_OFFSET = timedelta(hours=8)  # Asia/Shanghai has no summer time
 COLUMNS = ("residents", "active", "visits", "households", "households_visited", "visit_coverage", "problems_raised",
            "problems_resolved", "problems_open", "problems_overdue", "median_hours_to_resolve", "patrols",
            "patrol_km", "patrol_hours", "points_issued", "points_redeemed", "points_outstanding", "meetings",
@@ -24,15 +23,12 @@ COLUMNS = ("residents", "active", "visits", "households", "households_visited", 
 
 def last_period(period, now):
     """The last finished week (Monday to Monday) or month, in local time, as naive UTC (start, end)."""
-    local = now + LOCAL_OFFSET
-    midnight = datetime(local.year, local.month, local.day)
+    today = local_date(now)
     if period == "week":
-        end = midnight - timedelta(days=midnight.weekday())
-        start = end - timedelta(days=7)
-    else:
-        end = datetime(local.year, local.month, 1)
-        start = datetime(end.year - (end.month == 1), 12 if end.month == 1 else end.month - 1, 1)
-    return start - LOCAL_OFFSET, end - LOCAL_OFFSET
+        monday = today - timedelta(days=today.weekday())
+        return local_day_start(monday, -7), local_day_start(monday)
+    end = local_month_start(now)
+    return local_month_start(end - timedelta(days=1)), end
 
 
 def figures_of(community_ids, names, start, end):
@@ -79,8 +75,8 @@ def make_summaries(period, *, now=None):
 def _tell(street_row, street_id, district_id, now):
     title = N_("Weekly analysis is ready") if street_row.period == "week" else N_("Monthly summary is ready")
     body = N_("Visits, problems, patrols, points and meetings of %(start)s to %(end)s.")
-    params = {"start": (street_row.starts_on + LOCAL_OFFSET).strftime("%Y-%m-%d"),
-              "end": (street_row.ends_on + LOCAL_OFFSET - timedelta(days=1)).strftime("%Y-%m-%d")}
+    params = {"start": local_date(street_row.starts_on).isoformat(),
+              "end": local_date(street_row.ends_on, minus_days=1).isoformat()}
     admins = db.session.scalars(select(AreaAdmin.user_id).where(or_(
         AreaAdmin.street_id == street_id, AreaAdmin.district_id == district_id)).distinct())
     for user_id in admins:
@@ -132,8 +128,8 @@ def visible_to(user, *, limit=60):
 def title_of(summary):
     """What the summary covers, e.g. ("week", "2026-05-04", "2026-05-10", community name or None)."""
     name = db.session.get(Community, summary.community_id).name if summary.community_id else None
-    return {"period": summary.period, "start": (summary.starts_on + LOCAL_OFFSET).strftime("%Y-%m-%d"),
-            "end": (summary.ends_on + LOCAL_OFFSET - timedelta(days=1)).strftime("%Y-%m-%d"), "community": name}
+    return {"period": summary.period, "start": local_date(summary.starts_on).isoformat(),
+            "end": local_date(summary.ends_on, minus_days=1).isoformat(), "community": name}
 
 
 def to_csv(summary):

@@ -1,10 +1,12 @@
 """Grid pages: a grid worker's home and rounds, the committee's grid setup, cases for the street and its
 departments, the street office's command view (街道综治中心) and the weekly/monthly summaries."""
+import json
 from datetime import timedelta
 
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -21,8 +23,9 @@ from civic.communities.models import Community, Street
 from civic.core.clock import utcnow
 from civic.core.csvfile import csv_response
 from civic.core.errors import Invalid
-from civic.core.permissions import can, can_administer
+from civic.core.permissions import can
 from civic.core.uploads import save_photo
+from civic.deliberation import service as deliberation
 from civic.extensions import db
 from civic.grid import command, disputes, service, summaries
 from civic.grid.forms import (
@@ -41,7 +44,10 @@ from civic.grid.forms import (
     VisitForm,
 )
 from civic.grid.models import Department
+from civic.merit import service as merit
 from civic.patrols import reports as problem_reports
+from civic.patrols import shifts as patrol_shifts
+from civic.patrols import stats as patrol_stats
 from civic.web import community_view
 
 bp = Blueprint("grid", __name__)
@@ -158,7 +164,8 @@ def manage(community):
     if request.method == "POST":
         _form_error(role_form if "r" in sent else cycle_form)
     return render_template("grid/manage.html", community=community, grids=grids, role_form=role_form,
-                           cycle_form=cycle_form, roles=service.roles_of_community(community.id))
+                           cycle_form=cycle_form, roles=service.roles_of_community(community.id),
+                           visit_points=service.settings_for(community.id).visit_points)
 
 
 # --- cases: the street dispatches, departments report for duty ------------------------------------
@@ -276,25 +283,68 @@ def command_view():
     area = _area_args()
     rows = command.command_view(current_user, **area)
     trend = command.weekly_trend([r["id"] for r in rows], utcnow())
+    problems, more = command.open_problems_on_map({r["id"]: r["name"] for r in rows})
     return render_template("grid/command.html", rows=rows, total=command.totals(rows), trend=trend,
                            peak=max([1] + [max(t["problems"], t["visits"]) for t in trend]), areas=command.areas_of(
         current_user), area=area, current=":".join(("street" if "street_id" in area else "district",
-                                                    str(next(iter(area.values()))))))
+                                                    str(next(iter(area.values()))))),
+                           problems=problems, more_problems=more, map_attrs=_problem_map(problems))
+
+
+def _problem_map(problems):
+    """data-* attributes for the map of open problems (drawn by static/js/patrols.js without tiles unless a tile
+    service is configured): one dot per problem, red when overdue, drawn last so red stays on top."""
+    marks = [{"lat": p["lat"], "lon": p["lon"], "overdue": p["overdue"],
+              "label": f'#{p["id"]} {p["community"]} · {_(p["category"])}',
+              "href": url_for("grid.drill_down", community_id=p["community_id"], view="problems")}
+             for p in reversed(problems)]
+    return {"data-tiles": current_app.config.get("MAP_TILE_URL", ""),
+            "data-tiles-attribution": current_app.config.get("MAP_TILE_ATTRIBUTION", ""),
+            "data-marks": json.dumps(marks, ensure_ascii=False)}
+
+
+DRILL_DOWN = ("overview", "problems", "notices", "patrols", "meetings")
+
+
+def _inspected(community_id):
+    """The community, when I administer its street or district (read-only); 404 otherwise, so that another
+    street's communities do not even show they exist."""
+    community = db.session.get(Community, community_id)
+    if community is None or not can(current_user, "community.inspect", community_id):
+        abort(404)
+    return community
 
 
 @bp.route("/grid/command/c/<int:community_id>")
 @login_required
 def command_community(community_id):
     """Drill-down: one community's grids, visit coverage and open problems, read-only."""
-    community = db.session.get(Community, community_id)
-    if community is None or not can_administer(current_user, community_id):
+    return drill_down(community_id, "overview")
+
+
+@bp.route("/grid/command/c/<int:community_id>/<view>")
+@login_required
+def drill_down(community_id, view):
+    """Drill-down into a community's own views, read-only: its problems, notice board, patrols and meetings."""
+    if view not in DRILL_DOWN:
         abort(404)
+    community = _inspected(community_id)
     now = utcnow()
-    return render_template(
-        "grid/command_community.html", community=community,
-        figures=command.community_figures([community_id], now - timedelta(days=30), now)[community_id],
-        grids=command.grid_figures(community_id, now - timedelta(days=30), now),
-        problems=service.open_reports_with_cases(community_id))
+    context = {}
+    if view == "overview":
+        context = {"figures": command.community_figures([community_id], now - timedelta(days=30), now)[community_id],
+                   "grids": command.grid_figures(community_id, now - timedelta(days=30), now),
+                   "problems": service.open_reports_with_cases(community_id)}
+    elif view == "problems":
+        context = {"problems": service.open_reports_with_cases(community_id)}
+    elif view == "notices":
+        context = {"board": merit.notice_board(current_user, community_id, page=request.args.get("page", 1, type=int))}
+    elif view == "patrols":
+        context = {"stats": patrol_stats.community_stats(community_id),
+                   "shifts": patrol_shifts.upcoming_shifts(community_id, limit=20)}
+    else:
+        context = {"meetings": deliberation.latest_meetings(community_id)}
+    return render_template("grid/drill_down.html", community=community, view=view, views=DRILL_DOWN, **context)
 
 
 # --- weekly analysis and monthly summary ----------------------------------------------------------

@@ -12,7 +12,7 @@ CAP_PERIODS = ("none", "month", "year")
 CLAIM_STATUSES = ("pending", "second", "rejected", "notice", "objected", "cancelled", "posted")
 OBJECTION_STATUSES = ("open", "upheld", "dismissed")
 # Where an award that was not claimed from the catalogue comes from (one gate for every point issued).
-SOURCE_KINDS = ("patrol", "report", "meeting")
+SOURCE_KINDS = ("patrol", "report", "meeting", "visit")
 
 
 class MeritSettings(db.Model):
@@ -90,7 +90,7 @@ class Claim(db.Model):
         UniqueConstraint("community_id", "created_by_id", "request_key"),
         # one pending award per cause and beneficiary: a retried patrol approval or check-in adds nothing
         UniqueConstraint("community_id", "source_kind", "source_id", "resident_id"),
-        CheckConstraint("source_kind IS NULL OR (source_kind IN ('patrol', 'report', 'meeting') "
+        CheckConstraint("source_kind IS NULL OR (source_kind IN ('patrol', 'report', 'meeting', 'visit') "
                         "AND source_id IS NOT NULL AND kind = 'award')", name="source"),
         CheckConstraint("rule_id IS NOT NULL OR source_kind IS NOT NULL", name="rule_or_source"),
         ForeignKeyConstraint(["community_id", "rule_id"], ["merit_rule.community_id", "merit_rule.id"]),

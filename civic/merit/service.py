@@ -544,7 +544,8 @@ def _put_on_notice(claim, now, *, dismissed_reason=None, tell=True):
 
 # --- the gate for awards from other parts --------------------------------------------------------
 
-SOURCE_LABELS = {"patrol": N_("Patrol"), "report": N_("Problem report"), "meeting": N_("Meeting attendance")}
+SOURCE_LABELS = {"patrol": N_("Patrol"), "report": N_("Problem report"), "meeting": N_("Meeting attendance"),
+                 "visit": N_("Household visit")}
 
 
 def sourced_award(community_id, source_kind, source_id, resident_id):

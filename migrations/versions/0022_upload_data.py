@@ -7,7 +7,7 @@ the folder once the upgrade is checked); a row whose file is missing keeps `data
 served. Downgrade writes the bytes back into UPLOADS_DIR, then drops the column.
 
 Revision ID: 0022_upload_data
-Revises: 0019_idempotency
+Revises: 0022_visit_points
 """
 import os
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_upload_data"
-down_revision = "0019_idempotency"
+down_revision = "0022_visit_points"
 branch_labels = None
 depends_on = None
 

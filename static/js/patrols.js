@@ -65,6 +65,18 @@
       bounds = bounds.concat(track);
       if (track.length === 1) { L.circleMarker(track[0], { radius: 8, color: "#c0392b" }).addTo(map); }
     }
+    // places to mark (the command view's open problems): a dot each, red when overdue, a link to the problem
+    (parse(el, "data-marks") || []).forEach(function (m) {
+      var red = !!m.overdue;
+      var dot = L.circleMarker([m.lat, m.lon], { radius: red ? 9 : 7, color: red ? "#c0392b" : "#2f6fb3", weight: 2,
+        fillColor: red ? "#e74c3c" : "#5b9bd5", fillOpacity: 0.85, className: red ? "map-mark map-mark-red" : "map-mark" })
+        .addTo(map);
+      var label = document.createElement("span");
+      label.textContent = m.label || "";  // text, never HTML: names are typed by people
+      dot.bindTooltip(label);
+      if (m.href) { dot.on("click", function () { window.location.href = m.href; }); }
+      bounds.push([m.lat, m.lon]);
+    });
     if (!bounds.length) { bounds = geoPoints; }  // nothing walked yet: show the community
     if (bounds.length > 1) { map.fitBounds(bounds, { padding: [20, 20], maxZoom: 18 }); }
     else if (bounds.length === 1) { map.setView(bounds[0], 17); }

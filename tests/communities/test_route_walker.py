@@ -68,7 +68,7 @@ AREA_ROUTES = {"grid.cases", "grid.case", "grid.departments", "grid.command_view
 # administrator (the street's, or the site's) who appoints A's committee.
 NORMAL_USER = {"api_shop.OneOrder": "resident", "api_shop.CancelOrder": "resident", "admin.appoint": "admin",
                "patrols.end": "resident", "api_patrols.PatrolEnd": "resident", "api_patrols.PatrolPoints": "resident",
-               "grid.command_community": "admin"}
+               "grid.command_community": "admin", "grid.drill_down": "admin"}
 # What A's committee member (who also coordinates and keeps A's shop) normally gets from a GET, when not 200.
 GET_NOT_200 = {"merit.index": (200, 302)}
 
@@ -164,7 +164,7 @@ def _ids(o, rule):
             "change_id": o.change_id,
             "membership_id": o.membership_id, "household_id": o.household_id, "user_id": o.user_id,
             "category_id": o.category_id, "action": "accept", "name": o.upload, "dispute_id": o.dispute_id,
-            "day": o.day}
+            "day": o.day, "view": "notices"}
 
 
 def _url(rule, community_id, ids):

@@ -150,3 +150,79 @@ def test_no_page_or_api_call_grows_with_the_data(app, client, auth, world, ids):
     assert not grown, "statement counts grow with the data:\n" + report
     heavy = [url for url in large if large[url] > MAX_PER_PAGE]
     assert not heavy, f"more than {MAX_PER_PAGE} statements:\n" + report
+
+
+# --- grid governance (civic.grid): who opens which page, and what grows under it --------------------
+
+GRID_PAGES = {
+    "worker": ["/c/{a}/grid"],
+    "committee": ["/c/{a}/grid/manage", "/c/{a}/grid/disputes"],
+    "staff": ["/grid/cases"],
+    "street_admin": ["/grid/command", "/grid/cases", "/grid/summaries", "/grid/summaries/{summary}",
+                     "/grid/command/c/{a}/overview", "/grid/command/c/{a}/problems", "/grid/command/c/{a}/notices",
+                     "/grid/command/c/{a}/patrols", "/grid/command/c/{a}/meetings"],
+}
+
+
+def grow_grid(app, w, n, tag):
+    """Add `n` of each thing the grid pages list or count: households with a resident, visits, problems with a
+    place escalated and dispatched to a department, disputes, and a week's summary."""
+    from civic.accounts.models import User
+    from civic.communities.models import Household, Membership
+    from civic.grid import disputes, service, summaries
+    from civic.patrols import reports as patrols
+    from tests.grid.conftest import first_category
+
+    now = utcnow()
+    with app.app_context():
+        people = {name: db.session.get(User, getattr(w, name).id)
+                  for name in ("worker", "leader", "street_admin", "committee", "resident")}
+        category = first_category(w.a.id)
+        for i in range(n):
+            house = Household(community_id=w.a.id, grid_id=w.grid.id, label=f"{tag}{i}号")
+            db.session.add(house)
+            db.session.flush()
+            neighbour = factories.make_member(db.session.merge(w.a))
+            db.session.query(Membership).filter_by(community_id=w.a.id, user_id=neighbour.id).update(
+                {"household_id": house.id})
+            service.record_visit(people["worker"], w.a.id, house.id, notes="一切正常", now=now)
+            report = patrols.submit_report(people["resident"], w.a.id, category_id=category.id,
+                                           description=f"{tag} {i}", lat=36.66 + i / 1000, lon=117.02, now=now)
+            case = service.escalate_report(people["leader"], w.a.id, report.id, now=now)
+            service.dispatch_case(people["street_admin"], case.id, w.dept.id, now=now)
+            disputes.open_dispute(people["committee"], w.a.id, title=f"邻里纠纷 {tag} {i}", parties="楼上楼下",
+                                  mediator_id=people["leader"].id, now=now)
+        summaries.make_summaries("week", now=now - timedelta(days=7 * (1 if tag == "small" else 2)))
+        db.session.commit()
+        db.session.remove()
+
+
+def test_grid_pages_do_not_grow_with_the_data(app, client, auth):
+    """The grid worker's home, the committee's grid pages, the case lists of the street and its department,
+    the command view with its drill-down and the summaries cost the same statements with 2 and 30 of each."""
+    from civic.grid.models import Summary
+    from tests.grid.conftest import make_grid_world
+
+    with app.app_context():
+        db.session().expire_on_commit = False
+        w = make_grid_world()
+        db.session.commit()
+        db.session.expunge_all()
+        db.session.remove()
+    grow_grid(app, w, 2, "small")
+    with app.app_context():
+        summary = db.session.scalar(db.select(Summary.id).where(Summary.community_id.is_(None)))
+
+    def measure_all():
+        counts = {}
+        for who, urls in GRID_PAGES.items():
+            auth.switch_to(getattr(w, who))
+            counts.update({f"{who} {url}": n for url, n in measure(
+                app, client, [u.format(a=w.a.id, summary=summary) for u in urls]).items()})
+        return counts
+
+    small = measure_all()
+    grow_grid(app, w, 30, "large")
+    large = measure_all()
+    report = "\n".join(f"{url}: {small[url]} -> {large[url]}" for url in small)
+    assert not [url for url in small if large[url] > small[url]], "grid pages grow with the data:\n" + report

@@ -76,3 +76,18 @@ def first_category(community_id):
     return problem_reports.report_categories(community_id)[0]
 
 
+
+
+
+def make_report_with_place(app, w):
+    """An open problem with a place in the first community, committed; returns its id."""
+    from civic.patrols import reports as patrols
+
+    with app.app_context():
+        report = patrols.submit_report(db.session.get(User, w.resident.id), w.a.id,
+                                       category_id=first_category(w.a.id).id, description="井盖松动",
+                                       lat=36.6612, lon=117.0213)
+        db.session.commit()
+        report_id = report.id
+        db.session.remove()
+    return report_id

@@ -196,3 +196,34 @@ def test_a_street_admin_sees_only_their_street(gw):
     with pytest.raises(Invalid):  # a department of another street
         service.dispatch_case(gw.street_admin, case.id, other_dept.id, now=T0)
     assert db.session.scalar(select(Case.department_id).where(Case.id == case.id)) is None
+
+
+def test_visit_points_go_through_the_gate_and_on_notice_as_a_sourced_award(gw):
+    """Visits earn 0 points until one committee member proposes more and another confirms; then the first visit to
+    a household in its cycle puts an award sourced to the visit on the notice board (nobody decided it for
+    themselves), a revisit in the cycle earns nothing, and nothing is posted before the notice ends."""
+    from civic.merit import service as merit
+    from civic.merit.models import Claim
+    from civic.rules import service as rules
+
+    assert service.settings_for(gw.a.id).visit_points == 0
+    first = service.record_visit(gw.worker, gw.a.id, gw.houses[0].id, now=T0)
+    assert merit.sourced_award(gw.a.id, "visit", first.id, gw.worker.id) is None
+    change = rules.propose_change(gw.committee, gw.a.id, "grid", "visit_points", 3, now=T0)
+    assert service.settings_for(gw.a.id).visit_points == 0  # not before a second member confirms
+    with pytest.raises(PermissionDenied):
+        rules.confirm_change(gw.committee, gw.a.id, change.id, now=T0)
+    rules.confirm_change(gw.leader, gw.a.id, change.id, now=T0)
+    db.session.flush()
+    assert service.settings_for(gw.a.id).visit_points == 3
+    revisit = service.record_visit(gw.worker, gw.a.id, gw.houses[0].id, now=T0 + timedelta(days=1))
+    assert merit.sourced_award(gw.a.id, "visit", revisit.id, gw.worker.id) is None  # same cycle: nothing
+    visit = service.record_visit(gw.worker, gw.a.id, gw.houses[1].id, now=T0 + timedelta(days=1))
+    award = merit.sourced_award(gw.a.id, "visit", visit.id, gw.worker.id)
+    assert award.points == 3 and award.status == "notice" and award.source_kind == "visit"
+    assert award.first_approver_id is None and award.resident_id == gw.worker.id
+    assert db.session.scalar(select(Transaction.id).where(Transaction.community_id == gw.a.id)) is None
+    with pytest.raises(PermissionDenied):  # the gate refuses anyone deciding their own award
+        merit.put_award_on_notice(gw.a.id, gw.worker.id, 3, source_kind="visit", source_id=first.id,
+                                  category="labour", reason="x", decided_by=gw.worker)
+    assert db.session.scalar(select(Claim.id).where(Claim.source_kind == "visit", Claim.source_id == first.id)) is None

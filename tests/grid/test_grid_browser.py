@@ -140,3 +140,89 @@ def test_grid_pages_pass_axe_and_the_phone_layout(browser, live_server, app, eld
             failures += [f"{phone} {path}: {p}" for p in axe_violations(page) + layout_problems(page)]
         context.close()
     assert not failures, "\n".join(failures)
+
+
+def test_committee_presses_the_grid_manage_and_dispute_buttons(phones, sign_in, app, grid_world):
+    """The committee gives a grid role, saves a visiting cycle and removes the role; records a dispute naming a
+    mediator; the mediator records a session, the agreement and the follow-up visit that closes it."""
+    from civic.grid.models import Dispute, GridCycle, GridRole
+
+    w = grid_world
+    page = phones.new()
+    sign_in(page, w.committee)
+    page.goto(f"/c/{w.a.id}/grid/manage")
+    roles = page.locator("form").filter(has=page.get_by_role("button", name="设置角色"))
+    roles.get_by_label("个人").select_option(label="刘阿姨")
+    roles.get_by_label("角色").select_option(label="信息员/楼长")
+    roles.get_by_role("button", name="设置角色").click()
+    expect(page.get_by_text("已设置角色。")).to_be_visible()
+    cycle = page.locator("form").filter(has=page.get_by_role("button", name="保存周期"))
+    cycle.get_by_label("每户走访周期（天）").fill("14")
+    cycle.get_by_role("button", name="保存周期").click()
+    expect(page.get_by_text("走访周期已保存。")).to_be_visible()
+    expect(page.get_by_test_id("visit-points")).to_contain_text("0")
+    page.locator("li.row").filter(has_text="刘阿姨").get_by_role("button", name="移除").click()
+    expect(page.get_by_text("角色已移除。")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    with app.app_context():
+        assert db.session.scalar(select(GridCycle.days).where(GridCycle.grid_id == w.grid.id)) == 14
+        assert db.session.scalar(select(GridRole.id).where(GridRole.user_id == w.resident.id)) is None
+
+    page.goto(f"/c/{w.a.id}/grid/disputes")
+    page.get_by_label("纠纷事由").fill("楼上漏水")
+    page.get_by_label("当事人").fill("1号楼101与201")
+    page.get_by_label("调解员").select_option(label=w.leader.display_name)
+    page.get_by_role("button", name="登记纠纷").click()
+    expect(page.get_by_text("纠纷已登记，已通知调解员。")).to_be_visible()
+    dispute_url = page.url
+
+    sign_in(page, w.leader)
+    page.goto(dispute_url)
+    page.get_by_label("到场人员").fill("双方及楼长")
+    page.get_by_label("调解内容").fill("201答应修好防水层")
+    page.get_by_role("button", name="保存调解记录").click()
+    expect(page.get_by_text("调解记录已保存。")).to_be_visible()
+    page.get_by_label("调解协议").fill("201一周内修好，101不再追究")
+    page.get_by_label("几天后回访").fill("7")
+    page.get_by_role("button", name="达成协议", exact=True).click()
+    expect(page.get_by_text("调解结果已记录，请按期回访。")).to_be_visible()
+    page.get_by_label("回访情况").fill("已修好，双方满意")
+    page.get_by_role("button", name="保存并结案").click()
+    expect(page.get_by_text("回访已记录，纠纷已结案。")).to_be_visible()
+    expect(page.get_by_test_id("dispute-status")).to_have_text("已回访结案")
+    with app.app_context():
+        dispute = db.session.scalar(select(Dispute))
+        assert dispute.status == "closed" and dispute.agreement.startswith("201") and dispute.followed_up_at
+
+
+def test_street_admin_sees_the_problem_map_and_drills_down(phones, sign_in, app, grid_world):
+    """On a phone the command view draws one dot per open problem with a place (red when overdue) without any
+    tile server, lists the same problems, and a dot's community opens read-only: its problems, notice board,
+    patrols and meetings, with nothing to press."""
+    from civic.grid.models import Case
+    from tests.grid.conftest import make_report_with_place
+
+    w = grid_world
+    late = make_report_with_place(app, w)
+    fresh = make_report_with_place(app, w)
+    with app.app_context():
+        db.session.add(Case(community_id=w.a.id, report_id=late, street_id=w.street_id, overdue=True))
+        db.session.commit()
+    page = phones.new()
+    sign_in(page, w.street_admin)
+    page.get_by_test_id("command-link").click()
+    expect(page.locator("path.map-mark")).to_have_count(2)
+    expect(page.locator("path.map-mark-red")).to_have_count(1)
+    expect(page.locator(".leaflet-control-scale")).to_be_visible()
+    page.locator("details.problem-map-list summary").click()
+    listed = page.get_by_test_id("problem-map-list")
+    expect(listed.locator("li").first).to_contain_text(f"#{late}")
+    expect(listed.locator("li.case-red")).to_have_count(1)
+    expect(listed).to_contain_text(f"#{fresh}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    listed.get_by_role("link").first.click()
+    expect(page.get_by_test_id("drill-problems")).to_contain_text(f"#{late}")
+    for tab, testid in (("公示栏", "drill-notices"), ("巡逻", "drill-patrols"), ("议事", "drill-meetings")):
+        page.get_by_test_id("drill-tabs").get_by_role("link", name=tab).click()
+        expect(page.get_by_test_id(testid)).to_be_visible()
+        assert page.locator("main section.card form").count() == 0

@@ -259,3 +259,79 @@ def test_weekly_trend_counts_by_week(gw):
     trend = command.weekly_trend([gw.a.id, gw.b.id], now)
     assert [t["problems"] for t in trend] == [0, 0, 0, 0, 0, 0, 1, 2]
     assert [t["visits"] for t in trend] == [0, 0, 0, 0, 0, 0, 0, 1]
+
+
+def test_map_of_open_problems_is_one_bounded_statement_red_first(gw):
+    """The map plots open problems with a place (none without one, none fixed and confirmed), overdue first,
+    in one statement whatever the number of problems, and at most its limit."""
+    category = first_category(gw.a.id)
+    late = patrols_report(gw, category, lat=36.661, lon=117.021)
+    db.session.add(Case(community_id=gw.a.id, report_id=late.id, street_id=gw.street_id, overdue=True))
+    fresh = patrols_report(gw, category, lat=36.662, lon=117.022)
+    patrols_report(gw, category)  # no place: listed on the community's pages, not on the map
+    db.session.flush()
+    names = {gw.a.id: gw.a.name, gw.b.id: gw.b.name}
+    (problems, more), statements = _count_statements(lambda: command.open_problems_on_map(names))
+    assert [p["id"] for p in problems] == [late.id, fresh.id] and not more and statements == 1
+    assert problems[0]["overdue"] and not problems[1]["overdue"] and problems[0]["community"] == gw.a.name
+    for n in range(4):
+        patrols_report(gw, category, lat=36.66 + n / 1000, lon=117.02)
+    db.session.flush()
+    (problems, more), statements = _count_statements(lambda: command.open_problems_on_map(names, limit=3))
+    assert len(problems) == 3 and more and statements == 1 and problems[0]["id"] == late.id
+
+
+def patrols_report(gw, category, **place):
+    from civic.patrols import reports as patrols
+
+    return patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="路灯坏了", **place)
+
+
+def test_command_view_draws_the_map_and_lists_the_same_problems(client, app, grid_world):
+    """The command view carries the open problems as data for the map (no tile server needed) and as a list."""
+    from tests.grid.conftest import make_report_with_place
+
+    report_id = make_report_with_place(app, grid_world)
+    _login(client, grid_world.street_admin)
+    page = client.get("/grid/command").get_data(as_text=True)
+    assert 'data-testid="patrol-map"' in page and "data-marks=" in page and "vendor/leaflet/leaflet." in page
+    assert f"#{report_id} " in page and 'data-testid="problem-map-list"' in page
+
+
+@pytest.mark.parametrize("view", ["overview", "problems", "notices", "patrols", "meetings"])
+def test_street_admin_drills_down_read_only_and_not_into_another_street(client, app, grid_world, view):
+    """A street administrator opens each read-only view of their street's community; a community of another
+    street (which exists, with a report) answers 404, as does an unknown view; a grid worker may not drill down."""
+    from tests import factories
+    from tests.grid.conftest import make_report_with_place
+
+    report_id = make_report_with_place(app, grid_world)
+    with app.app_context():
+        other = factories.make_community("千佛山社区", street_name="千佛山街道")
+        other_id = other.id
+        db.session.commit()
+    _login(client, grid_world.street_admin)
+    response = client.get(f"/grid/command/c/{grid_world.a.id}/{view}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-testid="read-only"' in page
+    assert "<form" not in page.split('data-testid="read-only"')[1]  # nothing to press: read-only
+    if view == "problems":
+        assert f"#{report_id} " in page
+    assert client.get(f"/grid/command/c/{other_id}/{view}").status_code == 404
+    assert client.get(f"/grid/command/c/{grid_world.a.id}/settings").status_code == 404
+    _login(client, grid_world.worker)
+    assert client.get(f"/grid/command/c/{grid_world.a.id}/{view}").status_code == 404
+
+
+def test_inspect_is_in_the_permission_registry(gw):
+    """community.inspect belongs to the community's street and district administrators only; merit.view too
+    (the notice board is public to the community), but nothing that changes anything."""
+    from civic.core.permissions import ACTIONS, AREA_ADMIN, can
+    from tests import factories
+
+    other = factories.make_community("千佛山社区", street_name="千佛山街道")
+    assert can(gw.street_admin, "community.inspect", gw.a.id) and can(gw.district_admin, "community.inspect", gw.a.id)
+    assert not can(gw.street_admin, "community.inspect", other.id)
+    assert not can(gw.committee, "community.inspect", gw.a.id) and not can(gw.worker, "community.inspect", gw.a.id)
+    assert can(gw.street_admin, "merit.view", gw.a.id) and not can(gw.street_admin, "merit.object", gw.a.id)
+    assert {a for a, roles in ACTIONS.items() if AREA_ADMIN in roles} == {"merit.view", "community.inspect"}
