@@ -7,11 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 BABEL_KEYWORDS := -k _l -k N_ -k Invalid -k Conflict -k NotFound -k PermissionDenied -k TooManyAttempts -k DomainError
 
-.PHONY: run test bench load translations messages venv test-deps clean help
+.PHONY: run test lint bench load translations messages venv test-deps clean help
 
 help:
 	@echo "make run    - set up and serve the demo on http://$(HOST):$(PORT) (SQLite under instance/)"
-	@echo "make test   - set up and run the whole test suite (SQLite, then PostgreSQL when available)"
+	@echo "make test   - set up, lint (ruff check, first), then run the whole test suite (SQLite, then PostgreSQL)"
+	@echo "make lint   - ruff check . alone (ruff.toml)"
 	@echo "make bench  - run the benchmarks under bench/ (one JSON object per line)"
 	@echo "make load   - about 90 s: mixed resident load on gunicorn + PostgreSQL (database civic_load), then ledger verify"
 
@@ -46,7 +47,11 @@ run: venv translations
 	@echo "Serving on http://$(HOST):$(PORT)  (worker runs beside it; Ctrl-C stops both)"
 	@bash scripts/serve.sh "$(BIN)" "$(HOST)" "$(PORT)"
 
-test: $(VENV)/.test translations
+# `make test` lints first (prerequisites run in order): a ruff finding fails the build before any test.
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+
+test: $(VENV)/.test lint translations
 	@bash scripts/ensure-chromium.sh
 	@bash scripts/run-tests.sh $(PYTEST_ARGS)
 

@@ -198,8 +198,10 @@ def check(app, meeting_id):
     from civic.ledger.models import Transaction
 
     with app.app_context():
-        attendances = db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id))
-        people = db.session.scalar(select(func.count(func.distinct(Attendance.user_id))).where(Attendance.meeting_id == meeting_id))
+        attendances = db.session.scalar(
+            select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id))
+        people = db.session.scalar(
+            select(func.count(func.distinct(Attendance.user_id))).where(Attendance.meeting_id == meeting_id))
         awards = db.session.scalar(select(func.count()).select_from(Transaction).where(
             Transaction.idempotency_key.like(f"meeting:{meeting_id}:attend:%")))
         verified = ledger.verify()

@@ -103,7 +103,8 @@ CORE_SQL = {
 
 
 def setup_people(db, kind):
-    """A district, street, community; an administrator; RESIDENTS users; returns (community_id, admin, first_user_id)."""
+    """A district, street, community; an administrator; RESIDENTS users; returns
+    (community_id, admin, first_user_id)."""
     from civic.accounts.models import User
     from civic.communities.models import Community, District, Street
 
@@ -129,7 +130,8 @@ def setup_people(db, kind):
         "INSERT INTO membership (community_id, user_id, status, address, note, requested_at) "
         "VALUES (:c, :u, 'active', '', '', :now)"), {"c": community.id, "u": base + 1, "now": datetime(2026, 1, 1)})
     if kind == "postgresql":
-        db.session.execute(text("SELECT setval(pg_get_serial_sequence('\"user\"', 'id'), (SELECT MAX(id) FROM \"user\"))"))
+        db.session.execute(
+            text("SELECT setval(pg_get_serial_sequence('\"user\"', 'id'), (SELECT MAX(id) FROM \"user\"))"))
     db.session.commit()
     return community.id, admin, base
 
@@ -200,7 +202,8 @@ def build_ledger(db, kind, community_id, user_base, postings):
         "SELECT :c, 2026, 2000000000, COALESCE(SUM(balance), 0) FROM ledger_account WHERE kind = 'resident'"), params)
     if kind == "postgresql":
         for table in ("ledger_account", "ledger_transaction", "ledger_posting"):
-            db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"))
+            db.session.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"))
     db.session.commit()
     with db.engine.connect() as conn:
         conn.execute(text("ANALYZE"))
@@ -296,8 +299,8 @@ def bench_reads(app, db, kind, community_id, admin, user_base):
         actor = db.session.get(type(admin), admin.id)
         checks = {
             "balance": lambda: ledger.balance_of(community_id, heavy),
-            "passbook_first_page": lambda: passbook.entries(actor, community_id, heavy, limit=20),
-            "leaderboard_top50": lambda: gamification.leaderboard(actor, community_id, "all", limit=50),
+            "passbook_first_page": lambda actor=actor: passbook.entries(actor, community_id, heavy, limit=20),
+            "leaderboard_top50": lambda actor=actor: gamification.leaderboard(actor, community_id, "all", limit=50),
         }
         page = passbook.entries(actor, community_id, heavy, limit=20)
         board = gamification.leaderboard(actor, community_id, "all", limit=50)
@@ -309,7 +312,8 @@ def bench_reads(app, db, kind, community_id, admin, user_base):
         if kind == "postgresql":
             for name, sql in CORE_SQL.items():
                 results[size][name + "_buffers"] = buffers(db, sql, {"c": community_id, "k": f"resident:{heavy}"})
-        results[size]["_meta"] = {"build_seconds": round(build_seconds, 1), "residents_with_points": residents_with_points,
+        results[size]["_meta"] = {"build_seconds": round(build_seconds, 1),
+                                  "residents_with_points": residents_with_points,
                                   "heavy_resident_postings": size // 200}
         db.session.rollback()
     for name in ("balance", "passbook_first_page", "leaderboard_top50"):

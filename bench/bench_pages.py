@@ -97,7 +97,7 @@ def statements(app, paths, token):
         client.get(path, headers=headers)
         seen = []
 
-        def record(*_args):
+        def record(*_args, seen=seen):
             seen.append(1)
 
         event.listen(engine, "before_cursor_execute", record)
@@ -187,8 +187,8 @@ def main():
         throughput(port, "/healthz", {})  # warm the workers (imports, connections) before timing
         healthz = throughput(port, "/healthz", {})
         emit(bench="pages.healthz", value=round(healthz, 1), unit="req/s", connections=CONNS)
-        for template, path in zip(counts_test.PAGES + counts_test.API, paths):
-            (n_small, _), (n_large, status) = small[path], large[path]
+        for template, path in zip(counts_test.PAGES + counts_test.API, paths, strict=True):
+            (n_small, _), (n_large, _) = small[path], large[path]
             rate = throughput(port, path, headers) if served_from_db else 0.0
             ratio = rate / healthz if healthz else 0.0
             target = TARGETS.get(template)

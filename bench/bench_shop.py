@@ -171,7 +171,8 @@ def check(app, community_id, stock, item_ids):
         result = ledger.verify()
         taken = stock * len(item_ids) - db.session.scalar(select(func.sum(Item.stock)).where(Item.id.in_(item_ids)))
         ordered = db.session.scalar(select(func.coalesce(func.sum(Order.quantity), 0)).where(Order.status == "held"))
-        held = db.session.scalar(select(Account.balance).where(Account.community_id == community_id, Account.key == "hold"))
+        held = db.session.scalar(
+            select(Account.balance).where(Account.community_id == community_id, Account.key == "hold"))
         held_orders = db.session.scalar(select(func.coalesce(func.sum(Order.points), 0)).where(Order.status == "held"))
         negative = db.session.scalar(select(func.count()).select_from(Account).where(
             Account.kind.in_(("resident", "hold", "shop")), Account.balance < 0))

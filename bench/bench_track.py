@@ -45,7 +45,7 @@ def raw_length(points):
     geod = Geodesic.WGS84
     pts = sorted(points, key=lambda p: p["t"])
     return sum(geod.Inverse(a["lat"], a["lon"], b["lat"], b["lon"], Geodesic.DISTANCE)["s12"]
-               for a, b in zip(pts, pts[1:]))
+               for a, b in zip(pts, pts[1:], strict=False))
 
 
 def main():
@@ -66,7 +66,7 @@ def main():
          median_points_per_s=round(n_points / statistics.median(times), 1))
 
     walk_err, raw_walk_err, drift, raw_drift, correct = [], [], [], [], 0
-    for c, s in zip(cases, summaries):
+    for c, s in zip(cases, summaries, strict=True):
         ok = all((flag in s.flags) == wanted for flag, wanted in c["expect"].items())
         if c["kind"] in ("walk", "stationary"):
             ok = ok and not s.flags

@@ -1,4 +1,5 @@
-"""Command-line tools: `flask --app wsgi seed-demo | create-admin | reset-password | demote-admin | worker | citus distribute | ...`."""
+"""Command-line tools: `flask --app wsgi seed-demo | create-admin | reset-password | demote-admin | worker |
+citus distribute | ...`."""
 import click
 from flask import current_app
 
@@ -85,9 +86,10 @@ def init_app(app):
         config = current_app.config
         if not mail_configured(config):
             raise click.ClickException("MAIL_SERVER is not set: write the MAIL_* settings in the environment file.")
+        security = ("TLS" if config.get("MAIL_USE_SSL") else "STARTTLS" if config.get("MAIL_USE_TLS")
+                    else "no encryption")
         body = (f"This is a test e-mail from {config.get('SITE_URL') or 'the civic site'}.\n"
-                f"Server {config['MAIL_SERVER']}:{config['MAIL_PORT']}, "
-                f"{'TLS' if config.get('MAIL_USE_SSL') else 'STARTTLS' if config.get('MAIL_USE_TLS') else 'no encryption'}.")
+                f"Server {config['MAIL_SERVER']}:{config['MAIL_PORT']}, {security}.")
         try:
             send(config, [build_message(config, address, "Civic test e-mail", body)])
         except Exception as error:  # noqa: BLE001 - smtplib raises OSError and SMTPException alike

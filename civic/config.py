@@ -195,7 +195,8 @@ def check_production(app):
     if app.debug:
         problems.append("debug mode must be off")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not env_bool("CIVIC_ALLOW_SQLITE", False):
-        problems.append("production needs PostgreSQL (set DATABASE_URL), or CIVIC_ALLOW_SQLITE=1 for a single small site")
+        problems.append("production needs PostgreSQL (set DATABASE_URL), "
+                        "or CIVIC_ALLOW_SQLITE=1 for a single small site")
     if app.config.get("SMS_BACKEND") == "http" and not app.config.get("SMS_HTTP_URL"):
         problems.append("SMS_BACKEND=http needs SMS_HTTP_URL (the provider's endpoint)")
     if app.config.get("SMS_SHOW_CODES"):

@@ -169,8 +169,10 @@ def seed_merit(community):
         for change in rules.pending(second, community.id):  # the second committee member confirms each item
             rules.confirm_change(second, community.id, change.id)
     if not db.session.scalar(select(Claim.id).where(Claim.community_id == community.id)):
-        rules = {r.name: r.id for r in db.session.scalars(select(MeritRule).where(MeritRule.community_id == community.id))}
-        shown = merit.submit_claim(resident, community.id, rules["孝敬老人"], description="每天给隔壁孙奶奶送饭，陪她聊天")
+        rules = {r.name: r.id
+                 for r in db.session.scalars(select(MeritRule).where(MeritRule.community_id == community.id))}
+        shown = merit.submit_claim(resident, community.id, rules["孝敬老人"],
+                                   description="每天给隔壁孙奶奶送饭，陪她聊天")
         merit.approve_claim(committee, community.id, shown.id)
         merit.submit_claim(neighbour, community.id, rules["邻里互助"], description="帮三号楼的邻居修好了自行车")
     db.session.flush()
@@ -231,7 +233,8 @@ def seed_passbook(community):
             membership.household_id = home.id
     now = utcnow()
     for n, (user, points, category, memo, days) in enumerate([
-        (aunt, 10, "labour", "清扫楼道", 40), (aunt, 5, "moral", "拾金不昧", 20), (aunt, 8, "environment", "垃圾分类示范", 2),
+        (aunt, 10, "labour", "清扫楼道", 40), (aunt, 5, "moral", "拾金不昧", 20),
+        (aunt, 8, "environment", "垃圾分类示范", 2),
         (uncle, 6, "filial", "照顾邻居老人", 15), (uncle, 12, "labour", "义务巡逻", 1),
     ]):
         ledger.award(community.id, user.id, points, idempotency_key=f"demo:passbook:{n}", category=category,
@@ -326,7 +329,8 @@ def seed_grid(admin, street, community):
                                   now=now - timedelta(days=days))
         return patrols.get_report(community.id, visit.report_id)
 
-    grid.record_visit(worker, community.id, houses[1].id, met="陈大爷", notes="身体健康，家中无困难", now=now - timedelta(days=3))
+    grid.record_visit(worker, community.id, houses[1].id, met="陈大爷", notes="身体健康，家中无困难",
+                      now=now - timedelta(days=3))
     raised(houses[0], 0, "Uncivilised", "楼道内堆放纸箱杂物")  # just raised: submitted
     waiting = raised(houses[3], 1, "Inconvenient", "小区门口路灯不亮")  # passed to the street, no department yet
     grid.escalate_report(leader, community.id, waiting.id, note="需要街道协调", now=now - timedelta(hours=20))
@@ -351,9 +355,11 @@ def seed_grid(admin, street, community):
     uncle = db.session.scalar(select(User).where(User.phone == "13800000006"))
     dispute = disputes.open_dispute(leader, community.id, title="楼上漏水殃及楼下", parties="芙蓉街 8 号、芙蓉街 10 号",
                                     mediator_id=worker.id, now=now - timedelta(days=6))
-    disputes.record_session(worker, community.id, dispute.id, attendees=f"{resident.display_name}、{uncle.display_name}",
-                            notes="双方同意请物业查明漏点", now=now - timedelta(days=5))
-    disputes.record_outcome(worker, community.id, dispute.id, agreed=True, agreement="漏点在 8 号，由 8 号修复防水，10 号自行修补吊顶",
+    disputes.record_session(worker, community.id, dispute.id,
+                            attendees=f"{resident.display_name}、{uncle.display_name}", notes="双方同意请物业查明漏点",
+                            now=now - timedelta(days=5))
+    disputes.record_outcome(worker, community.id, dispute.id, agreed=True,
+                            agreement="漏点在 8 号，由 8 号修复防水，10 号自行修补吊顶",
                             follow_up_days=14, now=now - timedelta(days=4))
     disputes.open_dispute(leader, community.id, title="车位占用", parties="芙蓉街 12 号、芙蓉街 14 号",
                           mediator_id=worker.id, now=now - timedelta(days=1))

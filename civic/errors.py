@@ -47,7 +47,8 @@ def init_app(app):
         if wants_json():
             data = getattr(error, "data", None) or {}
             default = gettext("Some fields are invalid.") if error.code == 422 else (error.description or error.name)
-            response = json_error(error.code, data.get("message") or default, data.get("errors") or data.get("messages"))
+            response = json_error(error.code, data.get("message") or default,
+                                  data.get("errors") or data.get("messages"))
             response[0].headers.extend(data.get("headers") or {})
             if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
                 response[0].headers["Allow"] = ", ".join(error.valid_methods)
@@ -98,6 +99,7 @@ def init_app(app):
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return json_error(500, "Internal error; it has been logged.")
-        return render_template("error.html", status=500, message=gettext("Something went wrong. Please try again.")), 500
+        message = gettext("Something went wrong. Please try again.")
+        return render_template("error.html", status=500, message=message), 500
 
     app.register_error_handler(InternalServerError, _unexpected)

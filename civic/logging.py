@@ -69,7 +69,8 @@ def init_app(app):
     logger.setLevel(app.config["LOG_LEVEL"])
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter() if app.config["LOG_JSON"] else PlainFormatter("%(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(JsonFormatter() if app.config["LOG_JSON"]
+                             else PlainFormatter("%(levelname)s %(name)s %(message)s"))
         handler.addFilter(RequestIdFilter())
         logger.addHandler(handler)
         logger.propagate = False

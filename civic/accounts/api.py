@@ -68,7 +68,8 @@ class Me(MethodView):
                                 "grid_id": m.grid_id, "roles": roles})
         db.session.commit()  # token last-used time
         return {
-            **{k: getattr(current_user, k) for k in ("id", "display_name", "phone", "is_admin", "locale", "elder_mode")},
+            **{k: getattr(current_user, k)
+               for k in ("id", "display_name", "phone", "is_admin", "locale", "elder_mode")},
             "memberships": memberships,
             "unread_notifications": unread_count(current_user),
         }

@@ -27,7 +27,8 @@ def _hash(config, phone, purpose, code):
 
 
 def _count_since(column, value, since):
-    return db.session.scalar(select(func.count()).select_from(SmsCode).where(column == value, SmsCode.created_at >= since))
+    return db.session.scalar(
+        select(func.count()).select_from(SmsCode).where(column == value, SmsCode.created_at >= since))
 
 
 def masked(phone):

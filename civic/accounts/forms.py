@@ -14,7 +14,8 @@ class SignUpForm(FlaskForm):
     display_name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=40)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), PASSWORD_LENGTH])
     confirm = PasswordField(
-        _l("Password again"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))]
+        _l("Password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))],
     )
 
 
@@ -39,7 +40,8 @@ class ResetPasswordForm(FlaskForm):
     code = StringField(_l("Code from the text message"), validators=[DataRequired(), Length(max=12)])
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=8, max=128)])
     confirm = PasswordField(
-        _l("New password again"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))]
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))],
     )
 
 
@@ -47,7 +49,8 @@ class PasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired()])
     password = PasswordField(_l("New password"), validators=[DataRequired(), PASSWORD_LENGTH])
     confirm = PasswordField(
-        _l("New password again"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))]
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))],
     )
 
 

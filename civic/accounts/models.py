@@ -115,7 +115,8 @@ class LoginThrottle(db.Model):
     owner of a number out from elsewhere."""
 
     __tablename__ = "login_throttle"
-    __table_args__ = (UniqueConstraint("phone", "address"), CheckConstraint("failures >= 0", name="failures_not_negative"))
+    __table_args__ = (UniqueConstraint("phone", "address"),
+                      CheckConstraint("failures >= 0", name="failures_not_negative"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(64))

@@ -120,7 +120,8 @@ def _count_failure(row, free, config, now):
     row.failures += 1
     row.last_failure_at = now
     if row.failures >= free:
-        delay = min(config["LOGIN_DELAY_SECONDS"] * 2 ** min(row.failures - free, 30), config["LOGIN_MAX_DELAY_SECONDS"])
+        delay = min(config["LOGIN_DELAY_SECONDS"] * 2 ** min(row.failures - free, 30),
+                    config["LOGIN_MAX_DELAY_SECONDS"])
         row.blocked_until = now + timedelta(seconds=delay)
 
 

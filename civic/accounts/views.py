@@ -139,7 +139,8 @@ def login_code():
             session.pop("code_phone", None)
             sign_in(user, method="sms", remember=form.remember.data)
             return redirect(_safe_next(url_for("home.index")))
-    return render_template("accounts/login_code.html", form=form, show_codes=current_app.config["SMS_SHOW_CODES"]), status
+    return render_template("accounts/login_code.html", form=form,
+                           show_codes=current_app.config["SMS_SHOW_CODES"]), status
 
 
 @bp.route("/password/reset", methods=["GET", "POST"])
@@ -160,7 +161,8 @@ def reset_password():
             sign_in(user, method="reset", remember=True)
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("home.index"))
-    return render_template("accounts/reset_password.html", form=form, show_codes=current_app.config["SMS_SHOW_CODES"]), status
+    return render_template("accounts/reset_password.html", form=form,
+                           show_codes=current_app.config["SMS_SHOW_CODES"]), status
 
 
 @bp.route("/dev/sms")
@@ -192,7 +194,8 @@ def password():
             db.session.rollback()
             form.current.errors.append(error.message)
         else:
-            sign_in(current_user._get_current_object(), method="password", remember=True)  # a new session for this device
+            # A new session for this device.
+            sign_in(current_user._get_current_object(), method="password", remember=True)
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("home.me"))
     return render_template("accounts/password.html", form=form)
@@ -285,7 +288,8 @@ def email():
             db.session.rollback()
             form.email.errors.append(_("The e-mail could not be sent. Please try again later."))
         else:
-            flash(_("We sent a link to %(email)s. Open it to confirm the address.", email=current_user.email), "success")
+            flash(_("We sent a link to %(email)s. Open it to confirm the address.", email=current_user.email),
+                  "success")
             return redirect(url_for("accounts.email"))
     return render_template("accounts/email.html", form=form, remove_form=ConfirmForm())
 

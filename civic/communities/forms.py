@@ -14,14 +14,16 @@ class JoinForm(FlaskForm):
 
 class ReviewForm(FlaskForm):
     decision = HiddenField(validators=[DataRequired()])
-    grid_id = SelectField(_l("Grid"), coerce=int, validators=[Optional(), NumberRange(0, MAX_ID)], validate_choice=False)
+    grid_id = SelectField(_l("Grid"), coerce=int, validators=[Optional(), NumberRange(0, MAX_ID)],
+                          validate_choice=False)
 
 
 class RoleForm(FlaskForm):
     user_id = IntegerField(validators=[DataRequired(), NumberRange(0, MAX_ID)])
     role = SelectField(
         _l("Role"),
-        choices=[("committee", _l("Committee member")), ("coordinator", _l("Coordinator")), ("shopkeeper", _l("Shopkeeper"))],
+        choices=[("committee", _l("Committee member")), ("coordinator", _l("Coordinator")),
+                 ("shopkeeper", _l("Shopkeeper"))],
     )
     action = HiddenField(default="grant")
 

@@ -210,7 +210,8 @@ def review_membership(actor, community_id, membership_id, approve, *, grid_id=No
     notices.notify(
         membership.user, "membership.decided",
         N_("Welcome to %(community)s") if approve else N_("Your request to join %(community)s was declined"),
-        N_("The committee confirmed your residency.") if approve else N_("Please contact the committee if this is a mistake."),
+        N_("The committee confirmed your residency.") if approve
+        else N_("Please contact the committee if this is a mistake."),
         params={"community": membership.community.name}, community_id=community_id, link="/",
     )
     return membership
@@ -220,7 +221,8 @@ def _require_role_granter(actor, community_id, role):
     """Committee seats are the street's or district's administrator's to fill; the committee hands out the rest."""
     if role == "committee":
         if not can_administer(actor, community_id):
-            raise PermissionDenied(N_("Only the street or district administrator can appoint or remove committee members."))
+            raise PermissionDenied(
+                N_("Only the street or district administrator can appoint or remove committee members."))
     else:
         require(actor, "role.grant", community_id)
 
@@ -252,10 +254,12 @@ def grant_role(actor, community_id, user_id, role, *, now=None):
     )
     if exists:
         return exists
-    grant = MemberRole(community_id=community_id, user_id=user_id, role=role, granted_by_id=actor.id, granted_at=resolve(now))
+    grant = MemberRole(community_id=community_id, user_id=user_id, role=role, granted_by_id=actor.id,
+                       granted_at=resolve(now))
     db.session.add(grant)
     db.session.flush()
-    audit.record("role.granted", actor=actor, subject=user_id, community_id=community_id, detail={"role": role}, now=now)
+    audit.record("role.granted", actor=actor, subject=user_id, community_id=community_id, detail={"role": role},
+                 now=now)
     if role == "committee":
         _tell_committee(actor, community_id, user_id, N_("A committee member was appointed"))
     return grant
@@ -291,7 +295,8 @@ def revoke_role(actor, community_id, user_id, role, *, now=None):
         raise NotFound("That person does not hold this role.")
     db.session.delete(grant)
     db.session.flush()
-    audit.record("role.revoked", actor=actor, subject=user_id, community_id=community_id, detail={"role": role}, now=now)
+    audit.record("role.revoked", actor=actor, subject=user_id, community_id=community_id, detail={"role": role},
+                 now=now)
     if role == "committee":
         _tell_committee(actor, community_id, user_id, N_("A committee member was removed"), also=[user_id])
 

@@ -166,7 +166,8 @@ def can_administer_area(user, *, street_id=None, district_id=None):
     clauses = [AreaAdmin.district_id == district_id]
     if street_id is not None:
         clauses.append(AreaAdmin.street_id == street_id)
-    return db.session.scalar(select(AreaAdmin.id).where(AreaAdmin.user_id == user.id, or_(*clauses)).limit(1)) is not None
+    return db.session.scalar(
+        select(AreaAdmin.id).where(AreaAdmin.user_id == user.id, or_(*clauses)).limit(1)) is not None
 
 
 def can_administer(user, community_id):

@@ -199,7 +199,8 @@ class AttendanceView(MethodView):
         """Organiser: everyone expected, with their check-in."""
         meeting = service.get_meeting(community_id, meeting_id)
         return [{"user_id": u.id, "name": u.display_name, "grid": m.grid.name if m.grid else "",
-                 "present": a is not None, "method": a.method if a else "", "checked_in_at": a.checked_in_at if a else None}
+                 "present": a is not None, "method": a.method if a else "",
+                 "checked_in_at": a.checked_in_at if a else None}
                 for u, m, a in service.attendance_list(meeting)]
 
     @community_access("deliberation.manage")

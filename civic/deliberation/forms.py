@@ -38,7 +38,8 @@ class TopicForm(FlaskForm):
 
 class ReviewForm(FlaskForm):
     action = HiddenField(validators=[DataRequired()])
-    meeting_id = SelectField(_l("Meeting"), coerce=int, validate_choice=False, validators=[Optional(), NumberRange(0, MAX_ID)])
+    meeting_id = SelectField(_l("Meeting"), coerce=int, validate_choice=False,
+                             validators=[Optional(), NumberRange(0, MAX_ID)])
     is_major = BooleanField(_l("Major matter (residents may veto it)"))
     into_topic_id = SelectField(_l("Merge into"), coerce=int, validate_choice=False,
                                 validators=[Optional(), NumberRange(0, MAX_ID)])
@@ -56,7 +57,8 @@ class MeetingForm(FlaskForm):
     ends_at = DateTimeLocalField(_l("Ends at"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
     scope = SelectField(_l("Who is expected"), choices=[
         ("community", _l("All residents")), ("grid", _l("Residents of one grid")), ("invited", _l("Invited people"))])
-    grid_id = SelectField(_l("Grid"), coerce=int, validate_choice=False, validators=[Optional(), NumberRange(0, MAX_ID)])
+    grid_id = SelectField(_l("Grid"), coerce=int, validate_choice=False,
+                          validators=[Optional(), NumberRange(0, MAX_ID)])
     invitees = SelectMultipleField(_l("Invited people"), coerce=int, validate_choice=False,
                                    validators=[Optional(), _ids_in_range])
     quorum_count = IntegerField(_l("At least this many present"), default=0,

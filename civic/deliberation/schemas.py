@@ -56,7 +56,8 @@ class DelibMeetingInSchema(ma.Schema):
     ends_at = ma.fields.DateTime(required=True)
     scope = ma.fields.String(load_default="community", validate=validate.OneOf(SCOPES))
     grid_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)
-    invitee_ids = ma.fields.List(ma.fields.Integer(validate=ID_RANGE), load_default=list, validate=validate.Length(max=2000))
+    invitee_ids = ma.fields.List(ma.fields.Integer(validate=ID_RANGE), load_default=list,
+                                 validate=validate.Length(max=2000))
     quorum_count = ma.fields.Integer(load_default=0, validate=validate.Range(min=0, max=100000))
     quorum_percent = ma.fields.Integer(load_default=50, validate=validate.Range(min=0, max=100))
     majority = ma.fields.String(load_default="simple", validate=validate.OneOf(MAJORITIES))

@@ -119,7 +119,8 @@ def _text(value, message, max_length):
 
 def _is_active_member(community_id, user_id):
     return db.session.scalar(select(Membership.id).where(
-        Membership.community_id == community_id, Membership.user_id == user_id, Membership.status == "active")) is not None
+        Membership.community_id == community_id, Membership.user_id == user_id,
+        Membership.status == "active")) is not None
 
 
 def active_resident_ids(community_id):
@@ -359,7 +360,8 @@ def create_meeting(actor, community_id, *, title, kind, place, starts_at, ends_a
     db.session.add(meeting)
     db.session.flush()
     if scope == "invited":
-        db.session.add_all([Invitee(community_id=community_id, meeting_id=meeting.id, user_id=uid) for uid in invitee_ids])
+        db.session.add_all([Invitee(community_id=community_id, meeting_id=meeting.id, user_id=uid)
+                            for uid in invitee_ids])
         db.session.flush()
     audit.record("deliberation.meeting_created", actor=actor, community_id=community_id, detail={"meeting": meeting.id})
     return meeting
@@ -417,7 +419,8 @@ def add_agenda_item(actor, community_id, meeting_id, title, description="", *, i
     position = (db.session.scalar(select(func.max(AgendaItem.position)).where(
         AgendaItem.community_id == community_id, AgendaItem.meeting_id == meeting.id)) or 0) + 1
     item = AgendaItem(community_id=community_id, meeting_id=meeting.id, topic_id=topic_id, position=position,
-                      title=_text(title, N_("Please enter a title."), 120), description=(description or "").strip()[:5000],
+                      title=_text(title, N_("Please enter a title."), 120),
+                      description=(description or "").strip()[:5000],
                       is_major=bool(is_major), status="pending")
     db.session.add(item)
     db.session.flush()
@@ -567,7 +570,8 @@ def _attendance_award(meeting, user_id, recorded_by, now):
 def self_recorded_without_points(check_in):
     """True when an organiser recorded their own attendance: present, but no points until someone else records it."""
     attendance = check_in.attendance
-    return attendance.recorded_by_id == attendance.user_id and not _has_attendance_award(check_in.meeting, attendance.user_id)
+    return (attendance.recorded_by_id == attendance.user_id
+            and not _has_attendance_award(check_in.meeting, attendance.user_id))
 
 
 def _has_attendance_award(meeting, user_id):
@@ -684,7 +688,8 @@ def cast_vote(actor, community_id, item_id, choice, *, now=None):
         raise PermissionDenied(N_("Only people who have checked in at the meeting can vote."), reason="not_present")
     try:
         with db.session.begin_nested():
-            db.session.add(Vote(community_id=community_id, item_id=item.id, user_id=actor.id, choice=choice, cast_at=now))
+            db.session.add(Vote(community_id=community_id, item_id=item.id, user_id=actor.id, choice=choice,
+                                cast_at=now))
     except IntegrityError:
         raise Conflict(N_("You have already voted on this item."), reason="already_voted") from None
     return item

@@ -544,7 +544,8 @@ def attendance_csv(community, meeting_id):
     methods = {"scan": _("Scanned the code"), "card": _("Personal card"), "name": _("By name")}
     for r in service.attendance_rows(meeting):
         rows.append([r["name"], r["grid"], r["address"], _("Yes") if r["present"] else _("No"),
-                     methods.get(r["method"], ""), service.local_time(r["checked_in_at"]) if r["checked_in_at"] else ""])
+                     methods.get(r["method"], ""),
+                     service.local_time(r["checked_in_at"]) if r["checked_in_at"] else ""])
     return csv_response(csv_text(rows), f"attendance-{meeting.id}.csv")
 
 

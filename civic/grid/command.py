@@ -80,7 +80,10 @@ def community_figures(ids, since, until):
     """The figures of each community in [since, until): {community_id: {name: value}}. A fixed number of
     statements, whatever the number of communities."""
     ids = list(ids) or [0]
-    in_range = lambda col: and_(col >= since, col < until)
+
+    def in_range(col):
+        return and_(col >= since, col < until)
+
     residents = _grouped(select(Membership.community_id, func.count()).where(
         Membership.community_id.in_(ids), Membership.status == "active").group_by(Membership.community_id))
     people = union_all(
@@ -187,7 +190,8 @@ def weekly_trend(community_ids, now, *, weeks=8):
         Report.community_id.in_(ids), Report.created_at >= starts[0], Report.status != "merged")).one()
     visits = db.session.execute(select(*buckets(Visit.visited_at)).where(
         Visit.community_id.in_(ids), Visit.visited_at >= starts[0])).one()
-    return [{"start": start, "problems": int(p), "visits": int(v)} for start, p, v in zip(starts, problems, visits)]
+    return [{"start": start, "problems": int(p), "visits": int(v)}
+            for start, p, v in zip(starts, problems, visits, strict=True)]
 
 
 def totals(rows):

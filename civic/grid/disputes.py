@@ -69,7 +69,8 @@ def record_session(user, community_id, dispute_id, *, attendees="", notes, held_
     if held_at > now + timedelta(minutes=5):
         raise Invalid(N_("A session is recorded after it is held."))
     session = DisputeSession(community_id=community_id, dispute_id=dispute.id, held_at=held_at,
-                             attendees=_text(attendees, 300), notes=_text(notes, 4000, N_("Please write what was said.")),
+                             attendees=_text(attendees, 300),
+                             notes=_text(notes, 4000, N_("Please write what was said.")),
                              recorded_by_id=user.id)
     db.session.add(session)
     db.session.flush()

@@ -55,7 +55,8 @@ def section(name):
 @login_required
 def switch_community(community_id):
     """Look at another of my communities."""
-    if community_id in {m.community_id for m in memberships_of(acting_user(), status="active")} or current_user.is_admin:
+    mine = {m.community_id for m in memberships_of(acting_user(), status="active")}
+    if community_id in mine or current_user.is_admin:
         session["community_id"] = community_id
     return redirect(url_for("home.index"))
 
@@ -89,7 +90,7 @@ def service_worker():
     files names their content-hashed URLs, and its cache version follows the static files' digest, so
     a deployment with new files installs a new worker that fetches them."""
     source = (Path(current_app.static_folder) / "sw.js").read_text(encoding="utf-8")
-    for name, hashed in current_app.extensions.get("static_manifest", {}).items():
+    for name in current_app.extensions.get("static_manifest", {}):
         source = source.replace(f'"/static/{name}"', f'"{url_for("static", filename=name)}"')
     digest = current_app.extensions.get("static_digest", "")
     source = source.replace('var VERSION = "civic-v1";', f'var VERSION = "civic-v1-{digest}";')

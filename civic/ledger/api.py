@@ -82,7 +82,8 @@ class Digests(MethodView):
     @blp.arguments(DigestQuerySchema, location="query")
     @blp.response(200, DigestPageSchema)
     def get(self, args, community_id):
-        """The community's daily ledger digests, newest first, each chained to the day before (docs/ledger-digest.md)."""
+        """The community's daily ledger digests, newest first, each chained to the day before
+        (docs/ledger-digest.md)."""
         rows = digest.digests(community_id, before=args["before"], limit=args["limit"] + 1)
         more = len(rows) > args["limit"]
         rows = rows[:args["limit"]]

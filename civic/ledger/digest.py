@@ -11,8 +11,8 @@ where t1, t2 … are the day's transactions in id order, `prev_digest` is the pr
 its postings (see `canonical_line` and docs/ledger-digest.md). Publishing the leaves lets anyone
 recompute a day's digest without seeing other residents' purchases; a resident sees the full line of
 their own transactions and of merit awards and deductions (already public on the notice board).
-Days without transactions get a digest too (tx_count 0), so the chain has no gaps. A digest is written once and never changed;
-`verify_digests()` recomputes all of them and names the first day that no longer matches.
+Days without transactions get a digest too (tx_count 0), so the chain has no gaps. A digest is written
+once and never changed; `verify_digests()` recomputes all of them and names the first day that no longer matches.
 """
 import hashlib
 import json

@@ -65,7 +65,8 @@ class Transaction(db.Model):
         UniqueConstraint("community_id", "id"),
         UniqueConstraint("community_id", "idempotency_key"),
         UniqueConstraint("community_id", "reverses_id"),
-        ForeignKeyConstraint(["community_id", "reverses_id"], ["ledger_transaction.community_id", "ledger_transaction.id"]),
+        ForeignKeyConstraint(["community_id", "reverses_id"],
+                             ["ledger_transaction.community_id", "ledger_transaction.id"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -94,7 +95,8 @@ class Posting(db.Model):
     __tablename__ = "ledger_posting"
     __table_args__ = (
         CheckConstraint("amount != 0", name="not_zero"),
-        ForeignKeyConstraint(["community_id", "transaction_id"], ["ledger_transaction.community_id", "ledger_transaction.id"]),
+        ForeignKeyConstraint(["community_id", "transaction_id"],
+                             ["ledger_transaction.community_id", "ledger_transaction.id"]),
         ForeignKeyConstraint(["community_id", "account_id"], ["ledger_account.community_id", "ledger_account.id"]),
         Index("ix_ledger_posting_account_id_id", "account_id", "id"),
     )

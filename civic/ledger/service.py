@@ -409,19 +409,22 @@ def award(community_id, user_id, amount, *, idempotency_key, category=None, memo
         raise Invalid(N_("An award must be a positive number of points."))
     txn = post_transaction(
         community_id, idempotency_key=idempotency_key, kind="award", category=category, memo=memo, source=source,
-        actor=actor, now=now, legs=[(issuance_account(community_id), -amount), (resident_account(community_id, user_id), amount)],
+        actor=actor, now=now,
+        legs=[(issuance_account(community_id), -amount), (resident_account(community_id, user_id), amount)],
     )
     _after_credit(community_id, user_id, txn, now)
     return txn
 
 
-def deduct(community_id, user_id, amount, *, idempotency_key, category=None, memo="", source=None, actor=None, now=None):
+def deduct(community_id, user_id, amount, *, idempotency_key, category=None, memo="", source=None, actor=None,
+           now=None):
     """Take points back for conduct on the negative list (负面清单); refused beyond the balance."""
     if amount <= 0:
         raise Invalid(N_("A deduction must be a positive number of points."))
     return post_transaction(
         community_id, idempotency_key=idempotency_key, kind="deduction", category=category, memo=memo, source=source,
-        actor=actor, now=now, legs=[(resident_account(community_id, user_id), -amount), (issuance_account(community_id), amount)],
+        actor=actor, now=now,
+        legs=[(resident_account(community_id, user_id), -amount), (issuance_account(community_id), amount)],
     )
 
 
@@ -490,12 +493,14 @@ def verify():
     }
     for txn_id, total, count in db.session.execute(
         select(Transaction.id, func.coalesce(func.sum(Posting.amount), 0), func.count(Posting.id))
-        .outerjoin(Posting, (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))
+        .outerjoin(Posting,
+                   (Posting.transaction_id == Transaction.id) & (Posting.community_id == Transaction.community_id))
         .group_by(Transaction.id)
         .having((func.coalesce(func.sum(Posting.amount), 0) != 0) | (func.count(Posting.id) < 2))
     ):
         breaches.append(f"transaction {txn_id}: {count} postings summing to {total}")
-    sums = dict(db.session.execute(select(Posting.account_id, func.sum(Posting.amount)).group_by(Posting.account_id)).all())
+    sums = dict(db.session.execute(
+        select(Posting.account_id, func.sum(Posting.amount)).group_by(Posting.account_id)).all())
     for account in db.session.scalars(select(Account)):
         expected = sums.get(account.id, 0)
         if account.balance != expected:
@@ -516,7 +521,8 @@ def _verify_tallies():
     rows = db.session.execute(
         select(Account.community_id, Account.owner_id, func.sum(Posting.amount))
         .join(Posting, (Posting.account_id == Account.id) & (Posting.community_id == Account.community_id))
-        .join(Transaction, (Transaction.id == Posting.transaction_id) & (Transaction.community_id == Posting.community_id))
+        .join(Transaction,
+              (Transaction.id == Posting.transaction_id) & (Transaction.community_id == Posting.community_id))
         .where(Account.kind == "resident", Transaction.counts_as_merit.is_(True))
         .group_by(Account.community_id, Account.owner_id)
     ).all()
@@ -526,7 +532,8 @@ def _verify_tallies():
     problems = []
     for key in set(expected) | set(actual):
         if expected.get(key, 0) != actual.get(key, 0):
-            problems.append(f"tally community {key[0]} user {key[1]}: {actual.get(key, 0)}, postings {expected.get(key, 0)}")
+            problems.append(f"tally community {key[0]} user {key[1]}: {actual.get(key, 0)}, "
+                            f"postings {expected.get(key, 0)}")
     return problems
 
 

@@ -204,7 +204,8 @@ def honour_roll(community):
 
 @bp.app_template_global("ledger_digests")
 def ledger_digests(community_id, limit=7):
-    """The latest daily ledger digests of a community, for the notice board's section (templates/ledger/_digests.html)."""
+    """The latest daily ledger digests of a community, for the notice board's section
+    (templates/ledger/_digests.html)."""
     from civic.ledger.digest import on_board
 
     return on_board(community_id, limit=limit)

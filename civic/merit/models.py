@@ -67,7 +67,8 @@ class MeritRule(db.Model):
 
     category = relationship(
         "Category",
-        primaryjoin="and_(Category.id == foreign(MeritRule.category_id), Category.community_id == MeritRule.community_id)",
+        primaryjoin="and_(Category.id == foreign(MeritRule.category_id), "
+                    "Category.community_id == MeritRule.community_id)",
         viewonly=True,
     )
 
@@ -93,7 +94,8 @@ class Claim(db.Model):
                         "AND source_id IS NOT NULL AND kind = 'award')", name="source"),
         CheckConstraint("rule_id IS NOT NULL OR source_kind IS NOT NULL", name="rule_or_source"),
         ForeignKeyConstraint(["community_id", "rule_id"], ["merit_rule.community_id", "merit_rule.id"]),
-        ForeignKeyConstraint(["community_id", "transaction_id"], ["ledger_transaction.community_id", "ledger_transaction.id"]),
+        ForeignKeyConstraint(["community_id", "transaction_id"],
+                             ["ledger_transaction.community_id", "ledger_transaction.id"]),
         CheckConstraint("status IN ('pending', 'second', 'rejected', 'notice', 'objected', 'cancelled', 'posted')",
                         name="status"),
         CheckConstraint("kind IN ('award', 'deduction')", name="kind"),

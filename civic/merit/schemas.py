@@ -122,7 +122,8 @@ class MeritNoticeBoardSchema(ma.Schema):
 
 class MeritApprovalSchema(ma.Schema):
     approve = ma.fields.Boolean(required=True)
-    points = ma.fields.Integer(load_default=None, allow_none=True, strict=True, validate=V.Range(min=-MAX_ID, max=MAX_ID))
+    points = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
+                               validate=V.Range(min=-MAX_ID, max=MAX_ID))
     reason = ma.fields.String(load_default="", validate=V.Length(max=500))
 
 

@@ -321,7 +321,8 @@ def submit_claim(actor, community_id, rule_id, *, description, photos=(), reside
     if not for_self:
         kind = "merit.deduction_recorded" if rule.kind == "deduction" else "merit.claim_recorded"
         notify(resident, kind,
-               N_("A deduction was recorded: %(item)s") if rule.kind == "deduction" else N_("A claim was recorded for you: %(item)s"),
+               N_("A deduction was recorded: %(item)s") if rule.kind == "deduction"
+               else N_("A claim was recorded for you: %(item)s"),
                N_("The committee will review it. You will be told of every step."),
                params={"item": rule.name}, community_id=community_id, link=f"/c/{community_id}/merit/mine", now=now)
     return claim
@@ -470,8 +471,10 @@ def approve_claim(actor, community_id, claim_id, points=None, *, now=None):
                 raise Invalid(N_("Please enter the points, from %(low)s to %(high)s."),
                               low=claim.points_min, high=claim.points_max)
             points = claim.points_min
-        if not isinstance(points, int) or isinstance(points, bool) or not claim.points_min <= points <= claim.points_max:
-            raise Invalid(N_("The points must be from %(low)s to %(high)s."), low=claim.points_min, high=claim.points_max)
+        if (not isinstance(points, int) or isinstance(points, bool)
+                or not claim.points_min <= points <= claim.points_max):
+            raise Invalid(N_("The points must be from %(low)s to %(high)s."), low=claim.points_min,
+                          high=claim.points_max)
         _check_caps(claim, points)
         _check_budget(claim, points, now)
         claim.points = points
@@ -658,7 +661,8 @@ def object_to_claim(actor, community_id, claim_id, reason, *, now=None):
     if actor.id == claim.resident_id:
         raise PermissionDenied(N_("You cannot object to your own item."))
     if db.session.scalar(select(MeritObjection.id).where(
-            MeritObjection.community_id == community_id, MeritObjection.claim_id == claim.id, MeritObjection.user_id == actor.id)):
+            MeritObjection.community_id == community_id, MeritObjection.claim_id == claim.id,
+            MeritObjection.user_id == actor.id)):
         raise Conflict(N_("You have already objected to this item."), reason="already_objected")
     objection = MeritObjection(community_id=community_id, claim_id=claim.id, user_id=actor.id, reason=reason,
                           status="open", created_at=now)
@@ -701,7 +705,8 @@ def decide_objection(actor, community_id, objection_id, uphold, note, *, now=Non
     objection.decision_note = note
     if uphold:
         others = db.session.scalars(select(MeritObjection).where(
-            MeritObjection.community_id == community_id, MeritObjection.claim_id == claim.id, MeritObjection.status == "open")).all()
+            MeritObjection.community_id == community_id, MeritObjection.claim_id == claim.id,
+            MeritObjection.status == "open")).all()
         for other in others:
             other.status = "upheld"
             other.decided_by_id, other.decided_at, other.decision_note = actor.id, now, note
@@ -723,7 +728,8 @@ def decide_objection(actor, community_id, objection_id, uphold, note, *, now=Non
                N_("Reason: %(reason)s"), params={"item": claim.rule_name, "reason": note},
                community_id=community_id, link=f"/c/{community_id}/merit/notice", now=now)
         still_open = db.session.scalar(select(func.count(MeritObjection.id)).where(
-            MeritObjection.community_id == community_id, MeritObjection.claim_id == claim.id, MeritObjection.status == "open"))
+            MeritObjection.community_id == community_id, MeritObjection.claim_id == claim.id,
+            MeritObjection.status == "open"))
         if not still_open:
             _put_on_notice(claim, now, dismissed_reason=note)
     db.session.flush()

@@ -103,7 +103,8 @@ def claim(community, rule_id):
 def mine(community):
     """My claims and deductions with their status."""
     who = acting_user()
-    recorded = service.recorded_by(current_user, community.id) if can(current_user, "merit.record", community.id) else []
+    recorded = (service.recorded_by(current_user, community.id) if can(current_user, "merit.record", community.id)
+                else [])
     return render_template("merit/mine.html", community=community, claims=service.my_claims(who, community.id),
                            recorded=recorded)
 
@@ -118,7 +119,8 @@ def _resident_choices(community_id, actor):
 
 def _rule_choices(community_id):
     rules = db.session.scalars(select(MeritRule).where(
-        MeritRule.community_id == community_id, MeritRule.active.is_(True)).order_by(MeritRule.kind, MeritRule.id)).all()
+        MeritRule.community_id == community_id, MeritRule.active.is_(True))
+        .order_by(MeritRule.kind, MeritRule.id)).all()
     choices = [(0, _("Choose an item"))]
     for r in rules:
         points = str(r.points_min) if r.fixed else f"{r.points_min}–{r.points_max}"

@@ -1,8 +1,9 @@
 """Monthly partitions of the GPS fixes (`patrol_track_point`) on PostgreSQL.
 
 On PostgreSQL the table is partitioned by range on the fix time `t`, one partition a month, named
-`patrol_track_point_YYYYMM`, plus a default partition for a fix of a month that has none. The worker creates the partitions ahead (`ensure_partitions`), and the
-retention job drops a whole month once every community's retention period has passed it
+`patrol_track_point_YYYYMM`, plus a default partition for a fix of a month that has none. The worker creates
+the partitions ahead (`ensure_partitions`), and the retention job drops a whole month once every community's
+retention period has passed it
 (`drop_expired_partitions`), instead of deleting rows one by one. The unique key that makes a resent
 batch idempotent is `(community_id, patrol_id, client_id, t)`: a partitioned table's unique keys must
 include the partition key, and a resent fix carries the same time. On a Citus cluster the partitioned
@@ -100,7 +101,7 @@ def drop_expired_partitions(keep_days, *, now=None):
         if next_month(start) > cutoff:
             continue
         keys = db.session.execute(text(f"SELECT DISTINCT community_id, patrol_id FROM {name}")).all()
-        for community_id, patrol_id in keys:
+        for _community_id, patrol_id in keys:
             patrol = db.session.get(Patrol, patrol_id)
             if patrol is not None and not (patrol.summary or {}).get("track_deleted_at"):
                 patrol.summary = dict(patrol.summary or {}, track_deleted_at=now.isoformat(timespec="seconds"),

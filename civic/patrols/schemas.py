@@ -140,7 +140,8 @@ class ProblemReportCreateSchema(ma.Schema):
 
     category_id = ma.fields.Integer(validate=ID_RANGE, required=True)
     description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
-    lat = ma.fields.Float(load_default=None, allow_none=True, allow_nan=False, validate=ma.validate.Range(min=-90, max=90))
+    lat = ma.fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                          validate=ma.validate.Range(min=-90, max=90))
     lon = ma.fields.Float(load_default=None, allow_none=True, allow_nan=False,
                           validate=ma.validate.Range(min=-180, max=180))
     patrol_id = ma.fields.Integer(validate=ID_RANGE, load_default=None, allow_none=True)

@@ -712,7 +712,7 @@ def _moving_mask(ts: list[float], xs: list[float], ys: list[float], sig: list[fl
         m = j - i + 1
         cx, cy = sum(xs[i:j + 1]) / m, sum(ys[i:j + 1]) / m
 
-        def near(k: int) -> bool:
+        def near(k: int, cx: float = cx, cy: float = cy) -> bool:
             return moving[k] and math.hypot(xs[k] - cx, ys[k] - cy) <= STILL_GROW_K * sig[k]
 
         while i > 0 and near(i - 1):
@@ -757,7 +757,7 @@ def _measure_piece(piece: list[_Fix], res: _Measured) -> None:
             verts.append(v)
         i = j + 1
     lls = [plane.inverse(x, y) for x, y in verts]
-    for (la1, lo1), (la2, lo2) in zip(lls, lls[1:]):
+    for (la1, lo1), (la2, lo2) in zip(lls, lls[1:], strict=False):
         res.distance += _GEOD.Inverse(la1, lo1, la2, lo2, Geodesic.DISTANCE)["s12"]
 
     # moving time and speeds (zero while still)
@@ -862,7 +862,7 @@ def fabrication_signs(points: Iterable[Any]) -> list[str]:
     raw_acc = [_num(p.get("accuracy")) if isinstance(p, dict) else None for p in raw]
     if all(a is not None for a in raw_acc) and max(raw_acc) - min(raw_acc) < 1e-9:
         signs.add("constant_accuracy")
-    dts = [b[0] - a[0] for a, b in zip(fixes, fixes[1:])]
+    dts = [b[0] - a[0] for a, b in zip(fixes, fixes[1:], strict=False)]
     if max(dts) - min(dts) <= REGULAR_TOLERANCE_S:
         signs.add("regular_intervals")
     plane = _Plane.around(fixes)
@@ -913,7 +913,7 @@ def _segment_distance(p: tuple[float, float], a: tuple[float, float], b: tuple[f
 
 def _inside_polygon(p: tuple[float, float], ring: Sequence[tuple[float, float]]) -> bool:
     inside = False
-    for (x1, y1), (x2, y2) in zip(ring, list(ring[1:]) + [ring[0]]):
+    for (x1, y1), (x2, y2) in zip(ring, list(ring[1:]) + [ring[0]], strict=True):
         if (y1 > p[1]) != (y2 > p[1]) and p[0] < x1 + (p[1] - y1) * (x2 - x1) / (y2 - y1):
             inside = not inside
     return inside
@@ -927,7 +927,7 @@ def distance_to_shape(lat: float, lon: float, shape: Sequence[Sequence[float]], 
     p = plane.forward(lat, lon)
     if closed and len(ring) >= 3 and _inside_polygon(p, ring):
         return 0.0
-    pairs = list(zip(ring, ring[1:])) + ([(ring[-1], ring[0])] if closed else [])
+    pairs = list(zip(ring, ring[1:], strict=False)) + ([(ring[-1], ring[0])] if closed else [])
     if not pairs:
         return math.hypot(p[0] - ring[0][0], p[1] - ring[0][1])
     return min(_segment_distance(p, a, b) for a, b in pairs)

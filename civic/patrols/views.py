@@ -326,8 +326,8 @@ def review(community, patrol_id):
     p = service.review_patrol(current_user, community.id, patrol_id, approve=form.decision.data == "approve",
                               note=form.note.data or "")
     db.session.commit()
-    flash(_("Approved: %(points)s points, on the public notice board first.", points=p.points_awarded) if p.status == "approved" else _("Not accepted."),
-          "success")
+    flash(_("Approved: %(points)s points, on the public notice board first.", points=p.points_awarded)
+          if p.status == "approved" else _("Not accepted."), "success")
     return redirect(url_for("patrols.review_list", community_id=community.id))
 
 
@@ -450,7 +450,8 @@ def report_action(community, report_id, action):
     db.session.commit()
     message = _(REPORT_DONE[action])
     if action == "confirm" and report.points_awarded:
-        message += " " + _("%(points)s points are on the public notice board; they reach the passbook when the notice period ends without objection.", points=report.points_awarded)
+        message += " " + _("%(points)s points are on the public notice board; they reach the passbook when the "
+                           "notice period ends without objection.", points=report.points_awarded)
     flash(message, "success")
     return redirect(url_for("patrols.report", community_id=cid, report_id=report_id))
 

@@ -124,7 +124,7 @@ def purge_batch(*, now=None, limit=None):
     for days, community_ids in groups:
         if patrols >= limit:
             break
-        for community_id, patrol_id in _due_patrols(days, community_ids, configured, now, limit - patrols):
+        for _community_id, patrol_id in _due_patrols(days, community_ids, configured, now, limit - patrols):
             points += _forget_track(db.session.get(Patrol, patrol_id), now)
             patrols += 1
     db.session.flush()
@@ -211,7 +211,7 @@ def user_data(user, *, now=None):
             target = fk.referred_table.name
             if target not in owned_ids or not owned_ids[target]:
                 continue
-            local = [c for c, el in zip(fk.column_keys, fk.elements) if el.column.name == "id"]
+            local = [c for c, el in zip(fk.column_keys, fk.elements, strict=True) if el.column.name == "id"]
             if len(local) != 1:
                 continue
             rows = _rows(table, table.c[local[0]].in_(sorted(owned_ids[target])))
@@ -504,13 +504,12 @@ def write_community_export(community_id, out, *, now=None, chunk=2000, photos=No
 
     head = one(Community, community_id)
     place = {"district": one(District, community.street.district_id), "street": one(Street, community.street_id)}
-    out.write('{"format": %s, "schema_revision": %s, "generated_at": %s, "community": %s, "place": %s, "tables": {' % (
-        json.dumps(COMMUNITY_EXPORT_FORMAT), json.dumps(sorted(database_revisions())),
-        json.dumps(now.isoformat(timespec="seconds")), json.dumps(head, ensure_ascii=False, default=str),
-        json.dumps(place, ensure_ascii=False, default=str)))
+    header = {"format": COMMUNITY_EXPORT_FORMAT, "schema_revision": sorted(database_revisions()),
+              "generated_at": now.isoformat(timespec="seconds"), "community": head, "place": place}
+    out.write(json.dumps(header, ensure_ascii=False, default=str)[:-1] + ', "tables": {')  # left open for the tables
     counts, user_ids = {}, set()
     for n, table in enumerate(community_tables()):
-        out.write("%s\n%s: [" % ("," if n else "", json.dumps(table.name)))
+        out.write(f'{"," if n else ""}\n{json.dumps(table.name)}: [')
         order = list(table.primary_key.columns) or list(table.columns)[:1]
         user_columns = _user_columns(table)
         result = db.session.execute(
@@ -531,8 +530,8 @@ def write_community_export(community_id, out, *, now=None, chunk=2000, photos=No
     for n, user_id in enumerate(sorted(user_ids)):
         row = db.session.execute(select(users).where(users.c.id == user_id)).one()
         out.write(("," if n else "") + "\n  " + json.dumps(row_dict(users, row), ensure_ascii=False, default=str))
-    out.write('\n], "references": %s}\n' % json.dumps(_referenced_rows(community_id), ensure_ascii=False,
-                                                          default=str))
+    references = json.dumps(_referenced_rows(community_id), ensure_ascii=False, default=str)
+    out.write(f'\n], "references": {references}}}\n')
     return counts
 
 
@@ -594,7 +593,8 @@ def import_community(data):
     if sorted(data.get("schema_revision") or []) != sorted(database_revisions()):
         raise Conflict(N_("The export was made at schema %(theirs)s, this database is at %(ours)s. "
                           "Bring both to the same version first."),
-                       theirs=", ".join(data.get("schema_revision") or []), ours=", ".join(sorted(database_revisions())))
+                       theirs=", ".join(data.get("schema_revision") or []),
+                       ours=", ".join(sorted(database_revisions())))
     community = data["community"]
     if db.session.get(Community, community["id"]) is not None:
         raise Conflict(N_("A community with this id already exists here."))

@@ -145,7 +145,8 @@ def import_community_command(export_path, photos_path):
         counts = service.import_community(data)
         if photos_path:
             with tarfile.open(photos_path, "r:gz") as tar:
-                members = [m for m in tar.getmembers() if m.isfile() and "/" not in m.name and not m.name.startswith(".")]
+                members = [m for m in tar.getmembers()
+                           if m.isfile() and "/" not in m.name and not m.name.startswith(".")]
                 tar.extractall(upload_dir(), members=members, filter="data")
         db.session.commit()
     except DomainError as error:

@@ -136,7 +136,8 @@ def areas():
     if community_id and appoint.validate_on_submit():
         user = communities.appoint_committee(current_user, community_id, appoint.phone.data)
         return commit_and_redirect(_("%(name)s is now a committee member.", name=user.display_name), "rules.areas")
-    mine = [c for c in db.session.scalars(select(Community).order_by(Community.id)) if can_administer(current_user, c.id)]
+    mine = [c for c in db.session.scalars(select(Community).order_by(Community.id))
+            if can_administer(current_user, c.id)]
     return render_template(
         "rules/areas.html", assign=assign, ceiling=ceiling, appoint=appoint, communities=mine,
         committee={c.id: communities.committee_of(c.id) for c in mine}, admins=service.area_admins(),

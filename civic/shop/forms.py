@@ -24,12 +24,14 @@ class ShopForm(FlaskForm):
 
 
 class KeeperForm(FlaskForm):
-    user_id = SelectField(_l("Shopkeeper"), coerce=int, validate_choice=False, validators=[NumberRange(min=1, max=MAX_ID)])
+    user_id = SelectField(_l("Shopkeeper"), coerce=int, validate_choice=False,
+                          validators=[NumberRange(min=1, max=MAX_ID)])
     action = HiddenField(default="assign")
 
 
 class SettingsForm(FlaskForm):
-    voucher_days = IntegerField(_l("Days a voucher stays valid"), validators=[DataRequired(), NumberRange(min=1, max=90)])
+    voucher_days = IntegerField(_l("Days a voucher stays valid"),
+                                validators=[DataRequired(), NumberRange(min=1, max=90)])
 
 
 class ItemForm(FlaskForm):
@@ -43,7 +45,8 @@ class ItemForm(FlaskForm):
                                 validators=[Optional(), NumberRange(min=0, max=100_000)])
     available_from = DateField(_l("On offer from (optional)"), validators=[Optional()])
     available_until = DateField(_l("On offer until (optional)"), validators=[Optional()])
-    photo = FileField(_l("Photo"), validators=[FileAllowed(["jpg", "jpeg", "png", "webp"], _l("Only JPEG, PNG or WebP photos."))])
+    photo = FileField(_l("Photo"),
+                      validators=[FileAllowed(["jpg", "jpeg", "png", "webp"], _l("Only JPEG, PNG or WebP photos."))])
     active = BooleanField(_l("On offer"), default=True)
 
 

@@ -90,7 +90,8 @@ class Item(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     shop: Mapped[Shop] = relationship(
-        Shop, primaryjoin=lambda: and_(Shop.id == foreign(Item.shop_id), Shop.community_id == foreign(Item.community_id)),
+        Shop, primaryjoin=lambda: and_(Shop.id == foreign(Item.shop_id),
+                                      Shop.community_id == foreign(Item.community_id)),
         viewonly=True,
     )
 
@@ -132,10 +133,12 @@ class Order(db.Model):
 
     user: Mapped[User] = relationship(User, foreign_keys=[user_id])
     item: Mapped[Item] = relationship(
-        Item, primaryjoin=lambda: and_(Item.id == foreign(Order.item_id), Item.community_id == foreign(Order.community_id)),
+        Item, primaryjoin=lambda: and_(Item.id == foreign(Order.item_id),
+                                      Item.community_id == foreign(Order.community_id)),
         viewonly=True,
     )
     shop: Mapped[Shop] = relationship(
-        Shop, primaryjoin=lambda: and_(Shop.id == foreign(Order.shop_id), Shop.community_id == foreign(Order.community_id)),
+        Shop, primaryjoin=lambda: and_(Shop.id == foreign(Order.shop_id),
+                                      Shop.community_id == foreign(Order.community_id)),
         viewonly=True,
     )

@@ -175,7 +175,8 @@ def is_keeper(user, community_id, shop_id):
     if can(user, "shop.manage", community_id):
         return True
     return can(user, "shop.stock", community_id) and db.session.scalar(select(ShopKeeper.id).where(
-        ShopKeeper.community_id == community_id, ShopKeeper.shop_id == shop_id, ShopKeeper.user_id == user.id)) is not None
+        ShopKeeper.community_id == community_id, ShopKeeper.shop_id == shop_id,
+        ShopKeeper.user_id == user.id)) is not None
 
 
 def require_keeper(user, community_id, shop_id):
@@ -306,7 +307,8 @@ def is_available(item, now=None):
 def catalogue(community_id, *, now=None, include_unavailable=False):
     """The goods residents can order now, by shop then name (sold-out goods are listed too)."""
     query = (select(Item).join(Shop, (Shop.id == Item.shop_id) & (Shop.community_id == Item.community_id))
-             .options(contains_eager(Item.shop)).where(Item.community_id == community_id).order_by(Shop.name, Item.name, Item.id))
+             .options(contains_eager(Item.shop)).where(Item.community_id == community_id)
+             .order_by(Shop.name, Item.name, Item.id))
     if not include_unavailable:
         query = query.where(Shop.active.is_(True), Item.active.is_(True))
     items = db.session.scalars(query).all()

@@ -207,7 +207,8 @@ def settings(community):
 def _item_data(form):
     return {
         "name": form.name.data, "description": form.description.data or "", "price": form.price.data,
-        "monthly_limit": form.monthly_limit.data, "low_stock_at": form.low_stock_at.data if form.low_stock_at.data is not None else 3,
+        "monthly_limit": form.monthly_limit.data,
+        "low_stock_at": form.low_stock_at.data if form.low_stock_at.data is not None else 3,
         "available_from": local_day_start(form.available_from.data),
         "available_until": local_day_start(form.available_until.data, plus_days=1),  # the whole last day
         "active": form.active.data,

@@ -1,7 +1,7 @@
 """foundation: accounts, communities, roles, notifications, audit
 
 Revision ID: 0001_foundation
-Revises: 
+Revises:
 Create Date: 2026-11-22 16:48:37.429852
 
 """

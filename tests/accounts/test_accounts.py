@@ -105,7 +105,8 @@ def test_change_password_signs_out_other_sessions(app, client, auth, world):
 def test_change_password_needs_the_current_one(client, auth, world):
     """A wrong current password changes nothing."""
     auth.login()
-    response = client.post("/me/password", data={"current": "wrong", "password": "brand-new-pass", "confirm": "brand-new-pass"})
+    response = client.post("/me/password",
+                           data={"current": "wrong", "password": "brand-new-pass", "confirm": "brand-new-pass"})
     assert response.status_code == 200
     auth.logout()
     assert auth.login().status_code == 302
@@ -115,7 +116,8 @@ def test_forms_need_a_csrf_token(app, client, world):
     """With CSRF on (as in production), a form post without the token is refused."""
     app.config["WTF_CSRF_ENABLED"] = True
     try:
-        response = client.post("/login", data={"phone": factories.DEFAULT_PHONE, "password": factories.DEFAULT_PASSWORD})
+        response = client.post("/login",
+                               data={"phone": factories.DEFAULT_PHONE, "password": factories.DEFAULT_PASSWORD})
         assert response.status_code in (200, 400)
         assert client.get("/me").status_code == 302
     finally:

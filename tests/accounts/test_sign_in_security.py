@@ -237,7 +237,8 @@ def test_a_forged_x_forwarded_for_does_not_change_the_throttle_key(app, client, 
                            headers={"X-Forwarded-For": "203.0.113.200"})
     assert response.status_code == 429 and response.json["code"] == 429
     with app.app_context():
-        addresses = set(db.session.scalars(select(AuditEntry.address).where(AuditEntry.action.like("account.sign_in%"))))
+        addresses = set(db.session.scalars(
+            select(AuditEntry.address).where(AuditEntry.action.like("account.sign_in%"))))
     assert addresses == {"127.0.0.1"}
 
     from civic import _trust_proxy

@@ -42,10 +42,12 @@ def test_a_code_signs_in_once_and_only_its_hash_is_stored(app, person):
     assert outbox.sent()[0][0] == "13912340000"
     row = db.session.scalar(select(SmsCode))
     assert code not in (row.code_hash, row.phone, row.address) and len(row.code_hash) == 64
-    user = codes.sign_in_with_code("13912340000", code, address=ADDRESS, config=app.config, now=now + timedelta(seconds=30))
+    user = codes.sign_in_with_code("13912340000", code, address=ADDRESS, config=app.config,
+                                   now=now + timedelta(seconds=30))
     assert user.id == person.id and user.last_login_at == now + timedelta(seconds=30)
     with pytest.raises(Invalid):
-        codes.sign_in_with_code("13912340000", code, address=ADDRESS, config=app.config, now=now + timedelta(seconds=40))
+        codes.sign_in_with_code("13912340000", code, address=ADDRESS, config=app.config,
+                                now=now + timedelta(seconds=40))
 
 
 def test_a_code_expires(app, person):
@@ -146,7 +148,8 @@ def test_the_http_backend_posts_to_the_provider_and_reports_failure(app):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/send"
-        sender = sender_for({"SMS_BACKEND": "http", "SMS_HTTP_URL": url, "SMS_HTTP_TOKEN": "t0k", "SMS_HTTP_TIMEOUT": 5})
+        sender = sender_for({"SMS_BACKEND": "http", "SMS_HTTP_URL": url, "SMS_HTTP_TOKEN": "t0k",
+                             "SMS_HTTP_TIMEOUT": 5})
         assert isinstance(sender, HttpSender)
         sender.send("13912340000", "您的验证码是 123456")
         assert _Provider.received[-1] == ("Bearer t0k", {"phone": "13912340000", "text": "您的验证码是 123456"})
@@ -166,7 +169,8 @@ def test_sign_in_with_a_code_through_the_pages(app, client, world):
     assert response.status_code == 302
     page = client.get("/dev/sms").get_data(as_text=True)
     code = re.search(r"(?<!\d)\d{6}(?!\d)", page).group(0)
-    wrong = client.post("/login/code", data={"phone": world.resident.phone, "code": "999999" if code != "999999" else "888888"})
+    wrong = client.post("/login/code",
+                        data={"phone": world.resident.phone, "code": "999999" if code != "999999" else "888888"})
     assert wrong.status_code == 422 and "验证码不对或已过期" in wrong.get_data(as_text=True)
     response = client.post("/login/code", data={"phone": world.resident.phone, "code": code})
     assert response.status_code == 302

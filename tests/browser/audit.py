@@ -23,8 +23,9 @@ _LAYOUT_JS = """
   };
   const describe = (el) => {
     const text = (el.innerText || el.value || el.getAttribute('aria-label') || '').trim().replace(/\\s+/g, ' ');
-    return el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '')
-      + ' "' + text.slice(0, 30) + '"';
+    const classes = el.className && typeof el.className === 'string'
+      ? '.' + el.className.trim().split(/\\s+/).join('.') : '';
+    return el.tagName.toLowerCase() + classes + ' "' + text.slice(0, 30) + '"';
   };
   // A line may end at a space or after punctuation; anywhere else (between two Chinese characters, inside a
   // number or a Latin word) the label is broken inside a word.
@@ -54,9 +55,13 @@ _LAYOUT_JS = """
     const node = walker.currentNode;
     const text = node.textContent.trim();
     const parent = node.parentElement;
-    if (!text || !parent || parent.closest('svg, script, style, noscript, .leaflet-container') || !visible(parent)) continue;
+    if (!text || !parent || parent.closest('svg, script, style, noscript, .leaflet-container')
+        || !visible(parent)) continue;
     const size = parseFloat(getComputedStyle(parent).fontSize);
-    if (size < minText && !seenTiny.has(parent)) { seenTiny.add(parent); tiny.push(describe(parent) + ' ' + size + 'px'); }
+    if (size < minText && !seenTiny.has(parent)) {
+      seenTiny.add(parent);
+      tiny.push(describe(parent) + ' ' + size + 'px');
+    }
     if ([...text].length > shortLabel) continue;
     const range = document.createRange();
     range.selectNodeContents(node);
@@ -65,7 +70,8 @@ _LAYOUT_JS = """
     if (tops.size > 1 && breaksInsideAWord(node)) broken.push(describe(parent) + ' on ' + tops.size + ' lines');
   }
   // 2. Tap targets. Links inside a sentence are exempt (WCAG 2.5.8); a checkbox counts with its label.
-  for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button]')) {
+  const tappable = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button]';
+  for (const el of document.querySelectorAll(tappable)) {
     if (!visible(el) || el.closest('.leaflet-control-attribution')) continue;
     if (el.tagName === 'A') {
       const parent = el.parentElement;
@@ -83,7 +89,8 @@ _LAYOUT_JS = """
   const covered = [];
   const nav = document.querySelector('.bottom-nav');
   if (nav) {
-    for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')) {
+    const focusable = 'a[href], button, input:not([type=hidden]), select, textarea, summary';
+    for (const el of document.querySelectorAll(focusable)) {
       if (!visible(el) || nav.contains(el) || el.closest('.topbar, .leaflet-container')) continue;
       el.scrollIntoView({block: 'nearest'});
       const r = el.getBoundingClientRect(), top = nav.getBoundingClientRect().top;

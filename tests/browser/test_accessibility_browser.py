@@ -79,7 +79,8 @@ def test_every_journey_page_passes_axe_and_the_phone_layout(browser, live_server
     for phone, paths in journeys(demo):
         context = browser.new_context(viewport={"width": 360, "height": 740}, base_url=live_server,
                                       locale="zh-CN", is_mobile=True, has_touch=True,
-                                      permissions=["geolocation"], geolocation={"latitude": 36.669, "longitude": 117.021})
+                                      permissions=["geolocation"],
+                                      geolocation={"latitude": 36.669, "longitude": 117.021})
         page = context.new_page()
         page.set_default_timeout(15_000)
         if phone:

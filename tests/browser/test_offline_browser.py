@@ -31,7 +31,7 @@ def _wait_kept(page, path):
     page.wait_for_function(KEPT, arg=path, polling=100)
 
 
-def test_the_patrol_page_opens_and_keeps_tracking_offline(gps_page, app, world, sign_in):
+def test_the_patrol_page_opens_and_keeps_tracking_offline(gps_page, app, world, sign_in):  # noqa: F811 - the fixture imported above
     """A volunteer starts a patrol, loses the network, reopens the patrol page: it opens from the phone,
     keeps counting GPS points, holds them, and sends every one when the network is back."""
     context, page = gps_page
@@ -62,11 +62,12 @@ def test_the_patrol_page_opens_and_keeps_tracking_offline(gps_page, app, world, 
     expect(pending).to_have_text("0", timeout=20_000)
     with app.app_context():
         patrol = db.session.scalar(select(Patrol).where(Patrol.user_id == world.resident.id))
-        stored = db.session.scalar(select(db.func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id == patrol.id))
+        stored = db.session.scalar(
+            select(db.func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id == patrol.id))
     assert stored == base + 7
 
 
-def test_an_open_voucher_shows_at_the_counter_with_no_network(gps_page, app, world, sign_in):
+def test_an_open_voucher_shows_at_the_counter_with_no_network(gps_page, app, world, sign_in):  # noqa: F811 - the fixture imported above
     """A resident who opened their vouchers once can show the QR code and read out the code with no signal."""
     with app.app_context():
         s = stock_shop(world)

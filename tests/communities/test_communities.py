@@ -141,7 +141,8 @@ def test_committee_pages_over_http(app, client, auth, world):
     auth.login()
     page = client.get(f"/c/{world.a.id}/members").get_data(as_text=True)
     assert "路人" in page and "5号楼" in page
-    response = client.post(f"/c/{world.a.id}/members/{membership_id}/review", data={"decision": "approve", "grid_id": "0"})
+    response = client.post(f"/c/{world.a.id}/members/{membership_id}/review",
+                           data={"decision": "approve", "grid_id": "0"})
     assert response.status_code == 302
     with app.app_context():
         assert db.session.get(Membership, membership_id).status == "active"

@@ -98,7 +98,8 @@ def _objects_of_every_kind(world):
     o.shop_item_id = shop.add_item(committee, a, o.shop_id, stock=20, name="香皂", price=5, photo=photo).id
     order = shop.place_order(resident, a, o.shop_item_id, 1)
     o.order_id, o.voucher = order.id, shop.voucher_token(order)
-    o.route_id = patrols.create_route(committee, a, name="芙蓉街环线", waypoints=[[36.67, 117.02], [36.671, 117.021]]).id
+    o.route_id = patrols.create_route(committee, a, name="芙蓉街环线",
+                                      waypoints=[[36.67, 117.02], [36.671, 117.021]]).id
     start = utcnow() + timedelta(hours=2)
     o.shift_id = patrols.create_shift(committee, a, title="夜巡", starts_at=start, ends_at=start + timedelta(hours=2),
                                       capacity=5, route_id=o.route_id).id
@@ -136,7 +137,8 @@ def _objects_of_every_kind(world):
     db.session.flush()
     o.dispute_id = open_dispute(committee, a, title="楼上漏水", parties="3号楼302 与 402",
                                 mediator_id=committee.id).id
-    db.session.execute(Membership.__table__.update().where(Membership.community_id == a, Membership.user_id == resident.id)
+    db.session.execute(Membership.__table__.update()
+                       .where(Membership.community_id == a, Membership.user_id == resident.id)
                        .values(household_id=home.id))
     o.household_id = home.id
     o.user_id = resident.id
@@ -154,7 +156,8 @@ def _ids(o, rule):
             "item_id": o.agenda_item_id if deliberation else o.shop_item_id, "order_id": o.order_id,
             "route_id": o.route_id, "shift_id": o.shift_id, "patrol_id": o.patrol_id, "report_id": o.report_id,
             "topic_id": o.topic_id,
-            "meeting_id": o.closed_meeting_id if rule.endpoint == "deliberation.notice" else o.meeting_id, "change_id": o.change_id,
+            "meeting_id": o.closed_meeting_id if rule.endpoint == "deliberation.notice" else o.meeting_id,
+            "change_id": o.change_id,
             "membership_id": o.membership_id, "household_id": o.household_id, "user_id": o.user_id,
             "category_id": o.category_id, "action": "accept", "name": o.upload, "dispute_id": o.dispute_id,
             "day": o.day}
@@ -166,7 +169,7 @@ def _url(rule, community_id, ids):
     url = rule.rule
     for name in rule.arguments:
         value = community_id if name == "community_id" else ids[name]
-        url = re.sub(r"<(?:\w+:)?%s>" % name, str(value), url)
+        url = re.sub(rf"<(?:\w+:)?{name}>", str(value), url)
     return url
 
 
@@ -248,7 +251,8 @@ def test_every_route_is_closed_to_another_community(app, client, auth, api_token
                 answer = _call(client, method, url, token)
                 # At B's URL a write with an empty body may be refused as invalid before any lookup (a page
                 # answers that with a redirect and a message); that it changed nothing in A is checked below.
-                allowed = (403, 404) if community_id == world.a.id or method == "GET" else (302, 400, 403, 404, 409, 422)
+                allowed = ((403, 404) if community_id == world.a.id or method == "GET"
+                           else (302, 400, 403, 404, 409, 422))
                 assert answer.status_code in allowed, f"{outsider.display_name}: {method} {url} answered " \
                                                       f"{answer.status_code}"
         auth.logout()
@@ -291,8 +295,9 @@ def test_routes_without_a_community_id_are_closed_to_another_community(app, clie
                                                      f"{answer.status_code}"
         # A's voucher at B's counter, and A's resident's personal card at B's meeting: refused.
         for step in ("check", "redeem"):
-            answer = app.test_client().post(f"/api/v1/communities/{world.b.id}/shop/shops/{o.b_shop_id}/vouchers/{step}",
-                                 json={"code": o.voucher}, headers=headers)
+            answer = app.test_client().post(
+                f"/api/v1/communities/{world.b.id}/shop/shops/{o.b_shop_id}/vouchers/{step}",
+                json={"code": o.voucher}, headers=headers)
             assert answer.status_code in (403, 404, 409, 422), (step, answer.status_code, answer.json)
         auth.logout()
     assert _a_rows(app, world.a.id) == before

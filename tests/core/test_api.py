@@ -66,7 +66,8 @@ def test_throttling_applies_to_the_api(client, world):
     """The token endpoint is throttled like the sign-in page."""
     for _ in range(5):
         client.post("/api/v1/auth/token", json={"phone": factories.DEFAULT_PHONE, "password": "nope-nope"})
-    response = client.post("/api/v1/auth/token", json={"phone": factories.DEFAULT_PHONE, "password": factories.DEFAULT_PASSWORD})
+    response = client.post("/api/v1/auth/token",
+                           json={"phone": factories.DEFAULT_PHONE, "password": factories.DEFAULT_PASSWORD})
     assert response.status_code == 429 and response.json["reason"] == "too_many_attempts"
 
 

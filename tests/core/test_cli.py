@@ -34,7 +34,8 @@ def test_demo_accounts_can_sign_in(runner, auth, client):
 
 def test_create_admin(app, runner):
     """create-admin makes an administrator; a bad password is refused with a message."""
-    result = runner.invoke(args=["create-admin", "--phone", "13911112222", "--name", "管理员", "--password", "a-long-password"])
+    result = runner.invoke(args=["create-admin", "--phone", "13911112222", "--name", "管理员",
+                                 "--password", "a-long-password"])
     assert result.exit_code == 0, result.output
     with app.app_context():
         assert db.session.scalar(select(User.is_admin).where(User.phone == "13911112222")) is True

@@ -143,7 +143,8 @@ def test_code_is_valid_in_its_window_and_the_next_only(app_ctx, world):
     token, refresh_in = service.checkin_token(meeting, now=window_start + timedelta(seconds=5))
     assert refresh_in == 25
     for offset in (0, 29.999, 30, 59.999):
-        assert service.read_checkin_token(token, now=window_start + timedelta(seconds=offset)) == (world.a.id, meeting.id)
+        assert (service.read_checkin_token(token, now=window_start + timedelta(seconds=offset))
+                == (world.a.id, meeting.id))
     for offset in (60, 61, 3600):
         with pytest.raises(Invalid) as error:
             service.read_checkin_token(token, now=window_start + timedelta(seconds=offset))
@@ -244,12 +245,15 @@ def test_personal_card_and_check_in_by_name(app_ctx, world):
     card = service.person_token(granny)
     decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.qr_png(card))))
     result = service.check_in_by_card(world.committee, world.a.id, meeting.id, decoded[0].text, now=T0)
-    assert result.created and result.attendance.method == "card" and result.attendance.recorded_by_id == world.committee.id
+    assert result.created and result.attendance.method == "card"
+    assert result.attendance.recorded_by_id == world.committee.id
     assert service.check_in_by_name(world.committee, world.a.id, meeting.id, world.resident2.id, now=T0).created
     with pytest.raises(PermissionDenied):
-        service.check_in_by_card(world.committee, world.a.id, meeting.id, service.person_token(world.b_resident), now=T0)
+        service.check_in_by_card(world.committee, world.a.id, meeting.id, service.person_token(world.b_resident),
+                                 now=T0)
     with pytest.raises(Invalid):  # a check-in code is not a personal card
-        service.check_in_by_card(world.committee, world.a.id, meeting.id, service.checkin_token(meeting, now=T0)[0], now=T0)
+        service.check_in_by_card(world.committee, world.a.id, meeting.id, service.checkin_token(meeting, now=T0)[0],
+                                 now=T0)
     with pytest.raises(PermissionDenied):
         service.check_in_by_name(world.resident, world.a.id, meeting.id, world.resident.id, now=T0)
 
@@ -282,7 +286,8 @@ def test_concurrent_double_check_in_records_one(app, world):
         t.join()
     assert sorted(outcomes) == [False] * 7 + [True]
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id)) == 1
+        assert db.session.scalar(
+            select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id)) == 1
         from civic.merit.models import Claim
 
         assert db.session.scalar(select(func.count()).select_from(Claim)) == 1  # one award on the notice board
@@ -465,7 +470,8 @@ def test_invitations_and_reminders_are_sent_once(app_ctx, world):
     meeting = make_meeting(world.committee, world.a.id, starts_at=T0 + timedelta(days=2))
     assert service.send_invitations(now=T0) == 1
     assert service.send_invitations(now=T0 + timedelta(minutes=1)) == 0
-    invited = db.session.scalars(select(Notification.user_id).where(Notification.kind == "deliberation.invitation")).all()
+    invited = db.session.scalars(
+        select(Notification.user_id).where(Notification.kind == "deliberation.invitation")).all()
     assert sorted(invited) == sorted(u.id for u in residents(world))
     assert service.send_reminders(now=T0) == 0
     assert service.send_reminders(now=meeting.starts_at - timedelta(hours=2)) == 1
@@ -507,7 +513,8 @@ def test_five_steps_through_the_api(api_token, app, client, world):
     assert client.post(f"{base}/topics/{tid}/support", headers=resident2).status_code == 409
     now = utcnow()
     meeting = client.post(f"{base}/meetings", headers=committee, json={
-        "title": "居民议事厅", "kind": "hall", "place": "会议室", "starts_at": (now - timedelta(minutes=5)).isoformat() + "Z",
+        "title": "居民议事厅", "kind": "hall", "place": "会议室",
+        "starts_at": (now - timedelta(minutes=5)).isoformat() + "Z",
         "ends_at": (now + timedelta(hours=2)).isoformat() + "Z", "quorum_percent": 30, "majority": "two_thirds"})
     assert meeting.status_code == 201, meeting.json
     mid = meeting.json["id"]
@@ -524,13 +531,15 @@ def test_five_steps_through_the_api(api_token, app, client, world):
     by_name = client.post(f"{base}/meetings/{mid}/attendance", json={"user_id": world.resident2.id}, headers=committee)
     assert by_name.status_code == 200 and by_name.json["present"] == 2
     assert client.post(f"{base}/meetings/{mid}/attendance", json={}, headers=committee).status_code == 422
-    assert client.post(f"{base}/items/{item_id}/voting", json={"open": True}, headers=committee).json["status"] == "voting"
+    assert client.post(f"{base}/items/{item_id}/voting", json={"open": True},
+                       headers=committee).json["status"] == "voting"
     assert client.post(f"{base}/items/{item_id}/vote", json={"choice": "for"}, headers=resident).status_code == 201
     assert client.post(f"{base}/items/{item_id}/vote", json={"choice": "for"}, headers=resident).status_code == 409
     assert client.post(f"{base}/items/{item_id}/vote", json={"choice": "for"}, headers=resident2).status_code == 201
     closed = client.post(f"{base}/items/{item_id}/voting", json={"open": False}, headers=committee).json
     assert closed["status"] == "evaluating" and closed["veto_needed"] == 3
-    assert client.post(f"{base}/meetings/{mid}/minutes", json={"minutes": "一致同意"}, headers=committee).status_code == 200
+    assert client.post(f"{base}/meetings/{mid}/minutes", json={"minutes": "一致同意"},
+                       headers=committee).status_code == 200
     assert client.post(f"{base}/meetings/{mid}/close", headers=committee).json["status"] == "closed"
     objection = client.post(f"{base}/items/{item_id}/objection", json={"reason": "噪音"}, headers=resident2)
     assert objection.status_code == 201 and objection.json["objections"] == 1

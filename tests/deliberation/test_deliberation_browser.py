@@ -15,7 +15,8 @@ from civic.extensions import db
 pytestmark = pytest.mark.browser
 
 
-def test_resident_scans_the_organisers_screen_and_the_count_goes_up(app, browser, live_server, phone_page, sign_in, world):
+def test_resident_scans_the_organisers_screen_and_the_count_goes_up(app, browser, live_server, phone_page, sign_in,
+                                                                    world):
     """The organiser's screen shows a QR code; its image decodes to a check-in link; a resident's phone
     (a second browser) opens it and checks in; the organiser's 实到 count updates without a reload."""
     with app.app_context():

@@ -124,7 +124,8 @@ def test_whistle_dispatch_accept_resolve_confirm(gw):
     service.accept_case(gw.staff, case.id, now=t_dispatch + timedelta(minutes=30))
     with pytest.raises(Invalid):
         service.resolve_case(gw.staff, case.id, photo=None, now=t_dispatch + timedelta(hours=1))
-    service.resolve_case(gw.staff, case.id, photo=make_upload(gw.a, gw.staff), note="已清理", now=t_dispatch + timedelta(hours=2))
+    service.resolve_case(gw.staff, case.id, photo=make_upload(gw.a, gw.staff), note="已清理",
+                         now=t_dispatch + timedelta(hours=2))
     assert service.durations(case) == {"accept": 0.5, "resolve": 2.0}
     patrols.confirm_report(gw.worker, gw.a.id, report.id, now=t_dispatch + timedelta(hours=3))
     service.escalate_overdue(now=t_dispatch + timedelta(hours=30))

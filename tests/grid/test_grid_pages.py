@@ -124,7 +124,8 @@ def test_command_view_figures_against_hand_counts(gw):
         r = patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="x",
                                   now=now - timedelta(days=3))
         patrols.accept_report(gw.committee, gw.a.id, r.id, now=now - timedelta(days=3))
-        patrols.resolve_report(gw.committee, gw.a.id, r.id, photo=make_upload(gw.a, gw.committee), now=now - timedelta(days=3, hours=-hours))
+        patrols.resolve_report(gw.committee, gw.a.id, r.id, photo=make_upload(gw.a, gw.committee),
+                               now=now - timedelta(days=3, hours=-hours))
         reports.append(r)
     late = patrols.submit_report(gw.resident, gw.a.id, category_id=category.id, description="y",
                                  now=now - timedelta(days=10))

@@ -49,7 +49,7 @@ def test_digests_chain_every_local_day_and_are_written_once(app, world):
         rows = db.session.scalars(select(Digest).where(Digest.community_id == world.a.id).order_by(Digest.day)).all()
         assert [(r.day.day, r.tx_count) for r in rows] == [(1, 1), (2, 2), (3, 0), (4, 1), (5, 0)]
         assert rows[0].prev_digest == "0" * 64
-        assert all(later.prev_digest == earlier.digest for earlier, later in zip(rows, rows[1:]))
+        assert all(later.prev_digest == earlier.digest for earlier, later in zip(rows, rows[1:], strict=False))
         assert rows[2].digest == hashlib.sha256((rows[1].digest + "\n").encode()).hexdigest()  # an empty day
         assert digest.publish_digests(now=LATER) == 0
         assert digest.verify_digests() == []
@@ -109,7 +109,8 @@ def test_an_independent_recomputation_from_the_rows_matches(app, world):
             obj = {"category": t.category, "created_at": t.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "id": t.id,
                    "kind": t.kind, "memo": t.memo, "postings": legs, "reverses_id": t.reverses_id, "source": t.source}
             lines.append(json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
-        row = db.session.scalar(select(Digest).where(Digest.community_id == world.a.id, Digest.day == date(2026, 11, 2)))
+        row = db.session.scalar(
+            select(Digest).where(Digest.community_id == world.a.id, Digest.day == date(2026, 11, 2)))
         payload = row.prev_digest + "\n" + "".join(hashlib.sha256(x.encode()).hexdigest() + "\n" for x in lines)
         assert hashlib.sha256(payload.encode()).hexdigest() == row.digest
 

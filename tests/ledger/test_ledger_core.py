@@ -1,6 +1,7 @@
 """The ledger's guarantees: balanced, append-only, idempotent, never negative, within budget, verifiable."""
 import threading
 from datetime import datetime
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -119,7 +120,8 @@ def test_reversal_restores_balances_tallies_and_budget_once(town):
     reversal = ledger.reverse(community.id, original.id, idempotency_key="a:reverse", memo="录错了")
     assert reversal.reverses_id == original.id
     assert ledger.balance_of(community.id, a.id) == 0
-    all_time = db.session.scalar(select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
+    all_time = db.session.scalar(
+        select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
     assert all_time == 0
     assert db.session.scalar(select(Budget.issued).where(Budget.community_id == community.id)) == 0
     with pytest.raises(Conflict):
@@ -159,7 +161,8 @@ def test_spending_does_not_change_merit_tallies(town):
     ledger.award(community.id, a.id, 50, idempotency_key="a", category="moral")
     ledger.hold(community.id, a.id, 50, idempotency_key="h")
     ledger.settle_hold(community.id, 1, 50, idempotency_key="s")
-    points = db.session.scalar(select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
+    points = db.session.scalar(
+        select(Tally.points).where(Tally.user_id == a.id, Tally.period == "all", Tally.category == "*"))
     assert points == 50
 
 
@@ -278,9 +281,9 @@ def test_twenty_threads_awarding_and_spending(app):
     results, errors, threads = [], [], []
     for i in range(20):
         if i % 2 == 0:
-            fn = (lambda i=i: ledger.award(community_id, b_id, 7, idempotency_key=f"award-{i}"))
+            fn = partial(ledger.award, community_id, b_id, 7, idempotency_key=f"award-{i}")
         else:
-            fn = (lambda i=i: ledger.hold(community_id, a_id, 15, idempotency_key=f"hold-{i}"))
+            fn = partial(ledger.hold, community_id, a_id, 15, idempotency_key=f"hold-{i}")
         threads.append(_in_thread(app, fn, results, errors))
     for t in threads:
         t.start()

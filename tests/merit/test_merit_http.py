@@ -48,7 +48,8 @@ def test_api_claim_replay_returns_the_first_claim(api_token, app, client, world,
     # The key may also travel in the body.
     plain = api_token(world.resident)
     by_field = client.post(url, json={**body, "idempotency_key": "field-1"}, headers=plain)
-    assert client.post(url, json={**body, "idempotency_key": "field-1"}, headers=plain).json["id"] == by_field.json["id"]
+    again = client.post(url, json={**body, "idempotency_key": "field-1"}, headers=plain)
+    assert again.json["id"] == by_field.json["id"]
     assert _count(app, Claim) == 2
     mine = client.get(url, headers=plain).json
     assert [c["id"] for c in mine] == [by_field.json["id"], first.json["id"]]
@@ -130,7 +131,8 @@ def test_api_photo_upload_then_claim(api_token, app, client, world, rules):
     up = client.post(f"{base}/photos", data={"photo": (io.BytesIO(_jpeg()), "tree.jpg")}, headers=resident,
                      content_type="multipart/form-data")
     assert up.status_code == 201 and up.json["name"].endswith(".jpg")
-    no_photo = client.post(f"{base}/claims", json={"rule_id": rules.photo, "description": "种了两棵树"}, headers=resident)
+    no_photo = client.post(f"{base}/claims", json={"rule_id": rules.photo, "description": "种了两棵树"},
+                           headers=resident)
     assert no_photo.status_code == 422
     claim = client.post(f"{base}/claims", json={"rule_id": rules.photo, "description": "种了两棵树",
                                                 "photos": [up.json["name"]]}, headers=resident)
@@ -161,7 +163,8 @@ def test_claim_form_validates_photos(app, client, auth, world, rules):
     assert _count(app, Claim) == 0
     exif = Image.Exif()
     exif[0x8825] = {1: "N", 2: (36.0, 40.0, 1.0)}
-    response = client.post(url, data={"description": "种了两棵树", "photos": [(io.BytesIO(_jpeg(exif.tobytes())), "t.jpg")]},
+    response = client.post(url,
+                           data={"description": "种了两棵树", "photos": [(io.BytesIO(_jpeg(exif.tobytes())), "t.jpg")]},
                            content_type="multipart/form-data")
     assert response.status_code == 302 and response.headers["Location"].endswith("/merit/mine")
     with app.app_context():
@@ -262,7 +265,8 @@ def test_rules_editor_and_settings_pages(app, client, auth, world, rules):
         "kind": "award", "category_id": moral, "name": "拾金不昧", "points_min": "5", "points_max": "20",
         "cap_period": "year", "cap_times": "3", "active": "y"})
     assert ok.status_code == 302
-    assert client.post(f"{base}/manage/categories", data={"category_id": str(moral), "name": "文明新风"}).status_code == 302
+    assert client.post(f"{base}/manage/categories",
+                       data={"category_id": str(moral), "name": "文明新风"}).status_code == 302
     assert client.post(f"{base}/manage/categories", data={"name": "移风易俗"}).status_code == 302
     assert client.post(f"{base}/manage", data={"notice_days": "7", "second_approval_above": "50"}).status_code == 302
     assert client.post(f"{base}/manage", data={"notice_days": "99", "second_approval_above": "50"}).status_code == 422

@@ -125,9 +125,10 @@ http {{
 }}
 """)
     log = work / "logs" / "stderr.log"
-    subprocess.run([NGINX, "-t", "-p", str(work), "-c", str(work / "nginx.conf"), "-e", str(work / "logs" / "error.log")],
-                   check=True, capture_output=True)
-    proc = subprocess.Popen([NGINX, "-p", str(work), "-c", str(work / "nginx.conf"), "-e", str(work / "logs" / "error.log")],
+    subprocess.run([NGINX, "-t", "-p", str(work), "-c", str(work / "nginx.conf"),
+                    "-e", str(work / "logs" / "error.log")], check=True, capture_output=True)
+    proc = subprocess.Popen([NGINX, "-p", str(work), "-c", str(work / "nginx.conf"),
+                             "-e", str(work / "logs" / "error.log")],
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     proc.workdir = work
     wait_for(f"https://127.0.0.1:{tls_port}/healthz", proc, log, headers={"Host": SITE})

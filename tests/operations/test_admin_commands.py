@@ -22,7 +22,8 @@ def test_create_admin_refuses_an_existing_number_without_promote(app, runner):
     with app.app_context():
         make_user(phone="13911110001", name="老张", password="correct-horse-1")
         db.session.commit()
-    result = runner.invoke(args=["create-admin", "--phone", "13911110001", "--name", "别人", "--password", "another-long-pw"])
+    result = runner.invoke(args=["create-admin", "--phone", "13911110001", "--name", "别人",
+                                 "--password", "another-long-pw"])
     assert result.exit_code == 1
     assert "--promote" in result.output
     with app.app_context():
@@ -54,8 +55,10 @@ def test_create_admin_enforces_the_password_rules(app, runner, weak):
 
 def test_reset_password_and_demote_admin(app, runner):
     """reset-password sets a checked password and ends sessions; demote-admin refuses the last administrator."""
-    assert runner.invoke(args=["create-admin", "--phone", "13911110004", "--name", "甲", "--password", "first-admin-pw"]).exit_code == 0
-    assert runner.invoke(args=["create-admin", "--phone", "13911110005", "--name", "乙", "--password", "second-admin-pw"]).exit_code == 0
+    assert runner.invoke(args=["create-admin", "--phone", "13911110004", "--name", "甲",
+                               "--password", "first-admin-pw"]).exit_code == 0
+    assert runner.invoke(args=["create-admin", "--phone", "13911110005", "--name", "乙",
+                               "--password", "second-admin-pw"]).exit_code == 0
     with app.app_context():
         version = _user("13911110004").auth_version
     assert runner.invoke(args=["reset-password", "--phone", "13911110004", "--password", "12345678"]).exit_code == 1
@@ -64,7 +67,8 @@ def test_reset_password_and_demote_admin(app, runner):
     with app.app_context():
         user = _user("13911110004")
         assert user.check_password("a-new-long-pw") and user.auth_version > version
-    assert runner.invoke(args=["reset-password", "--phone", "13900000000", "--password", "a-new-long-pw"]).exit_code == 1
+    assert runner.invoke(args=["reset-password", "--phone", "13900000000",
+                               "--password", "a-new-long-pw"]).exit_code == 1
     assert runner.invoke(args=["demote-admin", "--phone", "13911110004"]).exit_code == 0
     result = runner.invoke(args=["demote-admin", "--phone", "13911110005"])
     assert result.exit_code == 1  # the last administrator stays

@@ -29,7 +29,7 @@ def _jpeg():
     return out.getvalue()
 
 
-def test_restore_into_a_new_database_and_uploads_folder(app, fresh_database, tmp_path):
+def test_restore_into_a_new_database_and_uploads_folder(app, fresh_database, tmp_path):  # noqa: F811 - the fixture imported above
     """After backup.sh and restore.sh into new places, with the same SECRET_KEY: the voucher QR is accepted
     at the counter, the printed check-in card is read, and the photo is served. With another key the
     voucher is refused (why the docs say to keep SECRET_KEY)."""

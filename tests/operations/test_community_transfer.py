@@ -81,7 +81,8 @@ def test_round_trip_into_an_empty_database(app, runner, empty_site, tmp_path):
             db.session.commit()
             db.session.remove()
         export, photos = tmp_path / "c.json", tmp_path / "c-photos.tar.gz"
-        result = runner.invoke(args=["export-community", str(community_id), "--out", str(export), "--photos", str(photos)])
+        result = runner.invoke(args=["export-community", str(community_id), "--out", str(export),
+                                     "--photos", str(photos)])
         assert result.exit_code == 0, result.output
     finally:
         app.config["UPLOADS_DIR"] = TestingConfig.UPLOADS_DIR

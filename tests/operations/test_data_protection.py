@@ -63,7 +63,8 @@ def test_closure_removes_what_the_inventory_says(app, world, uploads):
         report = db.session.get(Report, report.id)
         assert (report.description, report.photo, report.lat, report.lon) == ("", None, None, None)
         assert not (uploads / photo).exists()
-        assert db.session.scalar(select(func.count()).select_from(LoginThrottle).where(LoginThrottle.phone == phone)) == 0
+        assert db.session.scalar(
+            select(func.count()).select_from(LoginThrottle).where(LoginThrottle.phone == phone)) == 0
         addresses = db.session.scalars(select(AuditEntry.address).where(
             AuditEntry.subject_id == user.id, AuditEntry.action != "account.closed")).all()
         assert set(addresses) == {None}
@@ -101,7 +102,8 @@ def test_retention_prunes_failures_addresses_and_old_notifications(app, world):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(LoginThrottle)) == 1
         assert db.session.scalars(select(UserSession.key_hash)).all() == ["b" * 64]
-        assert set(db.session.scalars(select(AuditEntry.address).where(AuditEntry.address.is_not(None)))) == {"198.51.100.2"}
+        assert set(db.session.scalars(
+            select(AuditEntry.address).where(AuditEntry.address.is_not(None)))) == {"198.51.100.2"}
         assert [n.id for n in db.session.scalars(select(Notification).where(Notification.id.in_(ids)))] == [ids[2]]
 
 

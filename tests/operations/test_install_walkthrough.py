@@ -104,7 +104,8 @@ sed -i "s|^UPLOADS_DIR=.*|UPLOADS_DIR={tmp_path / 'uploads'}|" {env_file}""")
 
     # Before the migration the worker refuses to start (it would fail every job every minute).
     worker_cmd = exec_start("civic-worker.service")
-    early = subprocess.run(worker_cmd, cwd=ROOT, env={**run_env, **settings}, capture_output=True, text=True, timeout=60)
+    early = subprocess.run(worker_cmd, cwd=ROOT, env={**run_env, **settings}, capture_output=True, text=True,
+                           timeout=60)
     assert early.returncode != 0 and "db upgrade heads" in early.stderr
 
     # Step 4, continued: migrate.

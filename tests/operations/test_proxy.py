@@ -86,7 +86,8 @@ def test_nginx_in_front_of_gunicorn(app, world, proxied):
     photo = photo_of_about(5 * 1024 * 1024 - 2048)
     assert len(photo) > 4_800_000
     upload = browser.post(f"/api/v1/communities/{world.a.id}/merit/photos",
-                          headers={"Authorization": f"Bearer {token}"}, files={"photo": ("big.jpg", photo, "image/jpeg")})
+                          headers={"Authorization": f"Bearer {token}"},
+                          files={"photo": ("big.jpg", photo, "image/jpeg")})
     assert upload.status_code == 201, upload.text[:300]
     assert browser.get(upload.json()["url"]).headers["Content-Type"].startswith("image/")
 
@@ -108,7 +109,8 @@ def test_nginx_in_front_of_gunicorn(app, world, proxied):
     # Plain HTTP moves to HTTPS.
     import requests
 
-    plain = requests.get(f"http://127.0.0.1:{plain_port}/login", headers={"Host": SITE}, allow_redirects=False, timeout=5)
+    plain = requests.get(f"http://127.0.0.1:{plain_port}/login", headers={"Host": SITE}, allow_redirects=False,
+                         timeout=5)
     assert plain.status_code == 301 and plain.headers["Location"] == f"{PUBLIC}/login"
 
     # Every line gunicorn and the app wrote is one JSON object; request lines carry nginx's request id.

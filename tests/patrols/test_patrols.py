@@ -179,7 +179,8 @@ def test_resent_batch_adds_nothing(app_ctx, world):
     assert service.add_points(user, world.a.id, patrol.id, batch, now=T0 + timedelta(minutes=2)) == (0, 50, 0)
     mixed = batch[25:] + walk(service.unix(T0) + 100, seconds=48, prefix="q")
     assert service.add_points(user, world.a.id, patrol.id, mixed, now=T0 + timedelta(minutes=3)) == (25, 25, 0)
-    assert db.session.scalar(select(func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id == patrol.id)) == 75
+    assert db.session.scalar(
+        select(func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id == patrol.id)) == 75
     assert db.session.get(Patrol, patrol.id).point_count == 75
 
 
@@ -479,7 +480,8 @@ def test_pages_work_for_coordinator_and_resident(app, client, auth, world):
         assert client.get(f"/c/{cid}{path}").status_code == 200, path
     csv_text = client.get(f"/c/{cid}/patrols/shifts/{shift_id}/roster.csv").data.decode("utf-8-sig")
     assert "刘阿姨" in csv_text and "已报名" in csv_text
-    r = client.post(f"/c/{cid}/patrols/routes", data={"name": "芙蓉街环线", "waypoints": "[[36.67,117.02],[36.671,117.021]]"})
+    r = client.post(f"/c/{cid}/patrols/routes",
+                    data={"name": "芙蓉街环线", "waypoints": "[[36.67,117.02],[36.671,117.021]]"})
     assert r.status_code == 302 and client.get(r.headers["Location"]).status_code == 200
     r = client.post(f"/c/{cid}/patrols/shifts/new", data={
         "title": "周末巡逻", "repeat": "weekly", "day": (date.today() + timedelta(days=1)).isoformat(),

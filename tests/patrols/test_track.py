@@ -42,7 +42,7 @@ STILL_MAX_M = 30.0
 def raw_length(points):
     """The baseline: sum of geodesic point-to-point distances in time order."""
     pts = sorted(points, key=lambda p: p["t"])
-    return sum(GEOD.Inverse(a["lat"], a["lon"], b["lat"], b["lon"])["s12"] for a, b in zip(pts, pts[1:]))
+    return sum(GEOD.Inverse(a["lat"], a["lon"], b["lat"], b["lon"])["s12"] for a, b in zip(pts, pts[1:], strict=False))
 
 
 def err_pct(got, true):
@@ -120,7 +120,7 @@ def make_track(seed, kind="walk", *, dt=None, sigma=None, tau=None, outlier_p=No
     phases = _phases(rng, kind, duration)
     route = _route(rng, sum(d * v for d, v in phases) * 1.2 + 10)
     cum = [0.0]
-    for a, b in zip(route, route[1:]):
+    for a, b in zip(route, route[1:], strict=False):
         cum.append(cum[-1] + math.hypot(b[0] - a[0], b[1] - a[1]))
 
     def at(s):
@@ -630,7 +630,7 @@ def test_gpx_glitch_after_signal_gap_is_rejected_not_a_teleport():
     # track moves at.  That is a single bad fix, not a relocation.
     name, fixes, seg = next(t for t in tracks if t[0] == "ACTIVE LOG #5")
     speeds = [GEOD.Inverse(a["lat"], a["lon"], b["lat"], b["lon"])["s12"] / (b["t"] - a["t"])
-              for a, b in zip(fixes, fixes[1:])]
+              for a, b in zip(fixes, fixes[1:], strict=False)]
     assert max(speeds) > 50.0  # the glitch is in the data
     s = summarize(fixes)
     assert "teleport" not in s.flags

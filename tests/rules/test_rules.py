@@ -182,7 +182,7 @@ def test_street_administrator_page_appoints_removes_and_sets_ceilings(app, clien
     """Through /areas: the site admin names a street administrator, who appoints and removes a committee
     member and sets a ceiling; a committee member gets 403 on the page."""
     with app.app_context():
-        boss = factories.make_user(name="街道主任", phone="13900000009")
+        factories.make_user(name="街道主任", phone="13900000009")
         newbie = factories.make_user(name="新委员", phone="13900000010")
         db.session.commit()
         street_id, newbie_id = db.session.get(type(world.a), world.a.id).street_id, newbie.id

@@ -263,7 +263,8 @@ def test_patrol_batch_and_approval(demo):
         added, _dupes, _dropped = patrols.add_points(demo.neighbour, cid, patrol.id, points[:200],
                                                      now=start + timedelta(minutes=20))
         db.session.commit()
-    again, dupes, _ = patrols.add_points(demo.neighbour, cid, patrol.id, points[:200], now=start + timedelta(minutes=20))
+    again, dupes, _ = patrols.add_points(demo.neighbour, cid, patrol.id, points[:200],
+                                         now=start + timedelta(minutes=20))
     db.session.commit()
     assert added > 150 and again == 0 and dupes == added  # a resent batch adds nothing (key includes t)
     patrols.add_points(demo.neighbour, cid, patrol.id, points[200:], now=start + timedelta(minutes=31))

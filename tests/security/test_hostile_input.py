@@ -534,7 +534,8 @@ def test_sign_in_never_redirects_off_the_site(client, demo, target):
 
 def test_sign_in_keeps_a_local_next(client, demo):
     """A local `next` (the page that asked to sign in) is still honoured."""
-    response = client.post("/login", query_string={"next": "/points?x=1"}, data={"phone": RESIDENT, "password": PASSWORD})
+    response = client.post("/login", query_string={"next": "/points?x=1"},
+                           data={"phone": RESIDENT, "password": PASSWORD})
     assert response.headers["Location"] == "/points?x=1"
 
 

@@ -247,8 +247,8 @@ def test_committee_member_scans_their_own_card(served):
     assert meeting.status_code == 201, meeting.text
     mid, me = meeting.json()["id"], _user_id(served, COMMITTEE)
     before = _points(served, member)
-    scanned = served.client().post(f"{base}/meetings/{mid}/attendance", json={"card_token": _my_card(served, COMMITTEE)},
-                                   headers=member)
+    scanned = served.client().post(f"{base}/meetings/{mid}/attendance",
+                                   json={"card_token": _my_card(served, COMMITTEE)}, headers=member)
     assert scanned.status_code == 200 and scanned.json()["user_id"] == me, scanned.text
     listed = served.client().get(f"{base}/meetings/{mid}/attendance", headers=member).json()
     assert [(p["present"], p["method"]) for p in listed if p["user_id"] == me] == [(True, "card")]
@@ -333,7 +333,8 @@ def test_a_cookie_replayed_after_sign_out_is_refused(served):
     and sign nobody in after: sign-out ended the session on the server."""
     phone, password = served.sign_up("退出的人")
     browser = served.client()
-    assert browser.submit("/login", "/login", {"phone": phone, "password": password, "remember": "y"}).status_code == 302
+    assert browser.submit("/login", "/login",
+                          {"phone": phone, "password": password, "remember": "y"}).status_code == 302
     names = {c.name for c in browser.http.cookies}
     assert {"session", "remember_token"} <= names, names
     saved = _cookie_header(browser)
@@ -399,13 +400,15 @@ def test_an_unknown_number_costs_as_much_as_a_known_one(served):
 def test_a_weak_new_password_is_refused(served):
     """12345678 is refused at sign-up (no account) and as a new password (the old one still works)."""
     phone = "1390000" + f"{clock.time_ns() % 10000:04d}"
-    signup = served.client().submit("/signup", "/signup", {"phone": phone, "display_name": "弱密码", "password": "12345678",
-                                                           "confirm": "12345678", "password2": "12345678", "agree": "y"})
+    signup = served.client().submit("/signup", "/signup",
+                                    {"phone": phone, "display_name": "弱密码", "password": "12345678",
+                                     "confirm": "12345678", "password2": "12345678", "agree": "y"})
     assert signup.status_code == 200 and "太容易被猜到" in signup.text
     assert _token_answer(served.client(), phone, "12345678").status_code == 401
     phone, password = served.sign_up("想改弱密码")
     page = served.session(phone, password)
-    weak = page.submit("/me/password", "/me/password", {"current": password, "password": "12345678", "confirm": "12345678"})
+    weak = page.submit("/me/password", "/me/password",
+                       {"current": password, "password": "12345678", "confirm": "12345678"})
     assert weak.status_code == 200 and "太容易被猜到" in weak.text
     assert _token_answer(served.client(), phone, "12345678").status_code == 401
     assert _token_answer(served.client(), phone, password).status_code == 201
@@ -416,7 +419,8 @@ def test_a_cookie_api_post_needs_the_csrf_header(served):
     X-CSRFToken it is refused and nothing is made; with it the same request is accepted."""
     phone, password = served.sign_up("跨站请求")
     browser = served.client()
-    assert browser.submit("/login", "/login", {"phone": phone, "password": password, "remember": "y"}).status_code == 302
+    assert browser.submit("/login", "/login",
+                          {"phone": phone, "password": password, "remember": "y"}).status_code == 302
     remembered = next(f"remember_token={c.value}" for c in browser.http.cookies if c.name == "remember_token")
     join = f"/api/v1/communities/{served.a}/join"
     for cookie in (_cookie_header(browser), remembered):

@@ -99,7 +99,8 @@ def test_a_claim_cites_only_the_claimants_own_photo_of_that_community(app, clien
     mine = _upload_api(client, resident, world.a.id).json["name"]
 
     def claim(photos):
-        return client.post(f"{base}/claims", json={"rule_id": photo_rule, "description": "种了两棵树", "photos": photos},
+        return client.post(f"{base}/claims",
+                           json={"rule_id": photo_rule, "description": "种了两棵树", "photos": photos},
                            headers=resident)
 
     for photos in (["d" * 32 + ".jpg"], [theirs], [elsewhere], [mine, theirs]):
@@ -145,8 +146,10 @@ def test_cleanup_job_removes_uploads_never_attached_after_a_day(app, world):
     t0 = utcnow() - timedelta(days=3)
     with app.app_context():
         user = db.session.get(User, world.resident.id)
-        stray = save_photo(FileStorage(io.BytesIO(jpeg()), filename="a.jpg"), uploader=user, community_id=world.a.id, now=t0)
-        used = save_photo(FileStorage(io.BytesIO(jpeg()), filename="b.jpg"), uploader=user, community_id=world.a.id, now=t0)
+        stray = save_photo(FileStorage(io.BytesIO(jpeg()), filename="a.jpg"), uploader=user,
+                           community_id=world.a.id, now=t0)
+        used = save_photo(FileStorage(io.BytesIO(jpeg()), filename="b.jpg"), uploader=user,
+                          community_id=world.a.id, now=t0)
         uploads.attach(user, world.a.id, [used], "topic", 1, now=t0)
         db.session.commit()
     assert run_job(app, "uploads_cleanup", now=t0 + timedelta(hours=23)) == {"removed": 0}
@@ -231,23 +234,27 @@ def test_migration_backfills_uploads_for_photos_rows_already_cite(database_at_00
         sql = [
             "INSERT INTO district (id, name) VALUES (1, '历下区')",
             "INSERT INTO street (id, district_id, name) VALUES (1, 1, '泉城路街道')",
-            "INSERT INTO community (id, street_id, name, kind, created_at) VALUES (1, 1, '芙蓉社区', 'community', :now),"
-            " (2, 1, '曲水亭村', 'village', :now)",
-            'INSERT INTO "user" (id, phone, display_name, password_hash, is_admin, is_managed, elder_mode, auth_version,'
-            " active, created_at) VALUES (1, '13900000001', '刘阿姨', :pw, false, false, false, 1, true, :now),"
+            "INSERT INTO community (id, street_id, name, kind, created_at)"
+            " VALUES (1, 1, '芙蓉社区', 'community', :now), (2, 1, '曲水亭村', 'village', :now)",
+            'INSERT INTO "user" (id, phone, display_name, password_hash, is_admin, is_managed, elder_mode,'
+            " auth_version, active, created_at)"
+            " VALUES (1, '13900000001', '刘阿姨', :pw, false, false, false, 1, true, :now),"
             " (2, '13900000002', '陈大爷', :pw, false, false, false, 1, true, :now),"
             " (3, '13900000003', '吴师傅', :pw, false, false, false, 1, true, :now)",
             "INSERT INTO membership (id, community_id, user_id, status, address, note, requested_at) VALUES"
             " (1, 1, 1, 'active', '', '', :now), (2, 1, 2, 'active', '', '', :now), (3, 2, 3, 'active', '', '', :now)",
-            "INSERT INTO delib_topic (id, community_id, title, description, photos, proposer_id, status, support_count,"
-            f" decline_reason, created_at) VALUES (1, 1, '垃圾点', '', '[\"{topic_photo}\"]', 1, 'proposed', 0, '', :now)",
-            "INSERT INTO patrol_report_category (id, community_id, name, sort, active) VALUES (1, 1, '不安全', 1, true)",
-            "INSERT INTO patrol_report (id, community_id, reporter_id, category_id, description, photo, status, department,"
-            " resolution_photo, points_awarded, created_at, updated_at) VALUES (1, 1, 2, 1, '井盖坏了', :report, 'resolved',"
-            " '', :fixed, 0, :now, :now)",
+            "INSERT INTO delib_topic (id, community_id, title, description, photos, proposer_id, status,"
+            " support_count, decline_reason, created_at)"
+            f" VALUES (1, 1, '垃圾点', '', '[\"{topic_photo}\"]', 1, 'proposed', 0, '', :now)",
+            "INSERT INTO patrol_report_category (id, community_id, name, sort, active)"
+            " VALUES (1, 1, '不安全', 1, true)",
+            "INSERT INTO patrol_report (id, community_id, reporter_id, category_id, description, photo, status,"
+            " department, resolution_photo, points_awarded, created_at, updated_at)"
+            " VALUES (1, 1, 2, 1, '井盖坏了', :report, 'resolved', '', :fixed, 0, :now, :now)",
         ]
         for statement in sql:
-            db.session.execute(text(statement), {"now": now, "pw": hashed, "report": report_photo, "fixed": fixed_photo})
+            db.session.execute(text(statement),
+                               {"now": now, "pw": hashed, "report": report_photo, "fixed": fixed_photo})
         db.session.commit()
         upgrade(revision="heads")
         rows = db.session.execute(select(Upload.name, Upload.community_id, Upload.uploader_id, Upload.attached_kind,

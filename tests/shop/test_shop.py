@@ -22,7 +22,8 @@ from tests.shop.conftest import stock_shop
 
 
 def _balance(community_id, key):
-    return db.session.scalar(select(Account.balance).where(Account.community_id == community_id, Account.key == key)) or 0
+    return db.session.scalar(
+        select(Account.balance).where(Account.community_id == community_id, Account.key == key)) or 0
 
 
 def _clean_ledger():

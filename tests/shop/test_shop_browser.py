@@ -7,7 +7,8 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 
-def test_resident_orders_on_a_phone_and_the_shopkeeper_redeems_by_code(phone_page, sign_in, browser, live_server, world, shop):
+def test_resident_orders_on_a_phone_and_the_shopkeeper_redeems_by_code(phone_page, sign_in, browser, live_server, world,
+                                                                       shop):
     """At 390×844 a resident exchanges points for goods and gets a voucher; in another browser the
     shopkeeper types its code at the counter, sees who and what, and hands the goods over."""
     page = phone_page
