@@ -29,6 +29,7 @@ from civic.communities.service import committee_of, register_settings_seeder
 from civic.core import audit, qr, uploads
 from civic.core.clock import LOCAL_TZ, resolve  # noqa: F401 - re-exported
 from civic.core.clock import local_text as local_time
+from civic.core.db import add_once
 from civic.core.errors import Conflict, Invalid, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
@@ -134,6 +135,12 @@ def _notify_many(user_ids, kind, title, body, *, params, community_id, link, now
         notices.notify(user_id, kind, title, body, params=params, community_id=community_id, link=link, now=now)
 
 
+def _tell_committee(community_id, kind, title, body, params, page, *, now):
+    """Notify the community's committee, linking to `page` (e.g. "items/7") of its deliberation."""
+    _notify_many({u.id for u in committee_of(community_id)}, kind, title, body, params=params,
+                 community_id=community_id, link=f"/c/{community_id}/deliberation/{page}", now=now)
+
+
 def _locked_in(statuses, message, actor, permission, get, community_id, row_id, **error):
     """After the permission check, the topic, meeting or item `get` finds, locked; Conflict(message) unless its
     status is one of `statuses`."""
@@ -193,19 +200,14 @@ def support_topic(actor, community_id, topic_id, *, now=None):
     now = resolve(now)
     if topic.proposer_id == actor.id:
         raise Conflict(N_("You proposed this topic; ask your neighbours to support it."))
-    try:
-        with db.session.begin_nested():
-            db.session.add(TopicSupport(community_id=community_id, topic_id=topic.id, user_id=actor.id, created_at=now))
-    except IntegrityError:
-        raise Conflict(N_("You have already supported this topic."), reason="already_supported") from None
+    add_once(TopicSupport(community_id=community_id, topic_id=topic.id, user_id=actor.id, created_at=now),
+             N_("You have already supported this topic."), "already_supported")
     topic.support_count += 1
     if topic.status == "proposed" and topic.support_count >= settings_for(community_id).support_threshold:
         topic.status = "committee"
-        _notify_many({u.id for u in committee_of(community_id)}, "deliberation.topic_ready",
-                     N_("Topic ready for review: %(title)s"),
-                     N_("%(n)s residents support it. Please put it on an agenda, merge or decline it."),
-                     params={"title": topic.title, "n": topic.support_count}, community_id=community_id,
-                     link=f"/c/{community_id}/deliberation/topics/{topic.id}", now=now)
+        _tell_committee(community_id, "deliberation.topic_ready", N_("Topic ready for review: %(title)s"),
+                        N_("%(n)s residents support it. Please put it on an agenda, merge or decline it."),
+                        {"title": topic.title, "n": topic.support_count}, f"topics/{topic.id}", now=now)
     db.session.flush()
     return topic
 
@@ -686,12 +688,8 @@ def cast_vote(actor, community_id, item_id, choice, *, now=None):
         raise Conflict(N_("Voting on this item is not open."), reason="vote_closed")
     if not is_present(item.meeting, actor.id):
         raise PermissionDenied(N_("Only people who have checked in at the meeting can vote."), reason="not_present")
-    try:
-        with db.session.begin_nested():
-            db.session.add(Vote(community_id=community_id, item_id=item.id, user_id=actor.id, choice=choice,
-                                cast_at=now))
-    except IntegrityError:
-        raise Conflict(N_("You have already voted on this item."), reason="already_voted") from None
+    add_once(Vote(community_id=community_id, item_id=item.id, user_id=actor.id, choice=choice, cast_at=now),
+             N_("You have already voted on this item."), "already_voted")
     return item
 
 
@@ -749,20 +747,15 @@ def object_to_item(actor, community_id, item_id, reason="", *, now=None):
     now = resolve(now)
     if now >= item.evaluation_ends_at:
         raise Conflict(N_("The evaluation period has ended."), reason="not_evaluating")
-    try:
-        with db.session.begin_nested():
-            db.session.add(Objection(community_id=community_id, item_id=item.id, user_id=actor.id,
-                                     reason=(reason or "").strip()[:500], created_at=now))
-    except IntegrityError:
-        raise Conflict(N_("You have already objected to this decision."), reason="already_objected") from None
+    add_once(Objection(community_id=community_id, item_id=item.id, user_id=actor.id,
+                       reason=(reason or "").strip()[:500], created_at=now),
+             N_("You have already objected to this decision."), "already_objected")
     item.objections += 1
     if item.objections >= item.veto_needed:
         item.status = "vetoed"
-        _notify_many({u.id for u in committee_of(community_id)}, "deliberation.vetoed",
-                     N_("Vetoed by residents: %(title)s"),
-                     N_("%(n)s residents objected, reaching the veto threshold."),
-                     params={"title": item.title, "n": item.objections}, community_id=community_id,
-                     link=f"/c/{community_id}/deliberation/items/{item.id}", now=now)
+        _tell_committee(community_id, "deliberation.vetoed", N_("Vetoed by residents: %(title)s"),
+                        N_("%(n)s residents objected, reaching the veto threshold."),
+                        {"title": item.title, "n": item.objections}, f"items/{item.id}", now=now)
     db.session.flush()
     return item
 
@@ -777,11 +770,9 @@ def finish_evaluations(*, now=None, limit=200):
     for item in db.session.scalars(query.order_by(AgendaItem.id).limit(limit)).all():
         item.status = "adopted"
         done += 1
-        _notify_many({u.id for u in committee_of(item.community_id)}, "deliberation.adopted",
-                     N_("Adopted after residents' evaluation: %(title)s"),
-                     N_("Please name the person responsible for carrying it out."),
-                     params={"title": item.title}, community_id=item.community_id,
-                     link=f"/c/{item.community_id}/deliberation/items/{item.id}", now=now)
+        _tell_committee(item.community_id, "deliberation.adopted", N_("Adopted after residents' evaluation: %(title)s"),
+                        N_("Please name the person responsible for carrying it out."),
+                        {"title": item.title}, f"items/{item.id}", now=now)
     db.session.flush()
     return done
 
@@ -870,13 +861,9 @@ def rate_item(actor, community_id, item_id, score, comment="", *, now=None):
     item = get_item(community_id, item_id)
     if item.completed_at is None:
         raise Conflict(N_("You can rate it once it is completed."))
-    try:
-        with db.session.begin_nested():
-            rating = Rating(community_id=community_id, item_id=item.id, user_id=actor.id, score=score,
-                            comment=(comment or "").strip()[:300], created_at=resolve(now))
-            db.session.add(rating)
-    except IntegrityError:
-        raise Conflict(N_("You have already rated this."), reason="already_rated") from None
+    rating = add_once(Rating(community_id=community_id, item_id=item.id, user_id=actor.id, score=score,
+                             comment=(comment or "").strip()[:300], created_at=resolve(now)),
+                      N_("You have already rated this."), "already_rated")
     return rating
 
 

@@ -43,6 +43,7 @@ from civic.communities.models import Community
 from civic.communities.service import register_settings_seeder
 from civic.core import audit, uploads
 from civic.core.clock import local, local_date, local_year, resolve
+from civic.core.db import add_once
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
@@ -666,11 +667,7 @@ def object_to_claim(actor, community_id, claim_id, reason, *, now=None):
         raise Conflict(N_("You have already objected to this item."), reason="already_objected")
     objection = MeritObjection(community_id=community_id, claim_id=claim.id, user_id=actor.id, reason=reason,
                           status="open", created_at=now)
-    try:
-        with db.session.begin_nested():
-            db.session.add(objection)
-    except IntegrityError:
-        raise Conflict(N_("You have already objected to this item."), reason="already_objected") from None
+    add_once(objection, N_("You have already objected to this item."), "already_objected")
     first = claim.status == "notice"
     claim.status = "objected"
     db.session.flush()
