@@ -2,13 +2,14 @@
 language, in which community, acting for whom; plus small view helpers."""
 from functools import wraps
 
-from flask import abort, current_app, g, has_request_context, request, session
+from flask import abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import validate_csrf
 from werkzeug.routing import IntegerConverter
 from wtforms import ValidationError
 
 from civic.accounts.models import User
+from civic.core.errors import Invalid
 from civic.core.lookup import MAX_ID
 from civic.core.permissions import get_community_or_404, require, roles_in
 from civic.extensions import db, login_manager
@@ -46,8 +47,6 @@ class IdConverter(IntegerConverter):
 def public_url(endpoint, **values):
     """An absolute URL for QR codes and e-mails: on SITE_URL when it is set (behind a proxy the
     request's own host may be an internal address), else on the request's host."""
-    from flask import url_for
-
     site = current_app.config.get("SITE_URL")
     if site:
         return site + url_for(endpoint, **values)
@@ -122,7 +121,6 @@ def _load_user_from_token(req):
 
 @login_manager.unauthorized_handler
 def _unauthorized():
-    from flask import flash, redirect, url_for
     from flask_babel import gettext
 
     if request.path.startswith("/api/"):
@@ -187,6 +185,24 @@ def community_view(action):
         return wrapper
 
     return decorator
+
+
+def submitted(form, message=None, *, first_error=False, **params):
+    """`form`, when this POST sent it valid (its CSRF token included); else Invalid, which the error handler
+    flashes before sending the person back: `message` (a msgid with `params`), or with `first_error` the
+    form's own first message, or Invalid's default."""
+    if not form.validate_on_submit():
+        if first_error:
+            message = next((errors[0] for errors in form.errors.values() if errors), None)
+        raise Invalid(message, **params)
+    return form
+
+
+def commit_and_redirect(message, endpoint, **values):
+    """The end of a page's successful POST: commit its one transaction, say what was done, go to `endpoint`."""
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values))
 
 
 def init_app(app):
@@ -293,8 +309,6 @@ def init_app(app):
     def section_url(section, community_id=None):
         """Where a bottom-bar section lives: the community's own page when the section has one and the
         community is known, else its area's index page once that area exists."""
-        from flask import url_for
-
         direct = COMMUNITY_SECTION_ENDPOINTS.get(section)
         if community_id and direct in current_app.view_functions:
             return url_for(direct, community_id=community_id)

@@ -1,6 +1,7 @@
 """The background worker: APScheduler in its own process (`flask --app wsgi worker`).
 
-Jobs are plain functions `job(app, now) -> result` registered in JOBS. Each run
+Jobs are plain functions `job(app, now) -> result` registered in JOBS (with @job, or with
+`schedule` for a service function that takes only the clock). Each run
 happens in its own app context and transaction, and commits once. Jobs must be
 idempotent and safe with two workers at once: they select their rows with
 row locks (SKIP LOCKED on PostgreSQL) and move them through state changes
@@ -49,6 +50,16 @@ def job(name, trigger="interval", **trigger_args):
         return func
 
     return decorator
+
+
+def schedule(name, service_function, **trigger_args):
+    """Register a service function that takes only the clock (`service_function(now=now)`) as an interval job."""
+
+    def run(app, now):
+        return service_function(now=now)
+
+    run.__name__, run.__doc__ = service_function.__name__, service_function.__doc__
+    JOBS[name] = (run, "interval", trigger_args)
 
 
 @job("deliver_email", minutes=1)

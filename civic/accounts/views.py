@@ -22,7 +22,7 @@ from civic.accounts.sms import sender_for
 from civic.core import audit
 from civic.core.errors import DomainError
 from civic.extensions import db
-from civic.web import client_address, public_url, sign_in, sign_out
+from civic.web import client_address, commit_and_redirect, public_url, sign_in, sign_out
 
 bp = Blueprint("accounts", __name__)
 
@@ -312,7 +312,5 @@ def verify_email():
     form = ConfirmForm()
     if form.validate_on_submit():
         user = service.verify_email(token)
-        db.session.commit()
-        flash(_("Your e-mail address %(email)s is confirmed.", email=user.email), "success")
-        return redirect(url_for("home.index"))
+        return commit_and_redirect(_("Your e-mail address %(email)s is confirmed.", email=user.email), "home.index")
     return render_template("accounts/verify_email.html", form=form, token=token)

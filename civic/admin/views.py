@@ -1,7 +1,7 @@
 """Administrator pages (街道/区)."""
 from functools import wraps
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, render_template
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -9,8 +9,8 @@ from sqlalchemy import select
 from civic.communities import service
 from civic.communities.forms import AppointForm, CommunityForm
 from civic.communities.models import Community
-from civic.core.errors import Invalid
 from civic.extensions import db
+from civic.web import commit_and_redirect, submitted
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -35,9 +35,7 @@ def index():
         district = service.get_or_create_district(current_user, form.district.data)
         street = service.get_or_create_street(current_user, district, form.street.data)
         service.create_community(current_user, street, form.name.data, form.kind.data)
-        db.session.commit()
-        flash(_("Community created."), "success")
-        return redirect(url_for("admin.index"))
+        return commit_and_redirect(_("Community created."), "admin.index")
     communities = db.session.scalars(select(Community).order_by(Community.id)).all()
     return render_template("admin/index.html", form=form, communities=communities, appoint_form=AppointForm())
 
@@ -46,10 +44,6 @@ def index():
 @admin_required
 def appoint(community_id):
     """Make a registered person a resident and committee member of a community."""
-    form = AppointForm()
-    if not form.validate_on_submit():
-        raise Invalid()
+    form = submitted(AppointForm())
     user = service.appoint_committee(current_user, community_id, form.phone.data)
-    db.session.commit()
-    flash(_("%(name)s is now a committee member.", name=user.display_name), "success")
-    return redirect(url_for("admin.index"))
+    return commit_and_redirect(_("%(name)s is now a committee member.", name=user.display_name), "admin.index")

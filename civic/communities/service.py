@@ -17,6 +17,7 @@ from civic.core.clock import resolve
 from civic.core.db import get_or_create
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
+from civic.core.lookup import get_in_community
 from civic.core.permissions import can_administer, require
 from civic.extensions import db
 from civic.notifications import service as notices
@@ -165,31 +166,25 @@ def committee_of(community_id):
     ).all()
 
 
-def pending_requests(actor, community_id):
-    """Join requests waiting for the committee."""
+def _memberships_for_committee(actor, community_id, status, order):
     require(actor, "membership.review", community_id)
     return db.session.scalars(
-        select(Membership).where(Membership.community_id == community_id, Membership.status == "pending")
-        .order_by(Membership.requested_at)
+        select(Membership).where(Membership.community_id == community_id, Membership.status == status).order_by(order)
     ).all()
+
+
+def pending_requests(actor, community_id):
+    """Join requests waiting for the committee."""
+    return _memberships_for_committee(actor, community_id, "pending", Membership.requested_at)
 
 
 def members(actor, community_id):
     """Active members of a community, for its committee."""
-    require(actor, "membership.review", community_id)
-    return db.session.scalars(
-        select(Membership).where(Membership.community_id == community_id, Membership.status == "active")
-        .order_by(Membership.id)
-    ).all()
+    return _memberships_for_committee(actor, community_id, "active", Membership.id)
 
 
 def _membership(community_id, membership_id):
-    membership = db.session.scalar(
-        select(Membership).where(Membership.community_id == community_id, Membership.id == membership_id)
-    )
-    if membership is None:
-        raise NotFound("No such membership.")
-    return membership
+    return get_in_community(Membership, community_id, membership_id, missing="No such membership.")
 
 
 def review_membership(actor, community_id, membership_id, approve, *, grid_id=None, now=None):

@@ -1,5 +1,5 @@
 """Joining a community; the committee's members page; community settings."""
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, render_template
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from civic.communities.models import Grid, Household
 from civic.core.errors import Invalid
 from civic.core.permissions import can_administer
 from civic.extensions import db
-from civic.web import acting_user, community_view
+from civic.web import acting_user, commit_and_redirect, community_view, submitted
 
 bp = Blueprint("communities", __name__)
 
@@ -35,9 +35,7 @@ def join(community_id):
     form = JoinForm()
     if form.validate_on_submit():
         service.request_to_join(acting_user(), community_id, address=form.address.data, note=form.note.data)
-        db.session.commit()
-        flash(_("Your request has been sent. The committee will confirm it."), "success")
-        return redirect(url_for("home.index"))
+        return commit_and_redirect(_("Your request has been sent. The committee will confirm it."), "home.index")
     return render_template("communities/join.html", community=community, form=form)
 
 
@@ -82,40 +80,32 @@ def review(community, membership_id):
         raise Invalid()
     approve = form.decision.data == "approve"
     service.review_membership(current_user, community.id, membership_id, approve, grid_id=form.grid_id.data or None)
-    db.session.commit()
-    flash(_("Confirmed.") if approve else _("Declined."), "success")
-    return redirect(url_for("communities.members", community_id=community.id))
+    return commit_and_redirect(_("Confirmed.") if approve else _("Declined."),
+                               "communities.members", community_id=community.id)
 
 
 @bp.route("/c/<int:community_id>/roles", methods=["POST"])
 @community_view("role.grant")
 def roles(community):
     """Grant or revoke a role."""
-    form = RoleForm()
-    if not form.validate_on_submit():
-        raise Invalid()
+    form = submitted(RoleForm())
     if form.action.data == "revoke":
         service.revoke_role(current_user, community.id, form.user_id.data, form.role.data)
     else:
         service.grant_role(current_user, community.id, form.user_id.data, form.role.data)
-    db.session.commit()
-    flash(_("Roles updated."), "success")
-    return redirect(url_for("communities.members", community_id=community.id))
+    return commit_and_redirect(_("Roles updated."), "communities.members", community_id=community.id)
 
 
 @bp.route("/c/<int:community_id>/managed", methods=["POST"])
 @community_view("resident.manage")
 def add_managed(community):
     """Register a resident who has no phone of their own."""
-    form = ManagedResidentForm()
-    if not form.validate_on_submit():
-        raise Invalid("Please enter the resident's name.")
+    form = submitted(ManagedResidentForm(), "Please enter the resident's name.")
     resident = accounts.create_managed_resident(
         current_user, community.id, form.display_name.data, address=form.address.data or ""
     )
-    db.session.commit()
-    flash(_("%(name)s has been registered.", name=resident.display_name), "success")
-    return redirect(url_for("communities.members", community_id=community.id))
+    return commit_and_redirect(_("%(name)s has been registered.", name=resident.display_name),
+                               "communities.members", community_id=community.id)
 
 
 @bp.route("/c/<int:community_id>/settings", methods=["GET", "POST"])
@@ -126,14 +116,10 @@ def settings(community):
     household_form = NameForm(prefix="household")
     if form.validate_on_submit():
         service.add_grid(current_user, community.id, form.name.data)
-        db.session.commit()
-        flash(_("Grid added."), "success")
-        return redirect(url_for("communities.settings", community_id=community.id))
+        return commit_and_redirect(_("Grid added."), "communities.settings", community_id=community.id)
     if household_form.validate_on_submit():
         service.add_household(current_user, community.id, household_form.name.data)
-        db.session.commit()
-        flash(_("Household added."), "success")
-        return redirect(url_for("communities.settings", community_id=community.id))
+        return commit_and_redirect(_("Household added."), "communities.settings", community_id=community.id)
     grids = db.session.scalars(select(Grid).where(Grid.community_id == community.id).order_by(Grid.name)).all()
     households = db.session.scalars(
         select(Household).where(Household.community_id == community.id).order_by(Household.label)

@@ -1,6 +1,8 @@
 """Small database helpers every area shares."""
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from civic.core.errors import Conflict
 from civic.extensions import db
 
 
@@ -35,3 +37,15 @@ def lock_due(model, *conditions, limit):
         if row is not None:
             rows.append(row)
     return rows
+
+
+def add_once(row, message, reason):
+    """Add a row that a unique constraint allows once per person (a vote, a support, an objection, a rating).
+    When it is there already (a concurrent twin's included): Conflict(message) with `reason`. Returns the row,
+    flushed."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        raise Conflict(message, reason=reason) from None
+    return row

@@ -109,14 +109,9 @@ class Review(MethodView):
     @blp.response(200, DelibTopicSchema)
     def post(self, data, community_id, topic_id):
         """Committee: put a topic on an agenda, merge it into another, or decline it with a reason."""
-        if data["action"] == "agenda":
-            service.schedule_topic(current_user, community_id, topic_id, data["meeting_id"], is_major=data["is_major"])
-        elif data["action"] == "merge":
-            service.merge_topic(current_user, community_id, topic_id, data["into_topic_id"])
-        else:
-            service.decline_topic(current_user, community_id, topic_id, data["reason"])
+        topic = service.review_topic(current_user, community_id, topic_id, **data)
         db.session.commit()
-        return service.get_topic(community_id, topic_id)
+        return topic
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -256,10 +251,7 @@ class Voting(MethodView):
     @blp.response(200, DelibItemSchema)
     def post(self, data, community_id, item_id):
         """Committee: open or close the vote on an item; closing fixes the result."""
-        if data["open"]:
-            item = service.open_vote(current_user, community_id, item_id)
-        else:
-            item = service.close_vote(current_user, community_id, item_id)
+        item = service.open_or_close_vote(current_user, community_id, item_id, data["open"])
         db.session.commit()
         return item
 

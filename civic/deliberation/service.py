@@ -30,7 +30,7 @@ from civic.communities.service import committee_of, register_settings_seeder
 from civic.core import audit, qr, uploads
 from civic.core.clock import local_text as local_time
 from civic.core.clock import resolve
-from civic.core.db import lock_due
+from civic.core.db import add_once, lock_due
 from civic.core.errors import Conflict, Invalid, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
@@ -136,6 +136,22 @@ def _notify_many(user_ids, kind, title, body, *, params, community_id, link, now
         notices.notify(user_id, kind, title, body, params=params, community_id=community_id, link=link, now=now)
 
 
+def _tell_committee(community_id, kind, title, body, params, page, *, now):
+    """Notify the community's committee, linking to `page` (e.g. "items/7") of its deliberation."""
+    _notify_many({u.id for u in committee_of(community_id)}, kind, title, body, params=params,
+                 community_id=community_id, link=f"/c/{community_id}/deliberation/{page}", now=now)
+
+
+def _locked_in(statuses, message, actor, permission, get, community_id, row_id, **error):
+    """After the permission check, the topic, meeting or item `get` finds, locked; Conflict(message) unless its
+    status is one of `statuses`."""
+    require(actor, permission, community_id)
+    row = get(community_id, row_id, lock=True)
+    if row.status not in statuses:
+        raise Conflict(message, **error)
+    return row
+
+
 # --- step 1: topics -----------------------------------------------------------------------------
 
 def get_topic(community_id, topic_id, *, lock=False):
@@ -180,26 +196,19 @@ def has_supported(user, topic):
 
 def support_topic(actor, community_id, topic_id, *, now=None):
     """A resident supports (附议) a topic, once; at the threshold it goes to the committee."""
-    require(actor, "deliberation.participate", community_id)
+    topic = _locked_in(("proposed", "committee"), N_("This topic is no longer open for support."),
+                       actor, "deliberation.participate", get_topic, community_id, topic_id)
     now = resolve(now)
-    topic = get_topic(community_id, topic_id, lock=True)
-    if topic.status not in ("proposed", "committee"):
-        raise Conflict(N_("This topic is no longer open for support."))
     if topic.proposer_id == actor.id:
         raise Conflict(N_("You proposed this topic; ask your neighbours to support it."))
-    try:
-        with db.session.begin_nested():
-            db.session.add(TopicSupport(community_id=community_id, topic_id=topic.id, user_id=actor.id, created_at=now))
-    except IntegrityError:
-        raise Conflict(N_("You have already supported this topic."), reason="already_supported") from None
+    add_once(TopicSupport(community_id=community_id, topic_id=topic.id, user_id=actor.id, created_at=now),
+             N_("You have already supported this topic."), "already_supported")
     topic.support_count += 1
     if topic.status == "proposed" and topic.support_count >= settings_for(community_id).support_threshold:
         topic.status = "committee"
-        _notify_many({u.id for u in committee_of(community_id)}, "deliberation.topic_ready",
-                     N_("Topic ready for review: %(title)s"),
-                     N_("%(n)s residents support it. Please put it on an agenda, merge or decline it."),
-                     params={"title": topic.title, "n": topic.support_count}, community_id=community_id,
-                     link=f"/c/{community_id}/deliberation/topics/{topic.id}", now=now)
+        _tell_committee(community_id, "deliberation.topic_ready", N_("Topic ready for review: %(title)s"),
+                        N_("%(n)s residents support it. Please put it on an agenda, merge or decline it."),
+                        {"title": topic.title, "n": topic.support_count}, f"topics/{topic.id}", now=now)
     db.session.flush()
     return topic
 
@@ -207,11 +216,8 @@ def support_topic(actor, community_id, topic_id, *, now=None):
 # --- step 2: review -----------------------------------------------------------------------------
 
 def _reviewable(actor, community_id, topic_id):
-    require(actor, "deliberation.manage", community_id)
-    topic = get_topic(community_id, topic_id, lock=True)
-    if topic.status not in ("proposed", "committee"):
-        raise Conflict(N_("This topic has already been reviewed."))
-    return topic
+    return _locked_in(("proposed", "committee"), N_("This topic has already been reviewed."),
+                      actor, "deliberation.manage", get_topic, community_id, topic_id)
 
 
 def schedule_topic(actor, community_id, topic_id, meeting_id, *, is_major=False, now=None):
@@ -268,6 +274,25 @@ def decline_topic(actor, community_id, topic_id, reason, *, now=None):
                    N_("Reason: %(reason)s"), params={"title": topic.title, "reason": topic.decline_reason},
                    community_id=community_id, link=f"/c/{community_id}/deliberation/topics/{topic.id}", now=now)
     return topic
+
+
+def review_topic(actor, community_id, topic_id, action, *, meeting_id=None, is_major=False, into_topic_id=None,
+                 reason="", now=None):
+    """The committee's review of a topic, for the page and the API alike: put it on a session's agenda
+    ("agenda"), merge it into another topic ("merge"), or decline it with a reason ("decline"). Returns the topic."""
+    if action == "agenda":
+        if not meeting_id:
+            raise Invalid(N_("Please choose a meeting."))
+        schedule_topic(actor, community_id, topic_id, meeting_id, is_major=is_major, now=now)
+    elif action == "merge":
+        if not into_topic_id:
+            raise Invalid(N_("Please choose the topic to merge into."))
+        merge_topic(actor, community_id, topic_id, into_topic_id, now=now)
+    elif action == "decline":
+        decline_topic(actor, community_id, topic_id, reason, now=now)
+    else:
+        raise Invalid()
+    return get_topic(community_id, topic_id)
 
 
 # --- step 3: sessions ---------------------------------------------------------------------------
@@ -392,10 +417,8 @@ def attendance_counts(meeting):
 
 def add_agenda_item(actor, community_id, meeting_id, title, description="", *, is_major=False, topic_id=None):
     """The committee adds an item to a session's agenda."""
-    require(actor, "deliberation.manage", community_id)
-    meeting = get_meeting(community_id, meeting_id, lock=True)
-    if meeting.status != "planned":
-        raise Conflict(N_("This meeting is over; its agenda cannot change."))
+    meeting = _locked_in(("planned",), N_("This meeting is over; its agenda cannot change."),
+                         actor, "deliberation.manage", get_meeting, community_id, meeting_id)
     position = (db.session.scalar(select(func.max(AgendaItem.position)).where(
         AgendaItem.community_id == community_id, AgendaItem.meeting_id == meeting.id)) or 0) + 1
     item = AgendaItem(community_id=community_id, meeting_id=meeting.id, topic_id=topic_id, position=position,
@@ -420,11 +443,9 @@ def record_minutes(actor, community_id, meeting_id, text):
 
 def close_meeting(actor, community_id, meeting_id, *, now=None):
     """The committee closes a session and publishes its results and minutes on the notice board."""
-    require(actor, "deliberation.manage", community_id)
+    meeting = _locked_in(("planned",), N_("This meeting is already closed."),
+                         actor, "deliberation.manage", get_meeting, community_id, meeting_id)
     now = resolve(now)
-    meeting = get_meeting(community_id, meeting_id, lock=True)
-    if meeting.status != "planned":
-        raise Conflict(N_("This meeting is already closed."))
     if any(item.status == "voting" for item in meeting.items):
         raise Conflict(N_("Close the open vote first."))
     meeting.status, meeting.closed_at = "closed", now
@@ -675,6 +696,13 @@ def open_vote(actor, community_id, item_id, *, now=None):
     return item
 
 
+def open_or_close_vote(actor, community_id, item_id, open_, *, now=None):
+    """The committee opens the vote on an item (`open_`) or closes it, for the page and the API alike."""
+    if open_:
+        return open_vote(actor, community_id, item_id, now=now)
+    return close_vote(actor, community_id, item_id, now=now)
+
+
 def my_vote(item, user_id):
     """The person's choice on an item, or None."""
     return db.session.scalar(select(Vote.choice).where(
@@ -692,12 +720,8 @@ def cast_vote(actor, community_id, item_id, choice, *, now=None):
         raise Conflict(N_("Voting on this item is not open."), reason="vote_closed")
     if not is_present(item.meeting, actor.id):
         raise PermissionDenied(N_("Only people who have checked in at the meeting can vote."), reason="not_present")
-    try:
-        with db.session.begin_nested():
-            db.session.add(Vote(community_id=community_id, item_id=item.id, user_id=actor.id, choice=choice,
-                                cast_at=now))
-    except IntegrityError:
-        raise Conflict(N_("You have already voted on this item."), reason="already_voted") from None
+    add_once(Vote(community_id=community_id, item_id=item.id, user_id=actor.id, choice=choice, cast_at=now),
+             N_("You have already voted on this item."), "already_voted")
     return item
 
 
@@ -711,11 +735,9 @@ def vote_counts(item):
 
 def close_vote(actor, community_id, item_id, *, now=None):
     """The committee closes the vote: the result is fixed under the quorum and majority rules."""
-    require(actor, "deliberation.manage", community_id)
+    item = _locked_in(("voting",), N_("Voting on this item is not open."),
+                      actor, "deliberation.manage", get_item, community_id, item_id)
     now = resolve(now)
-    item = get_item(community_id, item_id, lock=True)
-    if item.status != "voting":
-        raise Conflict(N_("Voting on this item is not open."))
     meeting = item.meeting
     counts = vote_counts(item)
     item.votes_for, item.votes_against, item.votes_abstain = counts["for"], counts["against"], counts["abstain"]
@@ -752,27 +774,20 @@ def has_objected(item, user_id):
 
 def object_to_item(actor, community_id, item_id, reason="", *, now=None):
     """A resident objects to a major decision during its evaluation; at the threshold it is vetoed (一票否决)."""
-    require(actor, "deliberation.participate", community_id)
+    item = _locked_in(("evaluating",), N_("This decision is not open for residents' evaluation."),
+                      actor, "deliberation.participate", get_item, community_id, item_id, reason="not_evaluating")
     now = resolve(now)
-    item = get_item(community_id, item_id, lock=True)
-    if item.status != "evaluating":
-        raise Conflict(N_("This decision is not open for residents' evaluation."), reason="not_evaluating")
     if now >= item.evaluation_ends_at:
         raise Conflict(N_("The evaluation period has ended."), reason="not_evaluating")
-    try:
-        with db.session.begin_nested():
-            db.session.add(Objection(community_id=community_id, item_id=item.id, user_id=actor.id,
-                                     reason=(reason or "").strip()[:500], created_at=now))
-    except IntegrityError:
-        raise Conflict(N_("You have already objected to this decision."), reason="already_objected") from None
+    add_once(Objection(community_id=community_id, item_id=item.id, user_id=actor.id,
+                       reason=(reason or "").strip()[:500], created_at=now),
+             N_("You have already objected to this decision."), "already_objected")
     item.objections += 1
     if item.objections >= item.veto_needed:
         item.status = "vetoed"
-        _notify_many({u.id for u in committee_of(community_id)}, "deliberation.vetoed",
-                     N_("Vetoed by residents: %(title)s"),
-                     N_("%(n)s residents objected, reaching the veto threshold."),
-                     params={"title": item.title, "n": item.objections}, community_id=community_id,
-                     link=f"/c/{community_id}/deliberation/items/{item.id}", now=now)
+        _tell_committee(community_id, "deliberation.vetoed", N_("Vetoed by residents: %(title)s"),
+                        N_("%(n)s residents objected, reaching the veto threshold."),
+                        {"title": item.title, "n": item.objections}, f"items/{item.id}", now=now)
     db.session.flush()
     return item
 
@@ -785,11 +800,9 @@ def finish_evaluations(*, now=None, limit=200):
                          limit=limit):
         item.status = "adopted"
         done += 1
-        _notify_many({u.id for u in committee_of(item.community_id)}, "deliberation.adopted",
-                     N_("Adopted after residents' evaluation: %(title)s"),
-                     N_("Please name the person responsible for carrying it out."),
-                     params={"title": item.title}, community_id=item.community_id,
-                     link=f"/c/{item.community_id}/deliberation/items/{item.id}", now=now)
+        _tell_committee(item.community_id, "deliberation.adopted", N_("Adopted after residents' evaluation: %(title)s"),
+                        N_("Please name the person responsible for carrying it out."),
+                        {"title": item.title}, f"items/{item.id}", now=now)
     db.session.flush()
     return done
 
@@ -809,10 +822,8 @@ def _may_report(actor, item):
 
 def assign_responsible(actor, community_id, item_id, user_id, *, now=None):
     """The committee names the person responsible for carrying out an adopted item."""
-    require(actor, "deliberation.manage", community_id)
-    item = get_item(community_id, item_id, lock=True)
-    if item.status != "adopted":
-        raise Conflict(N_("Only adopted items are carried out."))
+    item = _locked_in(("adopted",), N_("Only adopted items are carried out."),
+                      actor, "deliberation.manage", get_item, community_id, item_id)
     if not _is_active_member(community_id, user_id):
         raise Invalid(N_("Please choose a resident of this community."))
     item.responsible_id = user_id
@@ -880,13 +891,9 @@ def rate_item(actor, community_id, item_id, score, comment="", *, now=None):
     item = get_item(community_id, item_id)
     if item.completed_at is None:
         raise Conflict(N_("You can rate it once it is completed."))
-    try:
-        with db.session.begin_nested():
-            rating = Rating(community_id=community_id, item_id=item.id, user_id=actor.id, score=score,
-                            comment=(comment or "").strip()[:300], created_at=resolve(now))
-            db.session.add(rating)
-    except IntegrityError:
-        raise Conflict(N_("You have already rated this."), reason="already_rated") from None
+    rating = add_once(Rating(community_id=community_id, item_id=item.id, user_id=actor.id, score=score,
+                             comment=(comment or "").strip()[:300], created_at=resolve(now)),
+                      N_("You have already rated this."), "already_rated")
     return rating
 
 
@@ -916,20 +923,25 @@ def _due(*conditions):
     return lock_due(Meeting, *conditions, limit=50)
 
 
+def _tell_expected(meetings, sent_at, kind, title, body, *, now):
+    """Tell everyone expected at each meeting (when and where it is), then stamp the meeting's `sent_at` so
+    that it is told once. Returns how many meetings."""
+    for meeting in meetings:
+        _notify_many(expected_ids(meeting), kind, title, body,
+                     params={"title": meeting.title, "place": meeting.place, "when": local_time(meeting.starts_at)},
+                     community_id=meeting.community_id,
+                     link=f"/c/{meeting.community_id}/deliberation/meetings/{meeting.id}", now=now)
+        setattr(meeting, sent_at, now)
+    db.session.flush()
+    return len(meetings)
+
+
 def send_invitations(*, now=None):
     """Invite the people expected at newly planned sessions. Returns how many sessions."""
     now = resolve(now)
     meetings = _due(Meeting.status == "planned", Meeting.invited_at.is_(None), Meeting.ends_at > now)
-    for meeting in meetings:
-        _notify_many(expected_ids(meeting), "deliberation.invitation", N_("Invitation: %(title)s"),
-                     N_("%(when)s at %(place)s. Please come and scan the code to check in."),
-                     params={"title": meeting.title, "place": meeting.place,
-                             "when": local_time(meeting.starts_at)},
-                     community_id=meeting.community_id,
-                     link=f"/c/{meeting.community_id}/deliberation/meetings/{meeting.id}", now=now)
-        meeting.invited_at = now
-    db.session.flush()
-    return len(meetings)
+    return _tell_expected(meetings, "invited_at", "deliberation.invitation", N_("Invitation: %(title)s"),
+                          N_("%(when)s at %(place)s. Please come and scan the code to check in."), now=now)
 
 
 def send_reminders(*, now=None):
@@ -937,16 +949,8 @@ def send_reminders(*, now=None):
     now = resolve(now)
     meetings = _due(Meeting.status == "planned", Meeting.reminded_at.is_(None),
                     Meeting.starts_at > now, Meeting.starts_at <= now + REMIND_BEFORE)
-    for meeting in meetings:
-        _notify_many(expected_ids(meeting), "deliberation.reminder", N_("Reminder: %(title)s starts soon"),
-                     N_("%(when)s at %(place)s."),
-                     params={"title": meeting.title, "place": meeting.place,
-                             "when": local_time(meeting.starts_at)},
-                     community_id=meeting.community_id,
-                     link=f"/c/{meeting.community_id}/deliberation/meetings/{meeting.id}", now=now)
-        meeting.reminded_at = now
-    db.session.flush()
-    return len(meetings)
+    return _tell_expected(meetings, "reminded_at", "deliberation.reminder", N_("Reminder: %(title)s starts soon"),
+                          N_("%(when)s at %(place)s."), now=now)
 
 
 # --- exports ------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from civic.deliberation.forms import (
 from civic.deliberation.models import MEETING_KINDS
 from civic.extensions import db
 from civic.rules.views import flash_four_eyes
-from civic.web import acting_user, community_view, current_community_id, public_url
+from civic.web import acting_user, commit_and_redirect, community_view, current_community_id, public_url, submitted
 
 bp = Blueprint("deliberation", __name__)
 
@@ -46,6 +46,8 @@ TOPIC_STATUS = {"proposed": N_("Collecting support"), "committee": N_("With the 
 ITEM_STATUS = {"pending": N_("Not voted yet"), "voting": N_("Voting now"), "adopted": N_("Adopted"),
                "rejected": N_("Not adopted"), "no_quorum": N_("Not enough people present"),
                "evaluating": N_("Residents' evaluation"), "vetoed": N_("Vetoed by residents")}
+REVIEWED = {"agenda": N_("The topic is on the agenda."), "merge": N_("The topic has been merged."),
+            "decline": N_("The topic has been declined; the reason is published.")}
 
 
 def kind_name(meeting):
@@ -82,11 +84,6 @@ def _photos(field):
     if len(files) > service.MAX_PHOTOS:
         raise Invalid("At most %(n)s photos.", n=service.MAX_PHOTOS)
     return save_photos(files, uploader=acting_user(), community_id=g.community.id)
-
-
-def _form_invalid(form):
-    first = next((errors[0] for errors in form.errors.values() if errors), None)
-    raise Invalid(first or "Please check what you entered.")
 
 
 def _members(community_id):
@@ -133,9 +130,8 @@ def new_topic(community):
     if form.validate_on_submit():
         topic = service.propose_topic(acting_user(), community.id, form.title.data, form.description.data,
                                       _photos(form.photos))
-        db.session.commit()
-        flash(_("Your topic has been posted. Neighbours can now support it."), "success")
-        return redirect(url_for("deliberation.topic", community_id=community.id, topic_id=topic.id))
+        return commit_and_redirect(_("Your topic has been posted. Neighbours can now support it."),
+                                   "deliberation.topic", community_id=community.id, topic_id=topic.id)
     return render_template("deliberation/topic_new.html", community=community, form=form,
                            threshold=service.settings_for(community.id).support_threshold)
 
@@ -164,12 +160,10 @@ def topic(community, topic_id):
 @community_view("deliberation.participate")
 def support(community, topic_id):
     """Support a topic (once)."""
-    if not ButtonForm().validate_on_submit():
-        raise Invalid()
+    submitted(ButtonForm())
     service.support_topic(acting_user(), community.id, topic_id)
-    db.session.commit()
-    flash(_("Thank you for your support."), "success")
-    return redirect(url_for("deliberation.topic", community_id=community.id, topic_id=topic_id))
+    return commit_and_redirect(_("Thank you for your support."),
+                               "deliberation.topic", community_id=community.id, topic_id=topic_id)
 
 
 @bp.route("/c/<int:community_id>/deliberation/topics/<int:topic_id>/review", methods=["POST"])
@@ -178,27 +172,11 @@ def review_topic(community, topic_id):
     """Put a topic on an agenda, merge it, or decline it with a reason."""
     form = ReviewForm()
     form.meeting_id.choices, form.into_topic_id.choices = [], []
-    if not form.validate_on_submit():
-        _form_invalid(form)
-    action = form.action.data
-    if action == "agenda":
-        if not form.meeting_id.data:
-            raise Invalid("Please choose a meeting.")
-        service.schedule_topic(current_user, community.id, topic_id, form.meeting_id.data, is_major=form.is_major.data)
-        message = _("The topic is on the agenda.")
-    elif action == "merge":
-        if not form.into_topic_id.data:
-            raise Invalid("Please choose the topic to merge into.")
-        service.merge_topic(current_user, community.id, topic_id, form.into_topic_id.data)
-        message = _("The topic has been merged.")
-    elif action == "decline":
-        service.decline_topic(current_user, community.id, topic_id, form.reason.data)
-        message = _("The topic has been declined; the reason is published.")
-    else:
-        raise Invalid()
-    db.session.commit()
-    flash(message, "success")
-    return redirect(url_for("deliberation.topic", community_id=community.id, topic_id=topic_id))
+    submitted(form, first_error=True)
+    service.review_topic(current_user, community.id, topic_id, form.action.data, meeting_id=form.meeting_id.data,
+                         is_major=form.is_major.data, into_topic_id=form.into_topic_id.data, reason=form.reason.data)
+    return commit_and_redirect(_(REVIEWED[form.action.data]),
+                               "deliberation.topic", community_id=community.id, topic_id=topic_id)
 
 
 # --- step 3: sessions ---------------------------------------------------------------------------
@@ -218,9 +196,8 @@ def new_meeting(community):
             scope=form.scope.data, grid_id=form.grid_id.data or None, invitee_ids=form.invitees.data or [],
             quorum_count=form.quorum_count.data, quorum_percent=form.quorum_percent.data, majority=form.majority.data,
         )
-        db.session.commit()
-        flash(_("The meeting is planned. Invitations will be sent."), "success")
-        return redirect(url_for("deliberation.meeting", community_id=community.id, meeting_id=meeting.id))
+        return commit_and_redirect(_("The meeting is planned. Invitations will be sent."),
+                                   "deliberation.meeting", community_id=community.id, meeting_id=meeting.id)
     return render_template("deliberation/meeting_new.html", community=community, form=form)
 
 
@@ -246,39 +223,31 @@ def meeting(community, meeting_id):
 @community_view("deliberation.manage")
 def add_item(community, meeting_id):
     """Add an agenda item."""
-    form = ItemForm()
-    if not form.validate_on_submit():
-        _form_invalid(form)
+    form = submitted(ItemForm(), first_error=True)
     service.add_agenda_item(current_user, community.id, meeting_id, form.title.data, form.description.data,
                             is_major=form.is_major.data)
-    db.session.commit()
-    flash(_("Agenda item added."), "success")
-    return redirect(url_for("deliberation.meeting", community_id=community.id, meeting_id=meeting_id))
+    return commit_and_redirect(_("Agenda item added."),
+                               "deliberation.meeting", community_id=community.id, meeting_id=meeting_id)
 
 
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/minutes", methods=["POST"])
 @community_view("deliberation.manage")
 def minutes(community, meeting_id):
     """Save the minutes."""
-    form = MinutesForm()
-    if not form.validate_on_submit():
-        _form_invalid(form)
+    form = submitted(MinutesForm(), first_error=True)
     service.record_minutes(current_user, community.id, meeting_id, form.minutes.data)
-    db.session.commit()
-    flash(_("Minutes saved."), "success")
-    return redirect(url_for("deliberation.meeting", community_id=community.id, meeting_id=meeting_id) + "#minutes")
+    return commit_and_redirect(_("Minutes saved."), "deliberation.meeting", community_id=community.id,
+                               meeting_id=meeting_id, _anchor="minutes")
 
 
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/close", methods=["POST"])
 @community_view("deliberation.manage")
 def close(community, meeting_id):
     """Close the session and publish results and minutes."""
-    if not ButtonForm().validate_on_submit():
-        raise Invalid()
+    submitted(ButtonForm())
     service.close_meeting(current_user, community.id, meeting_id)
-    db.session.commit()
-    flash(_("The meeting is closed and the results are published."), "success")
-    return redirect(url_for("deliberation.notice", community_id=community.id, meeting_id=meeting_id))
+    return commit_and_redirect(_("The meeting is closed and the results are published."),
+                               "deliberation.notice", community_id=community.id, meeting_id=meeting_id)
 
 
 @bp.route("/c/<int:community_id>/deliberation/meetings/<int:meeting_id>/notice")
@@ -367,9 +336,7 @@ def _way_back(token):
 @login_required
 def checkin_post():
     """Check in with a scanned code (the code must still be current)."""
-    form = CheckinForm()
-    if not form.validate_on_submit():
-        raise Invalid("This code is not valid.")
+    form = submitted(CheckinForm(), "This code is not valid.")
     result = service.check_in_by_scan(acting_user(), form.t.data)
     db.session.commit()
     if result.created:
@@ -393,9 +360,7 @@ def attendance(community, meeting_id):
     """The expected list: check people in by name or by their personal card."""
     meeting = service.get_meeting(community.id, meeting_id)
     if request.method == "POST":
-        form = NameCheckinForm()
-        if not form.validate_on_submit():
-            raise Invalid()
+        form = submitted(NameCheckinForm())
         result = service.check_in_by_name(current_user, community.id, meeting.id, form.user_id.data)
         db.session.commit()
         _flash_result(result)
@@ -420,9 +385,7 @@ def _flash_result(result):
 @community_view("deliberation.manage")
 def card_checkin(community, meeting_id):
     """Check someone in with the code of their personal card (typed or scanned)."""
-    form = CardForm()
-    if not form.validate_on_submit():
-        _form_invalid(form)
+    form = submitted(CardForm(), first_error=True)
     result = service.check_in_by_card(current_user, community.id, meeting_id, form.token.data)
     db.session.commit()
     _flash_result(result)
@@ -458,28 +421,22 @@ def voting(community, item_id):
     form = VoteForm()
     if not form.validate_on_submit() or form.choice.data not in ("open", "close"):
         raise Invalid()
+    item = service.open_or_close_vote(current_user, community.id, item_id, form.choice.data == "open")
     if form.choice.data == "open":
-        item = service.open_vote(current_user, community.id, item_id)
         message = _("Voting is open.")
     else:
-        item = service.close_vote(current_user, community.id, item_id)
         message = _("Voting is closed: %(result)s", result=_(ITEM_STATUS[item.status]))
-    db.session.commit()
-    flash(message, "success")
-    return redirect(url_for("deliberation.meeting", community_id=community.id, meeting_id=item.meeting_id))
+    return commit_and_redirect(message, "deliberation.meeting", community_id=community.id, meeting_id=item.meeting_id)
 
 
 @bp.route("/c/<int:community_id>/deliberation/items/<int:item_id>/vote", methods=["POST"])
 @community_view("deliberation.participate")
 def vote(community, item_id):
     """Vote for, against or abstain (once)."""
-    form = VoteForm()
-    if not form.validate_on_submit():
-        raise Invalid("Please choose for, against or abstain.")
+    form = submitted(VoteForm(), "Please choose for, against or abstain.")
     item = service.cast_vote(acting_user(), community.id, item_id, form.choice.data)
-    db.session.commit()
-    flash(_("Your vote has been recorded."), "success")
-    return redirect(url_for("deliberation.meeting", community_id=community.id, meeting_id=item.meeting_id))
+    return commit_and_redirect(_("Your vote has been recorded."),
+                               "deliberation.meeting", community_id=community.id, meeting_id=item.meeting_id)
 
 
 @bp.route("/c/<int:community_id>/deliberation/items/<int:item_id>")
@@ -506,14 +463,11 @@ def item(community, item_id):
 @community_view("deliberation.participate")
 def object_item(community, item_id):
     """Object to a major decision during the residents' evaluation."""
-    form = ObjectionForm()
-    if not form.validate_on_submit():
-        _form_invalid(form)
+    form = submitted(ObjectionForm(), first_error=True)
     item = service.object_to_item(acting_user(), community.id, item_id, form.reason.data)
-    db.session.commit()
-    flash(_("Your objection has been recorded.") if item.status != "vetoed"
-          else _("Your objection has been recorded. The decision is vetoed."), "success")
-    return redirect(url_for("deliberation.item", community_id=community.id, item_id=item_id))
+    return commit_and_redirect(_("Your objection has been recorded.") if item.status != "vetoed"
+                               else _("Your objection has been recorded. The decision is vetoed."),
+                               "deliberation.item", community_id=community.id, item_id=item_id)
 
 
 # --- step 5: implementation ---------------------------------------------------------------------
@@ -524,53 +478,42 @@ def responsible(community, item_id):
     """Name the person responsible for carrying out an adopted item."""
     form = ResponsibleForm()
     form.user_id.choices = []
-    if not form.validate_on_submit():
-        _form_invalid(form)
+    submitted(form, first_error=True)
     service.assign_responsible(current_user, community.id, item_id, form.user_id.data)
-    db.session.commit()
-    flash(_("The responsible person has been told."), "success")
-    return redirect(url_for("deliberation.item", community_id=community.id, item_id=item_id))
+    return commit_and_redirect(_("The responsible person has been told."),
+                               "deliberation.item", community_id=community.id, item_id=item_id)
 
 
 @bp.route("/c/<int:community_id>/deliberation/items/<int:item_id>/progress", methods=["POST"])
 @community_view("deliberation.participate")
 def progress(community, item_id):
     """Post progress with photos (the responsible person or the committee)."""
-    form = ProgressForm()
-    if not form.validate_on_submit():
-        _form_invalid(form)
+    form = submitted(ProgressForm(), first_error=True)
     item = service.get_item(community.id, item_id)
     if not (can(current_user, "deliberation.manage", community.id) or item.responsible_id == acting_user().id):
         raise PermissionDenied("Only the responsible person or the committee can post progress.")
     service.add_progress(acting_user(), community.id, item_id, form.text.data, _photos(form.photos))
-    db.session.commit()
-    flash(_("Progress posted."), "success")
-    return redirect(url_for("deliberation.item", community_id=community.id, item_id=item_id))
+    return commit_and_redirect(_("Progress posted."), "deliberation.item", community_id=community.id, item_id=item_id)
 
 
 @bp.route("/c/<int:community_id>/deliberation/items/<int:item_id>/complete", methods=["POST"])
 @community_view("deliberation.participate")
 def complete(community, item_id):
     """Mark an item completed; residents are asked to rate it."""
-    if not ButtonForm().validate_on_submit():
-        raise Invalid()
+    submitted(ButtonForm())
     service.complete_item(acting_user(), community.id, item_id)
-    db.session.commit()
-    flash(_("Marked as completed. Residents will be asked to rate it."), "success")
-    return redirect(url_for("deliberation.item", community_id=community.id, item_id=item_id))
+    return commit_and_redirect(_("Marked as completed. Residents will be asked to rate it."),
+                               "deliberation.item", community_id=community.id, item_id=item_id)
 
 
 @bp.route("/c/<int:community_id>/deliberation/items/<int:item_id>/rate", methods=["POST"])
 @community_view("deliberation.participate")
 def rate(community, item_id):
     """Rate a completed item 1–5 (once)."""
-    form = RatingForm()
-    if not form.validate_on_submit():
-        raise Invalid("Please choose 1 to 5 stars.")
+    form = submitted(RatingForm(), "Please choose 1 to 5 stars.")
     service.rate_item(acting_user(), community.id, item_id, form.score.data, form.comment.data)
-    db.session.commit()
-    flash(_("Thank you for your rating."), "success")
-    return redirect(url_for("deliberation.item", community_id=community.id, item_id=item_id))
+    return commit_and_redirect(_("Thank you for your rating."),
+                               "deliberation.item", community_id=community.id, item_id=item_id)
 
 
 # --- settings and exports -----------------------------------------------------------------------

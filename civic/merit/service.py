@@ -43,6 +43,7 @@ from civic.communities.models import Community
 from civic.communities.service import register_settings_seeder
 from civic.core import audit, uploads
 from civic.core.clock import local, local_date, resolve
+from civic.core.db import add_once
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
 from civic.core.lookup import get_in_community
@@ -129,11 +130,7 @@ def catalogue(actor, community_id, *, include_inactive=False):
 
 
 def _category(community_id, category_id):
-    category = db.session.scalar(select(Category).where(
-        Category.community_id == community_id, Category.id == category_id))
-    if category is None:
-        raise NotFound(N_("No such category."))
-    return category
+    return get_in_community(Category, community_id, category_id, missing=N_("No such category."))
 
 
 def _clean_name(value, limit, message):
@@ -166,10 +163,7 @@ def rename_category(actor, community_id, category_id, name):
 
 def get_rule(community_id, rule_id):
     """A rule of the community, or NotFound."""
-    rule = db.session.scalar(select(MeritRule).where(MeritRule.community_id == community_id, MeritRule.id == rule_id))
-    if rule is None:
-        raise NotFound(N_("No such item."))
-    return rule
+    return get_in_community(MeritRule, community_id, rule_id, missing=N_("No such item."))
 
 
 def _apply_rule_data(rule, community_id, data):
@@ -674,11 +668,7 @@ def object_to_claim(actor, community_id, claim_id, reason, *, now=None):
         raise Conflict(N_("You have already objected to this item."), reason="already_objected")
     objection = MeritObjection(community_id=community_id, claim_id=claim.id, user_id=actor.id, reason=reason,
                           status="open", created_at=now)
-    try:
-        with db.session.begin_nested():
-            db.session.add(objection)
-    except IntegrityError:
-        raise Conflict(N_("You have already objected to this item."), reason="already_objected") from None
+    add_once(objection, N_("You have already objected to this item."), "already_objected")
     first = claim.status == "notice"
     claim.status = "objected"
     db.session.flush()
@@ -699,10 +689,7 @@ def decide_objection(actor, community_id, objection_id, uphold, note, *, now=Non
     """The committee upholds an objection (the item is cancelled, the reason published) or dismisses it
     (once no objection is open, the item goes back on notice for a full new period)."""
     now = resolve(now)
-    objection = db.session.scalar(select(MeritObjection).where(
-        MeritObjection.community_id == community_id, MeritObjection.id == objection_id))
-    if objection is None:
-        raise NotFound(N_("No such objection."))
+    objection = get_in_community(MeritObjection, community_id, objection_id, missing=N_("No such objection."))
     claim = _claim(community_id, objection.claim_id, lock=True)
     _require_reviewer(actor, claim)
     if actor.id == objection.user_id:

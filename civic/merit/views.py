@@ -29,7 +29,7 @@ from civic.merit.forms import (
 )
 from civic.merit.models import Claim, MeritRule
 from civic.rules.views import flash_four_eyes
-from civic.web import acting_user, community_view
+from civic.web import acting_user, commit_and_redirect, community_view, submitted
 
 bp = Blueprint("merit", __name__, url_prefix="/c/<int:community_id>/merit")
 
@@ -90,9 +90,8 @@ def claim(community, rule_id):
             who = acting_user()
             service.submit_claim(current_user, community.id, rule.id, description=form.description.data,
                                  photos=photos, resident_id=who.id, request_key=form.request_key.data or None)
-            db.session.commit()
-            flash(_("Your claim has been sent. The committee will review it."), "success")
-            return redirect(url_for("merit.mine", community_id=community.id))
+            return commit_and_redirect(_("Your claim has been sent. The committee will review it."),
+                                       "merit.mine", community_id=community.id)
     if request.method == "POST":
         status = 422
     _new_key(form)
@@ -149,9 +148,8 @@ def record(community):
                 service.submit_claim(current_user, community.id, form.rule_id.data, description=form.description.data,
                                      photos=photos, resident_id=form.resident_id.data,
                                      request_key=form.request_key.data or None)
-                db.session.commit()
-                flash(_("Recorded. The committee will review it."), "success")
-                return redirect(url_for("merit.mine", community_id=community.id))
+                return commit_and_redirect(_("Recorded. The committee will review it."),
+                                           "merit.mine", community_id=community.id)
     if request.method == "POST":
         status = 422
     _new_key(form)
@@ -209,9 +207,7 @@ def approve(community, claim_id):
 @community_view("merit.review")
 def reject(community, claim_id):
     """Turn a claim down with a reason."""
-    form = RejectForm()
-    if not form.validate_on_submit():
-        raise Invalid("Please give a reason (2 to 500 characters).")
+    form = submitted(RejectForm(), "Please give a reason (2 to 500 characters).")
     service.reject_claim(current_user, community.id, claim_id, form.reason.data)
     db.session.commit()
     flash(_("Not approved. The resident has been told why."), "success")
@@ -237,9 +233,8 @@ def object_to(community, claim_id):
     form = ObjectionForm()
     if form.validate_on_submit():
         service.object_to_claim(who, community.id, claim.id, form.reason.data)
-        db.session.commit()
-        flash(_("Your objection has been sent. The committee will look at it again."), "success")
-        return redirect(url_for("merit.notice", community_id=community.id))
+        return commit_and_redirect(_("Your objection has been sent. The committee will look at it again."),
+                                   "merit.notice", community_id=community.id)
     return render_template("merit/object.html", community=community, claim=claim, form=form), (
         422 if request.method == "POST" else 200)
 
@@ -287,18 +282,14 @@ def manage(community):
 @community_view("merit.configure")
 def category(community):
     """Add a category, or rename one."""
-    form = CategoryForm()
-    if not form.validate_on_submit():
-        raise Invalid("Please enter a category name of at most 60 characters.")
+    form = submitted(CategoryForm(), "Please enter a category name of at most 60 characters.")
     if form.category_id.data and str(form.category_id.data).isdigit():
         if int(form.category_id.data) > MAX_ID:
             raise NotFound("No such category.")
         service.rename_category(current_user, community.id, int(form.category_id.data), form.name.data)
     else:
         service.add_category(current_user, community.id, form.name.data)
-    db.session.commit()
-    flash(_("Categories saved."), "success")
-    return redirect(url_for("merit.manage", community_id=community.id))
+    return commit_and_redirect(_("Categories saved."), "merit.manage", community_id=community.id)
 
 
 @bp.route("/manage/rules/new", methods=["GET", "POST"])

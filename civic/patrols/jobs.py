@@ -2,25 +2,11 @@
 from civic.extensions import db
 from civic.patrols import partitions, tracking
 from civic.patrols import shifts as patrol_shifts
-from civic.worker import job
+from civic.worker import job, schedule
 
-
-@job("patrol_reminders", minutes=5)
-def patrol_reminders(app, now):
-    """Remind volunteers of shifts starting within two hours."""
-    return patrol_shifts.send_reminders(now=now)
-
-
-@job("patrol_close_idle", minutes=5)
-def patrol_close_idle(app, now):
-    """End patrols that have sent no point for 30 minutes."""
-    return tracking.close_idle_patrols(now=now)
-
-
-@job("patrol_no_shows", minutes=15)
-def patrol_no_shows(app, now):
-    """Record no-shows once a shift is over."""
-    return patrol_shifts.record_no_shows(now=now)
+schedule("patrol_reminders", patrol_shifts.send_reminders, minutes=5)
+schedule("patrol_close_idle", tracking.close_idle_patrols, minutes=5)
+schedule("patrol_no_shows", patrol_shifts.record_no_shows, minutes=15)
 
 
 @job("patrol_track_partitions", hours=6)

@@ -11,7 +11,7 @@ from civic.core.errors import DomainError
 from civic.extensions import db
 from civic.privacy import service
 from civic.privacy.forms import CloseAccountForm, RetentionForm
-from civic.web import client_address, community_view, sign_out
+from civic.web import client_address, commit_and_redirect, community_view, sign_out
 
 bp = Blueprint("privacy", __name__, cli_group=None)  # commands at the top level: flask export-community
 
@@ -74,9 +74,7 @@ def settings(community):
     form = RetentionForm(gps_retention_days=current.gps_retention_days)
     if form.validate_on_submit():
         service.update_settings(current_user, community.id, gps_retention_days=form.gps_retention_days.data)
-        db.session.commit()
-        flash(_("Saved."), "success")
-        return redirect(url_for("privacy.settings", community_id=community.id))
+        return commit_and_redirect(_("Saved."), "privacy.settings", community_id=community.id)
     status = 422 if form.errors else 200
     return render_template("privacy/settings.html", community=community, form=form, current=current), status
 

@@ -1,5 +1,5 @@
 """The rules page of a community: proposals waiting for a second member, and the public history."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -18,7 +18,7 @@ from civic.core.permissions import can, can_administer, can_administer_area
 from civic.extensions import db
 from civic.rules import service
 from civic.rules.models import SettingCeiling
-from civic.web import community_view
+from civic.web import commit_and_redirect, community_view
 
 bp = Blueprint("rules", __name__)
 
@@ -55,10 +55,9 @@ def page(community):
     if form.validate_on_submit():
         area, field = form.setting.data.split(":", 1)
         change = service.propose_change(current_user, community.id, area, field, form.value.data)
-        db.session.commit()
-        flash(_("Proposed. It takes effect when another committee member confirms it.") if change
-              else _("That is already the current value."), "success")
-        return redirect(url_for("rules.page", community_id=community.id))
+        return commit_and_redirect(_("Proposed. It takes effect when another committee member confirms it.") if change
+                                   else _("That is already the current value."),
+                                   "rules.page", community_id=community.id)
     return render_template(
         "rules/page.html", community=community, form=form, pending=service.pending(current_user, community.id),
         history=service.history(current_user, community.id, before=request.args.get("before", type=int)),
@@ -80,9 +79,7 @@ def decide(community, change_id):
         message = _("Declined: nothing was changed.")
     else:
         raise Invalid()
-    db.session.commit()
-    flash(message, "success")
-    return redirect(url_for("rules.page", community_id=community.id))
+    return commit_and_redirect(message, "rules.page", community_id=community.id)
 
 
 class AreaAdminForm(_Form):
@@ -125,28 +122,20 @@ def areas():
         if user is None:
             raise Invalid("Nobody has registered with that mobile number.")
         service.assign_area_admin(current_user, user, **_area_ids(assign.area.data))
-        db.session.commit()
-        flash(_("Administrator added."), "success")
-        return redirect(url_for("rules.areas"))
+        return commit_and_redirect(_("Administrator added."), "rules.areas")
     if ceiling.submit_ok("c"):
         area, field = ceiling.setting.data.split(":", 1)
         service.set_ceiling(current_user, area=area, field=field, maximum=ceiling.maximum.data,
                             **_area_ids(ceiling.area.data))
-        db.session.commit()
-        flash(_("Ceiling saved."), "success")
-        return redirect(url_for("rules.areas"))
+        return commit_and_redirect(_("Ceiling saved."), "rules.areas")
     community_id = request.form.get("community_id", type=int)
     removed = request.form.get("remove_user_id", type=int)
     if community_id and removed and FlaskForm().validate_on_submit():
         communities.revoke_role(current_user, community_id, removed, "committee")
-        db.session.commit()
-        flash(_("Roles updated."), "success")
-        return redirect(url_for("rules.areas"))
+        return commit_and_redirect(_("Roles updated."), "rules.areas")
     if community_id and appoint.validate_on_submit():
         user = communities.appoint_committee(current_user, community_id, appoint.phone.data)
-        db.session.commit()
-        flash(_("%(name)s is now a committee member.", name=user.display_name), "success")
-        return redirect(url_for("rules.areas"))
+        return commit_and_redirect(_("%(name)s is now a committee member.", name=user.display_name), "rules.areas")
     mine = [c for c in db.session.scalars(select(Community).order_by(Community.id))
             if can_administer(current_user, c.id)]
     return render_template(

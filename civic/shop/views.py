@@ -12,7 +12,6 @@ from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
 from civic.core.uploads import save_photos
-from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import standing
 from civic.shop import service
@@ -26,7 +25,7 @@ from civic.shop.forms import (
     ShopForm,
     StockForm,
 )
-from civic.web import acting_user, community_view, current_community_id
+from civic.web import acting_user, commit_and_redirect, community_view, current_community_id, submitted
 
 bp = Blueprint("shop", __name__)
 
@@ -98,14 +97,11 @@ def item(item_id):
 def order(item_id):
     """Order goods: the points are held and a voucher is made."""
     community_id = _resident_community()
-    form = OrderForm()
-    if not form.validate_on_submit():
-        raise Invalid(N_("Please order from 1 to %(n)s at a time."), n=service.MAX_QUANTITY)
+    form = submitted(OrderForm(), N_("Please order from 1 to %(n)s at a time."), n=service.MAX_QUANTITY)
     placed = service.place_order(acting_user(), community_id, item_id, form.quantity.data,
                                  request_key=form.request_key.data)
-    db.session.commit()
-    flash(_("Ordered. Show this voucher at the shop to collect your goods."), "success")
-    return redirect(url_for("shop.voucher", order_id=placed.id))
+    return commit_and_redirect(_("Ordered. Show this voucher at the shop to collect your goods."),
+                               "shop.voucher", order_id=placed.id)
 
 
 @bp.route("/shop/orders")
@@ -145,12 +141,9 @@ def voucher_qr(order_id):
 def cancel(order_id):
     """Cancel before pickup: points and stock return."""
     community_id = _resident_community()
-    if not PlainForm().validate_on_submit():
-        raise Invalid()
+    submitted(PlainForm())
     service.cancel_order(acting_user(), community_id, order_id)
-    db.session.commit()
-    flash(_("Cancelled. Your points have been returned."), "success")
-    return redirect(url_for("shop.voucher", order_id=order_id))
+    return commit_and_redirect(_("Cancelled. Your points have been returned."), "shop.voucher", order_id=order_id)
 
 
 # --- shopkeepers and committee ------------------------------------------------------------------
@@ -182,13 +175,9 @@ def manage(community):
 @community_view("shop.manage")
 def create_shop(community):
     """Open a new shop."""
-    form = ShopForm()
-    if not form.validate_on_submit():
-        raise Invalid(N_("Please enter the shop's name."))
+    form = submitted(ShopForm(), N_("Please enter the shop's name."))
     service.create_shop(current_user, community.id, form.name.data, form.address.data)
-    db.session.commit()
-    flash(_("Shop added."), "success")
-    return redirect(url_for("shop.manage", community_id=community.id))
+    return commit_and_redirect(_("Shop added."), "shop.manage", community_id=community.id)
 
 
 @bp.route("/c/<int:community_id>/shop/shops/<int:shop_id>/keepers", methods=["POST"])
@@ -203,22 +192,16 @@ def keepers(community, shop_id):
         service.remove_keeper(current_user, community.id, shop_id, form.user_id.data)
     else:
         service.assign_keeper(current_user, community.id, shop_id, form.user_id.data)
-    db.session.commit()
-    flash(_("Shopkeepers updated."), "success")
-    return redirect(url_for("shop.manage", community_id=community.id))
+    return commit_and_redirect(_("Shopkeepers updated."), "shop.manage", community_id=community.id)
 
 
 @bp.route("/c/<int:community_id>/shop/settings", methods=["POST"])
 @community_view("shop.manage")
 def settings(community):
     """Set how long vouchers stay valid."""
-    form = SettingsForm()
-    if not form.validate_on_submit():
-        raise Invalid(N_("A voucher must stay valid for 1 to 90 days."))
+    form = submitted(SettingsForm(), N_("A voucher must stay valid for 1 to 90 days."))
     service.set_voucher_days(current_user, community.id, form.voucher_days.data)
-    db.session.commit()
-    flash(_("Saved."), "success")
-    return redirect(url_for("shop.manage", community_id=community.id))
+    return commit_and_redirect(_("Saved."), "shop.manage", community_id=community.id)
 
 
 def _item_data(form):
@@ -242,9 +225,7 @@ def new_item(community, shop_id):
     if form.validate_on_submit():
         data = _item_data(form)
         service.add_item(current_user, community.id, shop_id, stock=form.stock.data or 0, **data)
-        db.session.commit()
-        flash(_("Goods added."), "success")
-        return redirect(url_for("shop.manage", community_id=community.id))
+        return commit_and_redirect(_("Goods added."), "shop.manage", community_id=community.id)
     return render_template("shop/item_form.html", community=community, shop=shop, form=form, item=None)
 
 
@@ -258,9 +239,7 @@ def edit_item(community, item_id):
     if form.validate_on_submit():
         data = _item_data(form)
         service.update_item(current_user, community.id, item_id, **data)
-        db.session.commit()
-        flash(_("Saved."), "success")
-        return redirect(url_for("shop.manage", community_id=community.id))
+        return commit_and_redirect(_("Saved."), "shop.manage", community_id=community.id)
     if not form.is_submitted():
         form.available_from.data, form.available_until.data = service.offer_days(goods)
     return render_template("shop/item_form.html", community=community, shop=goods.shop, form=form, item=goods,
@@ -271,13 +250,10 @@ def edit_item(community, item_id):
 @community_view("shop.stock")
 def stock(community, item_id):
     """Add delivered goods to the stock, or remove broken ones."""
-    form = StockForm()
-    if not form.validate_on_submit():
-        raise Invalid(N_("Enter how many to add (or a negative number to remove)."))
+    form = submitted(StockForm(), N_("Enter how many to add (or a negative number to remove)."))
     goods = service.adjust_stock(current_user, community.id, item_id, form.change.data)
-    db.session.commit()
-    flash(_("Stock of %(item)s is now %(n)s.", item=goods.name, n=goods.stock), "success")
-    return redirect(url_for("shop.manage", community_id=community.id))
+    return commit_and_redirect(_("Stock of %(item)s is now %(n)s.", item=goods.name, n=goods.stock),
+                               "shop.manage", community_id=community.id)
 
 
 @bp.route("/c/<int:community_id>/shop/shops/<int:shop_id>/counter", methods=["GET", "POST"])
@@ -299,14 +275,11 @@ def counter(community, shop_id):
 @community_view("shop.redeem")
 def redeem(community, shop_id):
     """Confirm the hand-over: the voucher is used and the points go to the shop."""
-    form = CodeForm()
-    if not form.validate_on_submit():
-        raise Invalid(N_("Please scan the voucher or type its code."))
+    form = submitted(CodeForm(), N_("Please scan the voucher or type its code."))
     done = service.redeem_voucher(current_user, community.id, shop_id, form.code.data)
-    db.session.commit()
-    flash(_("Done: %(name)s collected %(item)s × %(n)s.", name=done.user.display_name, item=done.item.name,
-            n=done.quantity), "success")
-    return redirect(url_for("shop.counter", community_id=community.id, shop_id=shop_id))
+    return commit_and_redirect(_("Done: %(name)s collected %(item)s × %(n)s.", name=done.user.display_name,
+                                 item=done.item.name, n=done.quantity),
+                               "shop.counter", community_id=community.id, shop_id=shop_id)
 
 
 @bp.route("/c/<int:community_id>/shop/economy")
