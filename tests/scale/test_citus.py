@@ -52,8 +52,13 @@ def citus():
         for table in tables:  # one transaction each: a table's 32 shards take a lock apiece on every node
             with db.engine.begin() as conn:
                 conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP FUNCTION IF EXISTS ledger_append_only() CASCADE"))
+        with db.engine.begin() as conn:  # the migrations' trigger functions (append-only, balanced at COMMIT)
+            functions = conn.execute(text(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "JOIN pg_language l ON l.oid = p.prolang WHERE n.nspname = 'public' AND l.lanname = 'plpgsql'"
+            )).scalars().all()
+            for function in functions:
+                conn.execute(text(f"DROP FUNCTION IF EXISTS {function} CASCADE"))
         upgrade(revision="heads")
         db.engine.dispose()
     outputs = {}
