@@ -16,7 +16,7 @@ from civic.core.permissions import can_administer_area
 from civic.deliberation import service as deliberation
 from civic.extensions import db
 from civic.grid.models import Case, Dispute, GridCycle, Visit
-from civic.ledger.models import Account, Posting, Transaction
+from civic.ledger import service as ledger
 from civic.patrols.models import Patrol, Report, ReportCategory, ReportEvent
 
 UNFINISHED = ("submitted", "accepted", "assigned", "resolved")
@@ -106,23 +106,10 @@ def community_figures(ids, since, until):
             Patrol.community_id.in_(ids), in_range(Patrol.started_at)),
         select(Report.community_id, Report.reporter_id).where(Report.community_id.in_(ids),
                                                               in_range(Report.created_at)),
-        select(Posting.community_id, Account.owner_id).join(Account, and_(
-            Account.community_id == Posting.community_id, Account.id == Posting.account_id)).where(
-            Posting.community_id.in_(ids), Account.kind == "resident", Posting.amount > 0,
-            in_range(Posting.created_at)),
+        ledger.credited_people(ids, since, until),
     ).subquery()
     active = _grouped(select(people.c.cid, func.count(people.c.uid.distinct())).group_by(people.c.cid))
-    outstanding = _grouped(select(Account.community_id, func.sum(Account.balance)).where(
-        Account.community_id.in_(ids), Account.kind == "resident").group_by(Account.community_id))
-    issued = _grouped(select(Posting.community_id, func.sum(Posting.amount)).join(Account, and_(
-        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).join(
-        Transaction, and_(Transaction.community_id == Posting.community_id, Transaction.id == Posting.transaction_id))
-        .where(Posting.community_id.in_(ids), Account.kind == "resident", Transaction.kind == "award",
-               in_range(Posting.created_at)).group_by(Posting.community_id))
-    redeemed = _grouped(select(Posting.community_id, func.sum(Posting.amount)).join(Account, and_(
-        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).where(
-        Posting.community_id.in_(ids), Account.kind == "shop", Posting.amount > 0, in_range(Posting.created_at))
-        .group_by(Posting.community_id))
+    outstanding, issued, redeemed = ledger.community_points_figures(ids, since, until)
     patrols = {cid: (n, km, hours) for cid, n, km, hours in db.session.execute(
         select(Patrol.community_id, func.count(), func.sum(Patrol.distance_m) / 1000,
                func.sum(Patrol.moving_seconds) / 3600)
@@ -158,8 +145,8 @@ def community_figures(ids, since, until):
         total = households.get(cid, 0)
         figures[cid] = {
             "residents": residents.get(cid, 0), "active": active.get(cid, 0),
-            "points_outstanding": int(outstanding.get(cid) or 0), "points_issued": int(issued.get(cid) or 0),
-            "points_redeemed": int(redeemed.get(cid) or 0),
+            "points_outstanding": outstanding.get(cid, 0), "points_issued": issued.get(cid, 0),
+            "points_redeemed": redeemed.get(cid, 0),
             "patrols": n_patrols, "patrol_km": round(float(km or 0), 1), "patrol_hours": round(float(hours or 0), 1),
             "problems_raised": raised.get(cid, 0), "problems_open": open_now.get(cid, 0),
             "problems_overdue": overdue.get(cid, 0), "problems_resolved": resolved.get(cid, 0),

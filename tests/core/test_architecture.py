@@ -31,12 +31,6 @@ PRIVACY = "privacy"  # the named exception to rule 1
 # Known breaks of the rules, each with the reason it is still here and who removes it. The test fails when an
 # entry no longer happens, so that the list only shrinks. Format: (importing module, imported module).
 ALLOWED = {
-    # The ledger's boundary (issue 13, item 1): merit still names the ledger's Category model for its
-    # claim categories (the shop goes through ledger.service: lock_spendable, balances_by_kind, ...).
-    ("civic.merit.service", "civic.ledger.models"),
-    # The area command page counts points issued, redeemed and outstanding from the ledger's tables: to go
-    # through the ledger's report queries (item 1).
-    ("civic.grid.command", "civic.ledger.models"),
     # The ledger registers its seeders and its budget setting with communities and rules; badges, which
     # react to a signal sent after a posting commits (item 2), notify the resident.
     ("civic.ledger.service", "civic.communities.service"),
