@@ -3,7 +3,6 @@
 Every figure is one aggregate statement grouped by community over an indexed (community_id, time) range, so the
 number of statements does not grow with the number of communities.
 """
-import statistics
 from collections import defaultdict
 from datetime import timedelta
 
@@ -16,10 +15,11 @@ from civic.core.permissions import can_administer_area
 from civic.deliberation import service as deliberation
 from civic.extensions import db
 from civic.grid.models import Case, Dispute, GridCycle, Visit
-from civic.ledger.models import Account, Posting, Transaction
-from civic.patrols.models import Patrol, Report, ReportCategory, ReportEvent
+from civic.ledger import service as ledger
+from civic.patrols import reports as problem_reports
+from civic.patrols import stats as patrol_stats
 
-UNFINISHED = ("submitted", "accepted", "assigned", "resolved")
+UNFINISHED = patrol_stats.UNFINISHED
 MAP_LIMIT = 300  # the most problems one map draws (overdue first, then the newest)
 
 
@@ -68,29 +68,6 @@ def _grouped(query):
     return {row[0]: row[1] for row in db.session.execute(query)}
 
 
-def _median_hours(ids, since, until=None):
-    """{community_id: median hours from report to its first fix} for reports fixed in [since, until)."""
-    first_fix = (select(ReportEvent.community_id, ReportEvent.report_id, func.min(ReportEvent.at).label("at"))
-                 .where(ReportEvent.community_id.in_(ids), ReportEvent.action == "resolved", ReportEvent.at >= since,
-                        *([ReportEvent.at < until] if until is not None else []))
-                 .group_by(ReportEvent.community_id, ReportEvent.report_id).subquery())
-    joined = select(first_fix.c.community_id, first_fix.c.at, Report.created_at).join(
-        Report, and_(Report.community_id == first_fix.c.community_id, Report.id == first_fix.c.report_id))
-    if db.engine.dialect.name == "postgresql":
-        seconds = func.extract("epoch", first_fix.c.at - Report.created_at)
-        median = func.percentile_cont(0.5).within_group(seconds)
-        rows = db.session.execute(
-            select(first_fix.c.community_id, median / 3600).join(
-                Report, and_(Report.community_id == first_fix.c.community_id, Report.id == first_fix.c.report_id))
-            .group_by(first_fix.c.community_id)).all()
-        return {cid: round(float(h), 1) for cid, h in rows if h is not None}
-    # SQLite has no percentile: one statement returns the durations and Python takes the median
-    found = defaultdict(list)
-    for cid, at, created in db.session.execute(joined):
-        found[cid].append((at - created).total_seconds() / 3600)
-    return {cid: round(statistics.median(hours), 1) for cid, hours in found.items()}
-
-
 def community_figures(ids, since, until):
     """The figures of each community in [since, until): {community_id: {name: value}}. A fixed number of
     statements, whatever the number of communities."""
@@ -102,44 +79,16 @@ def community_figures(ids, since, until):
     residents = _grouped(select(Membership.community_id, func.count()).where(
         Membership.community_id.in_(ids), Membership.status == "active").group_by(Membership.community_id))
     people = union_all(
-        select(Patrol.community_id.label("cid"), Patrol.user_id.label("uid")).where(
-            Patrol.community_id.in_(ids), in_range(Patrol.started_at)),
-        select(Report.community_id, Report.reporter_id).where(Report.community_id.in_(ids),
-                                                              in_range(Report.created_at)),
-        select(Posting.community_id, Account.owner_id).join(Account, and_(
-            Account.community_id == Posting.community_id, Account.id == Posting.account_id)).where(
-            Posting.community_id.in_(ids), Account.kind == "resident", Posting.amount > 0,
-            in_range(Posting.created_at)),
+        *patrol_stats.people_selects(ids, since, until),
+        ledger.credited_people(ids, since, until),
     ).subquery()
     active = _grouped(select(people.c.cid, func.count(people.c.uid.distinct())).group_by(people.c.cid))
-    outstanding = _grouped(select(Account.community_id, func.sum(Account.balance)).where(
-        Account.community_id.in_(ids), Account.kind == "resident").group_by(Account.community_id))
-    issued = _grouped(select(Posting.community_id, func.sum(Posting.amount)).join(Account, and_(
-        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).join(
-        Transaction, and_(Transaction.community_id == Posting.community_id, Transaction.id == Posting.transaction_id))
-        .where(Posting.community_id.in_(ids), Account.kind == "resident", Transaction.kind == "award",
-               in_range(Posting.created_at)).group_by(Posting.community_id))
-    redeemed = _grouped(select(Posting.community_id, func.sum(Posting.amount)).join(Account, and_(
-        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).where(
-        Posting.community_id.in_(ids), Account.kind == "shop", Posting.amount > 0, in_range(Posting.created_at))
-        .group_by(Posting.community_id))
-    patrols = {cid: (n, km, hours) for cid, n, km, hours in db.session.execute(
-        select(Patrol.community_id, func.count(), func.sum(Patrol.distance_m) / 1000,
-               func.sum(Patrol.moving_seconds) / 3600)
-        .where(Patrol.community_id.in_(ids), Patrol.status == "approved", in_range(Patrol.started_at))
-        .group_by(Patrol.community_id))}
-    raised = _grouped(select(Report.community_id, func.count()).where(
-        Report.community_id.in_(ids), in_range(Report.created_at), Report.status != "merged")
-        .group_by(Report.community_id))
-    open_now = _grouped(select(Report.community_id, func.count()).where(
-        Report.community_id.in_(ids), Report.status.in_(UNFINISHED), Report.created_at < until)
-        .group_by(Report.community_id))
+    outstanding, issued, redeemed = ledger.community_points_figures(ids, since, until)
+    patrol = patrol_stats.patrol_figures(ids, since, until)
+    patrols, raised, open_now, resolved, median = (
+        patrol[k] for k in ("patrols", "raised", "open", "resolved", "median_hours"))
     overdue = _grouped(select(Case.community_id, func.count()).where(
         Case.community_id.in_(ids), Case.overdue.is_(True), Case.closed.is_(False)).group_by(Case.community_id))
-    resolved = _grouped(select(ReportEvent.community_id, func.count(ReportEvent.report_id.distinct())).where(
-        ReportEvent.community_id.in_(ids), ReportEvent.action == "resolved", in_range(ReportEvent.at))
-        .group_by(ReportEvent.community_id))
-    median = _median_hours(ids, since, until)
     households = _grouped(select(Household.community_id, func.count()).where(
         Household.community_id.in_(ids), Household.grid_id.is_not(None)).group_by(Household.community_id))
     visited = _grouped(select(Visit.community_id, func.count(Visit.household_id.distinct())).where(
@@ -158,8 +107,8 @@ def community_figures(ids, since, until):
         total = households.get(cid, 0)
         figures[cid] = {
             "residents": residents.get(cid, 0), "active": active.get(cid, 0),
-            "points_outstanding": int(outstanding.get(cid) or 0), "points_issued": int(issued.get(cid) or 0),
-            "points_redeemed": int(redeemed.get(cid) or 0),
+            "points_outstanding": outstanding.get(cid, 0), "points_issued": issued.get(cid, 0),
+            "points_redeemed": redeemed.get(cid, 0),
             "patrols": n_patrols, "patrol_km": round(float(km or 0), 1), "patrol_hours": round(float(hours or 0), 1),
             "problems_raised": raised.get(cid, 0), "problems_open": open_now.get(cid, 0),
             "problems_overdue": overdue.get(cid, 0), "problems_resolved": resolved.get(cid, 0),
@@ -189,15 +138,12 @@ def open_problems_on_map(communities, *, limit=MAP_LIMIT):
     says whether some were left off."""
     ids = list(communities) or [0]
     overdue = func.coalesce(Case.overdue, False)
+    found = problem_reports.open_reports_select(ids, statuses=UNFINISHED).subquery()
     rows = db.session.execute(
-        select(Report.id, Report.community_id, Report.lat, Report.lon, Report.created_at, ReportCategory.name,
-               overdue)
-        .join(ReportCategory, and_(ReportCategory.community_id == Report.community_id,
-                                   ReportCategory.id == Report.category_id))
-        .outerjoin(Case, and_(Case.community_id == Report.community_id, Case.report_id == Report.id))
-        .where(Report.community_id.in_(ids), Report.status.in_(UNFINISHED), Report.lat.is_not(None),
-               Report.lon.is_not(None))
-        .order_by(overdue.desc(), Report.created_at.desc(), Report.id.desc()).limit(limit + 1)).all()
+        select(found.c.id, found.c.community_id, found.c.lat, found.c.lon, found.c.created_at, found.c.category,
+               overdue).select_from(found)
+        .outerjoin(Case, and_(Case.community_id == found.c.community_id, Case.report_id == found.c.id))
+        .order_by(overdue.desc(), found.c.created_at.desc(), found.c.id.desc()).limit(limit + 1)).all()
     problems = [{"id": rid, "community_id": cid, "community": communities[cid], "lat": lat, "lon": lon,
                  "created_at": created, "category": category, "overdue": bool(late)}
                 for rid, cid, lat, lon, created, category, late in rows[:limit]]
@@ -214,8 +160,7 @@ def weekly_trend(community_ids, now, *, weeks=8):
         return [func.coalesce(func.sum(case((and_(column >= start, column < start + timedelta(days=7)), 1),
                                             else_=0)), 0) for start in starts]
 
-    problems = db.session.execute(select(*buckets(Report.created_at)).where(
-        Report.community_id.in_(ids), Report.created_at >= starts[0], Report.status != "merged")).one()
+    problems = patrol_stats.problems_by_week(ids, starts)
     visits = db.session.execute(select(*buckets(Visit.visited_at)).where(
         Visit.community_id.in_(ids), Visit.visited_at >= starts[0])).one()
     return [{"start": start, "problems": int(p), "visits": int(v)}
@@ -258,13 +203,11 @@ def grid_figures(community_id, since, until):
 
 def problems_by_category(ids, since, until):
     """[(community_id, category, raised, overdue)] in the period."""
+    raised = problem_reports.raised_select(list(ids) or [0], since, until).subquery()
     return db.session.execute(
-        select(Report.community_id, ReportCategory.name, func.count(), func.count(Case.id).filter(
-            Case.overdue.is_(True))).join(ReportCategory, and_(
-                ReportCategory.community_id == Report.community_id, ReportCategory.id == Report.category_id))
-        .outerjoin(Case, and_(Case.community_id == Report.community_id, Case.report_id == Report.id))
-        .where(Report.community_id.in_(list(ids) or [0]), Report.created_at >= since, Report.created_at < until,
-               Report.status != "merged")
-        .group_by(Report.community_id, ReportCategory.name).order_by(Report.community_id, ReportCategory.name)).all()
+        select(raised.c.community_id, raised.c.category, func.count(), func.count(Case.id).filter(
+            Case.overdue.is_(True))).select_from(raised)
+        .outerjoin(Case, and_(Case.community_id == raised.c.community_id, Case.report_id == raised.c.id))
+        .group_by(raised.c.community_id, raised.c.category).order_by(raised.c.community_id, raised.c.category)).all()
 
 

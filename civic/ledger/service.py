@@ -22,16 +22,18 @@ require_spendable, check_budget, balances_by_kind, issued_and_redeemed, hold_of 
 """
 import hashlib
 import json
+import secrets
 
 from flask import current_app
 from flask.signals import Namespace
-from sqlalchemy import case, event, func, select, text, update
+from sqlalchemy import and_, case, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from civic.core.clock import local_year, period_keys, resolve
 from civic.core.errors import Conflict, DomainError, Invalid, NotFound
 from civic.core.i18n import N_
+from civic.core.lookup import get_in_community
 from civic.extensions import db
 from civic.ledger.models import Account, Budget, Posting, Tally, Transaction
 
@@ -89,6 +91,32 @@ def categories_of(community_id):
 
     return db.session.scalars(
         select(Category).where(Category.community_id == community_id).order_by(Category.sort, Category.id)).all()
+
+
+def get_category(community_id, category_id):
+    """A category of the community, or NotFound."""
+    from civic.ledger.models import Category
+
+    return get_in_community(Category, community_id, category_id, missing=N_("No such category."))
+
+
+def add_category(community_id, name):
+    """A category of the community's own, after its defaults (the caller checks who may and cleans the name)."""
+    from civic.ledger.models import Category
+
+    existing = categories_of(community_id)
+    category = Category(community_id=community_id, code=f"custom-{secrets.token_hex(4)}", name=name,
+                        sort=max((c.sort for c in existing), default=0) + 1)
+    db.session.add(category)
+    db.session.flush()
+    return category
+
+
+def rename_category(category, name):
+    """Rename a category found by get_category (its code stays the same)."""
+    category.name = name
+    db.session.flush()
+    return category
 
 
 def category_names(community_id):
@@ -225,6 +253,39 @@ def issued_and_redeemed(community_id, since):
         .where(Transaction.community_id == community_id, Transaction.created_at >= since,
                ((Transaction.kind == "award") & (Account.kind == "resident"))
                | ((Transaction.kind == "settle") & (Account.kind == "shop")))).all()
+
+
+def credited_people(ids, since, until):
+    """A Select of (community_id, user_id) for each point credited to a resident of the communities in
+    [since, until), for another part to put in a union (the people active in a period)."""
+    return select(Posting.community_id, Account.owner_id).join(Account, and_(
+        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).where(
+        Posting.community_id.in_(ids), Account.kind == "resident", Posting.amount > 0,
+        Posting.created_at >= since, Posting.created_at < until)
+
+
+def community_points_figures(ids, since, until):
+    """(outstanding, issued, redeemed): {community_id: points} of the communities, three grouped statements
+    whatever their number. Outstanding is the residents' balance now; issued the points awarded to residents and
+    redeemed the points credited to shops in [since, until)."""
+    def grouped(query):
+        return {cid: int(points or 0) for cid, points in db.session.execute(query)}
+
+    def in_range(col):
+        return and_(col >= since, col < until)
+
+    outstanding = grouped(select(Account.community_id, func.sum(Account.balance)).where(
+        Account.community_id.in_(ids), Account.kind == "resident").group_by(Account.community_id))
+    issued = grouped(select(Posting.community_id, func.sum(Posting.amount)).join(Account, and_(
+        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).join(
+        Transaction, and_(Transaction.community_id == Posting.community_id, Transaction.id == Posting.transaction_id))
+        .where(Posting.community_id.in_(ids), Account.kind == "resident", Transaction.kind == "award",
+               in_range(Posting.created_at)).group_by(Posting.community_id))
+    redeemed = grouped(select(Posting.community_id, func.sum(Posting.amount)).join(Account, and_(
+        Account.community_id == Posting.community_id, Account.id == Posting.account_id)).where(
+        Posting.community_id.in_(ids), Account.kind == "shop", Posting.amount > 0, in_range(Posting.created_at))
+        .group_by(Posting.community_id))
+    return outstanding, issued, redeemed
 
 
 def check_budget(community_id, points, now=None):

@@ -31,7 +31,6 @@ Decisions made here:
 import hashlib
 import json
 import re
-import secrets
 from datetime import UTC, timedelta
 
 from sqlalchemy import func, select
@@ -51,7 +50,6 @@ from civic.core.permissions import can, require, roles_in
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import deduct_or_owe, register_reservation
-from civic.ledger.models import Category
 from civic.ledger.passbook import register_pending
 from civic.merit.models import (
     CAP_PERIODS,
@@ -129,10 +127,6 @@ def catalogue(actor, community_id, *, include_inactive=False):
             if category.active or include_inactive]
 
 
-def _category(community_id, category_id):
-    return get_in_community(Category, community_id, category_id, missing=N_("No such category."))
-
-
 def _clean_name(value, limit, message):
     value = (value or "").strip()
     if not value or len(value) > limit:
@@ -143,22 +137,16 @@ def _clean_name(value, limit, message):
 def add_category(actor, community_id, name):
     """The committee adds a category of its own."""
     require(actor, "merit.configure", community_id)
-    name = _clean_name(name, 60, N_("Please enter a category name of at most 60 characters."))
-    existing = categories(community_id)
-    category = Category(community_id=community_id, code=f"custom-{secrets.token_hex(4)}", name=name,
-                        sort=max((c.sort for c in existing), default=0) + 1)
-    db.session.add(category)
-    db.session.flush()
-    return category
+    return ledger.add_category(
+        community_id, _clean_name(name, 60, N_("Please enter a category name of at most 60 characters.")))
 
 
 def rename_category(actor, community_id, category_id, name):
     """The committee renames a category (its ledger code stays the same)."""
     require(actor, "merit.configure", community_id)
-    category = _category(community_id, category_id)
-    category.name = _clean_name(name, 60, N_("Please enter a category name of at most 60 characters."))
-    db.session.flush()
-    return category
+    category = ledger.get_category(community_id, category_id)
+    return ledger.rename_category(
+        category, _clean_name(name, 60, N_("Please enter a category name of at most 60 characters.")))
 
 
 def get_rule(community_id, rule_id):
@@ -170,7 +158,7 @@ def _apply_rule_data(rule, community_id, data):
     kind = data.get("kind", rule.kind or "award")
     if kind not in RULE_KINDS:
         raise Invalid(N_("Unknown kind of item."))
-    _category(community_id, data["category_id"])
+    ledger.get_category(community_id, data["category_id"])
     points_min, points_max = data.get("points_min"), data.get("points_max")
     if points_max is None:
         points_max = points_min

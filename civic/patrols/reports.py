@@ -326,3 +326,23 @@ def reports_for(user, community_id, *, scope="mine", limit=100):
         if scope == "open":
             query = query.where(Report.status.in_(("submitted", "accepted", "assigned", "resolved")))
     return db.session.scalars(query.order_by(Report.id.desc()).limit(limit)).all()
+
+
+def open_reports_select(community_ids, *, statuses):
+    """A Select of (id, community_id, lat, lon, created_at, category) of the reports in these statuses that have
+    a place, for another part to join to its own rows (the street's map of open problems)."""
+    return (select(Report.id, Report.community_id, Report.lat, Report.lon, Report.created_at,
+                   ReportCategory.name.label("category"))
+            .join(ReportCategory, (ReportCategory.community_id == Report.community_id)
+                  & (ReportCategory.id == Report.category_id))
+            .where(Report.community_id.in_(community_ids), Report.status.in_(statuses), Report.lat.is_not(None),
+                   Report.lon.is_not(None)))
+
+
+def raised_select(community_ids, since, until):
+    """A Select of (id, community_id, category) of the reports raised (not merged) in [since, until)."""
+    return (select(Report.id, Report.community_id, ReportCategory.name.label("category"))
+            .join(ReportCategory, (ReportCategory.community_id == Report.community_id)
+                  & (ReportCategory.id == Report.category_id))
+            .where(Report.community_id.in_(community_ids), Report.created_at >= since, Report.created_at < until,
+                   Report.status != "merged"))

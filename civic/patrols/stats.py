@@ -1,13 +1,16 @@
 """The numbers behind recognition: a volunteer's and the community's verified km, hours, patrols and
 reports, star volunteers (星级志愿者) by service hours, and where patrols went, drawn as SVG."""
 import math
+import statistics
+from collections import defaultdict
+from datetime import timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 
 from civic.accounts.models import User
 from civic.core.clock import local_month_start, resolve
 from civic.extensions import db
-from civic.patrols.models import Patrol, Report, ServiceRecord, TrackPoint
+from civic.patrols.models import Patrol, Report, ReportEvent, ServiceRecord, TrackPoint
 
 STAR_STEPS = (100, 300, 600, 1000, 1500)  # verified service hours for 1 … 5 stars (星级志愿者)
 
@@ -111,3 +114,78 @@ def coverage_svg(cov, *, width=320, height=240):
                      f'height="{max((north - south) * scale, 1):.1f}" fill="#c0392b" fill-opacity="{opacity:.2f}"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+# --- the figures of many communities at once (the street's command view) ---------------------------
+
+UNFINISHED = ("submitted", "accepted", "assigned", "resolved")
+
+
+def people_selects(ids, since, until):
+    """Selects of (cid, uid): who patrolled and who raised a problem in the communities in [since, until), for
+    another part to put in a union (the people active in a period)."""
+    return (select(Patrol.community_id.label("cid"), Patrol.user_id.label("uid")).where(
+                Patrol.community_id.in_(ids), Patrol.started_at >= since, Patrol.started_at < until),
+            select(Report.community_id, Report.reporter_id).where(
+                Report.community_id.in_(ids), Report.created_at >= since, Report.created_at < until))
+
+
+def _grouped(query):
+    return {row[0]: row[1] for row in db.session.execute(query)}
+
+
+def _median_hours(ids, since, until=None):
+    """{community_id: median hours from report to its first fix} for reports fixed in [since, until)."""
+    first_fix = (select(ReportEvent.community_id, ReportEvent.report_id, func.min(ReportEvent.at).label("at"))
+                 .where(ReportEvent.community_id.in_(ids), ReportEvent.action == "resolved", ReportEvent.at >= since,
+                        *([ReportEvent.at < until] if until is not None else []))
+                 .group_by(ReportEvent.community_id, ReportEvent.report_id).subquery())
+    joined = select(first_fix.c.community_id, first_fix.c.at, Report.created_at).join(
+        Report, and_(Report.community_id == first_fix.c.community_id, Report.id == first_fix.c.report_id))
+    if db.engine.dialect.name == "postgresql":
+        seconds = func.extract("epoch", first_fix.c.at - Report.created_at)
+        median = func.percentile_cont(0.5).within_group(seconds)
+        rows = db.session.execute(
+            select(first_fix.c.community_id, median / 3600).join(
+                Report, and_(Report.community_id == first_fix.c.community_id, Report.id == first_fix.c.report_id))
+            .group_by(first_fix.c.community_id)).all()
+        return {cid: round(float(h), 1) for cid, h in rows if h is not None}
+    # SQLite has no percentile: one statement returns the durations and Python takes the median
+    found = defaultdict(list)
+    for cid, at, created in db.session.execute(joined):
+        found[cid].append((at - created).total_seconds() / 3600)
+    return {cid: round(statistics.median(hours), 1) for cid, hours in found.items()}
+
+
+def patrol_figures(ids, since, until):
+    """The patrol and problem figures of the communities in [since, until), one grouped statement each whatever
+    their number: {"patrols": {cid: (n, km, hours)}, "raised": {cid: n}, "open": {cid: n}, "resolved": {cid: n},
+    "median_hours": {cid: hours}}. Open counts the unfinished reports raised before `until`."""
+    patrols = {cid: (n, km, hours) for cid, n, km, hours in db.session.execute(
+        select(Patrol.community_id, func.count(), func.sum(Patrol.distance_m) / 1000,
+               func.sum(Patrol.moving_seconds) / 3600)
+        .where(Patrol.community_id.in_(ids), Patrol.status == "approved", Patrol.started_at >= since,
+               Patrol.started_at < until)
+        .group_by(Patrol.community_id))}
+    raised = _grouped(select(Report.community_id, func.count()).where(
+        Report.community_id.in_(ids), Report.created_at >= since, Report.created_at < until,
+        Report.status != "merged").group_by(Report.community_id))
+    open_now = _grouped(select(Report.community_id, func.count()).where(
+        Report.community_id.in_(ids), Report.status.in_(UNFINISHED), Report.created_at < until)
+        .group_by(Report.community_id))
+    resolved = _grouped(select(ReportEvent.community_id, func.count(ReportEvent.report_id.distinct())).where(
+        ReportEvent.community_id.in_(ids), ReportEvent.action == "resolved", ReportEvent.at >= since,
+        ReportEvent.at < until).group_by(ReportEvent.community_id))
+    return {"patrols": patrols, "raised": raised, "open": open_now, "resolved": resolved,
+            "median_hours": _median_hours(ids, since, until)}
+
+
+def problems_by_week(ids, starts):
+    """Problems raised (not merged) in each week starting at `starts` (oldest first), over all the communities:
+    one statement, a tuple of counts."""
+
+    buckets = [func.coalesce(func.sum(case((and_(Report.created_at >= start,
+                                                 Report.created_at < start + timedelta(days=7)), 1), else_=0)), 0)
+               for start in starts]
+    return tuple(int(n) for n in db.session.execute(select(*buckets).where(
+        Report.community_id.in_(ids), Report.created_at >= starts[0], Report.status != "merged")).one())

@@ -31,22 +31,15 @@ PRIVACY = "privacy"  # the named exception to rule 1
 # Known breaks of the rules, each with the reason it is still here and who removes it. The test fails when an
 # entry no longer happens, so that the list only shrinks. Format: (importing module, imported module).
 ALLOWED = {
-    # The ledger's boundary (issue 13, item 1): merit still names the ledger's Category model for its
-    # claim categories (the shop goes through ledger.service: lock_spendable, balances_by_kind, ...).
-    ("civic.merit.service", "civic.ledger.models"),
-    # The area command page counts points issued, redeemed and outstanding from the ledger's tables: to go
-    # through the ledger's report queries (item 1).
-    ("civic.grid.command", "civic.ledger.models"),
     # The ledger registers its seeders and its budget setting with communities and rules; badges, which
     # react to a signal sent after a posting commits (item 2), notify the resident.
     ("civic.ledger.service", "civic.communities.service"),
     ("civic.ledger.service", "civic.rules.service"),
     ("civic.ledger.gamification", "civic.notifications.service"),
     ("civic.ledger.gamification", "civic.communities.service"),
-    # Grid cases are built on the patrols' problem reports, and the area command page counts patrols and
-    # reports in a fixed number of statements: to go through public queries of patrols (or of a reports area,
-    # when patrols are split: item 4), as it does for deliberation (deliberation.service.figures).
-    ("civic.grid.command", "civic.patrols.models"),
+    # Grid cases are built on the patrols' problem reports (loaded, locked and changed with their case): to go
+    # through public queries of patrols (or of a reports area, when patrols are split: item 4), as the area
+    # command page now does (patrols.stats.patrol_figures, patrols.reports.open_reports_select).
     ("civic.grid.service", "civic.patrols.models"),
 }
 
