@@ -10,17 +10,9 @@ from civic.core.i18n import N_
 from civic.core.permissions import can, require
 from civic.extensions import db
 from civic.grid.models import Dispute, DisputeSession
+from civic.grid.service import clean_text as _text
 from civic.notifications import service as notices
 from civic.patrols import reports as problem_reports
-
-
-def _text(value, limit, message=None):
-    value = (value or "").strip()
-    if message and not value:
-        raise Invalid(message)
-    if len(value) > limit:
-        raise Invalid(N_("That is too long."))
-    return value
 
 
 def open_dispute(actor, community_id, *, title, parties, mediator_id, report_id=None, now=None):

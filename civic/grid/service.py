@@ -58,7 +58,8 @@ def settings_for(community_id):
 register_settings_field("grid", "visit_points", N_("Points for a household visit"), row=settings_for, maximum=10000)
 
 
-def _text(value, limit, message=None):
+def clean_text(value, limit, message=None):
+    """The text stripped; Invalid(`message`) when empty and a message is given, Invalid when too long."""
     value = (value or "").strip()
     if message and not value:
         raise Invalid(message)
@@ -243,7 +244,7 @@ def record_visit(worker, community_id, household_id, *, met="", notes="", photo=
         raise Invalid(N_("Please enter the minutes spent (0 to 480)."))
     uploads.check_own(worker, community_id, [photo])
     visit = Visit(community_id=community_id, household_id=household.id, grid_id=household.grid_id,
-                  worker_id=worker.id, visited_at=visited_at, met=_text(met, 80), notes=_text(notes, 2000),
+                  worker_id=worker.id, visited_at=visited_at, met=clean_text(met, 80), notes=clean_text(notes, 2000),
                   photo=photo, follow_up=bool(follow_up), minutes=minutes, created_at=now)
     db.session.add(visit)
     db.session.flush()
@@ -301,7 +302,7 @@ def create_department(actor, *, name, street_id=None, district_id=None):
     if (street_id is None) == (district_id is None):
         raise Invalid(N_("A department belongs to one street or one district."))
     _require_area(actor, street_id, district_id)
-    name = _text(name, 60, N_("Please enter a name."))
+    name = clean_text(name, 60, N_("Please enter a name."))
     if db.session.scalar(select(Department.id).where(
             Department.street_id.is_(None) if street_id is None else Department.street_id == street_id,
             Department.district_id.is_(None) if district_id is None else Department.district_id == district_id,
@@ -369,7 +370,7 @@ def staff_department_ids(user):
 def set_deadline(actor, street_id, category, hours):
     """The street sets how many hours a department has for a kind of problem."""
     _require_area(actor, street_id=street_id)
-    category = _text(category, 40, N_("Please choose a kind of problem."))
+    category = clean_text(category, 40, N_("Please choose a kind of problem."))
     if not isinstance(hours, int) or not 1 <= hours <= 2160:
         raise Invalid(N_("Please enter a number of hours between 1 and 2160."))
     row = db.session.scalar(select(CategoryDeadline).where(
@@ -425,7 +426,7 @@ def escalate_report(actor, community_id, report_id, *, note="", now=None):
         raise Conflict(N_("This report cannot do that now."), reason="bad_state")
     if case_of_report(community_id, report_id) is not None:
         raise Conflict(N_("This report was already passed to the street."))
-    return _open_case(report, actor, _text(note, 500), now, overdue=False)
+    return _open_case(report, actor, clean_text(note, 500), now, overdue=False)
 
 
 def _open_case(report, actor, note, now, *, overdue):
@@ -504,7 +505,7 @@ def dispatch_case(actor, case_id, department_id, *, note="", now=None):
     case.deadline_at = now + timedelta(hours=deadline_hours(case.street_id, category))
     case.accepted_at = case.resolved_at = None
     report.status, report.assignee_id, report.department = "assigned", None, department.name
-    problem_reports.add_event(report, actor, "assigned", _text(note, 500) or department.name, now=now)
+    problem_reports.add_event(report, actor, "assigned", clean_text(note, 500) or department.name, now=now)
     staff = db.session.scalars(select(DepartmentStaff.user_id).where(DepartmentStaff.department_id == department.id))
     _notify_all(staff, "grid.case_dispatched", N_("A problem was sent to your department"),
                 N_("Report %(id)s: please accept it and deal with it."), case_link(case), now,
@@ -530,7 +531,7 @@ def accept_case(actor, case_id, *, note="", now=None):
     if report.status != "assigned" or case.accepted_at is not None:
         raise Conflict(N_("This report cannot do that now."), reason="bad_state")
     case.accepted_at = now
-    problem_reports.add_event(report, actor, "dept_accepted", _text(note, 500), now=now)
+    problem_reports.add_event(report, actor, "dept_accepted", clean_text(note, 500), now=now)
     db.session.flush()
     return case
 
@@ -548,7 +549,7 @@ def resolve_case(actor, case_id, *, photo, note="", now=None):
     case.accepted_at = case.accepted_at or now
     case.resolved_at = now
     report.status, report.resolution_photo = "resolved", photo
-    problem_reports.add_event(report, actor, "resolved", _text(note, 500), photo=photo, now=now)
+    problem_reports.add_event(report, actor, "resolved", clean_text(note, 500), photo=photo, now=now)
     problem_reports.tell_reporter(report, N_("Your report was fixed"), N_("Please look and confirm."), now=now)
     db.session.flush()
     return case
