@@ -361,7 +361,8 @@ def test_retention_setting_page_and_api(client, auth, app, world):
     auth.login(phone=world.resident.phone)
     assert auth._client.get(f"/c/{world.a.id}/privacy").status_code == 403
     with app.app_context():
-        assert db.session.scalar(select(PrivacySettings.gps_retention_days)) == 60
+        assert db.session.scalar(select(PrivacySettings.gps_retention_days).where(
+            PrivacySettings.community_id == world.a.id)) == 60
 
 
 # --- one community's export --------------------------------------------------------------------------
