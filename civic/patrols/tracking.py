@@ -83,7 +83,7 @@ def start_patrol(user, community_id, *, shift_id=None, now=None):
     current = active_patrol(user, community_id)
     if current is not None:
         return current
-    _refuse_overlap(user, now)
+    _refuse_overlap(user, community_id, now)
     if shift_id:
         shift = get_shift(community_id, shift_id)
         if shift.status != "scheduled":
@@ -105,14 +105,17 @@ def start_patrol(user, community_id, *, shift_id=None, now=None):
         current = active_patrol(user, community_id)
         if current is not None:
             return current
-        _refuse_overlap(user, now)
+        _refuse_overlap(user, community_id, now)
         raise Conflict(N_("You already have a patrol under way."), reason="patrol_under_way") from None
     return patrol
 
 
-def _refuse_overlap(user, now):
-    """A person walks one patrol at a time: none open elsewhere, none ending after `now`."""
-    elsewhere = db.session.scalar(select(Patrol.id).where(Patrol.user_id == user.id, Patrol.status == "active"))
+def _refuse_overlap(user, community_id, now):
+    """A person walks one patrol at a time: none open in another community, none ending after `now`.
+    (One open here that another tap started a moment ago is not refused: the insert meets it and
+    returns it.)"""
+    elsewhere = db.session.scalar(select(Patrol.id).where(
+        Patrol.user_id == user.id, Patrol.status == "active", Patrol.community_id != community_id))
     if elsewhere is not None:
         raise Conflict(N_("You already have a patrol under way in another community. Please end it first."),
                        reason="patrol_under_way")
@@ -193,7 +196,7 @@ def add_points(user, community_id, patrol_id, points, *, now=None):
         # SQLite serialises writers, so reading what is there first is exact.
         have = set(db.session.execute(select(TrackPoint.client_id, TrackPoint.t).where(
             TrackPoint.community_id == community_id, TrackPoint.patrol_id == patrol.id,
-            TrackPoint.client_id.in_(list(batch)))).tuples())
+            TrackPoint.client_id.in_(list(batch)))).all())
         fresh = [dict(p, community_id=community_id, patrol_id=patrol.id) for cid, p in batch.items()
                  if (cid, p["t"]) not in have]
         if fresh:
