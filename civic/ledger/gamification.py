@@ -19,7 +19,7 @@ The thresholds suit the seed schemes, where one good deed is worth 2–20 points
 who takes part every week reaches the first star within a month and five stars in about two
 years.
 """
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, case, exists, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from civic.core.clock import period_keys, resolve
@@ -99,7 +99,6 @@ def register_badge(code, name, kind, threshold=0, category=None, sort=50):
     if kind not in BADGE_KINDS:
         raise ValueError(f"unknown badge kind {kind!r}")
     BADGE_DEFINITIONS[code] = (name, kind, threshold, category, sort)
-    _checked.clear()  # everyone is checked in full again: some may be past the new threshold already
 
 
 def ensure_badge(community_id, code, name, kind, threshold=0, category=None, sort=50):
@@ -121,14 +120,40 @@ def ensure_badge(community_id, code, name, kind, threshold=0, category=None, sor
     return badge
 
 
-def ensure_badges(community_id):
-    """Create every registered badge a community lacks; returns the community's badges in order."""
+def ensure_badges(community_id, *, now=None):
+    """Create every registered badge a community lacks; returns the community's badges in order.
+
+    A threshold badge new to a community (registered in a later release) goes at once to every resident whose
+    all-time tally is already past it (reached_before_it), so no one waits for a later threshold of theirs."""
     have = set(db.session.scalars(select(Badge.code).where(Badge.community_id == community_id)))
     for code, (name, kind, threshold, category, sort) in BADGE_DEFINITIONS.items():
         if code not in have:
-            ensure_badge(community_id, code, name, kind, threshold, category, sort)
+            reached_before_it(ensure_badge(community_id, code, name, kind, threshold, category, sort), now=now)
     return db.session.scalars(
         select(Badge).where(Badge.community_id == community_id).order_by(Badge.sort, Badge.id)).all()
+
+
+def reached_before_it(badge, *, now=None):
+    """Award a threshold badge to every resident of its community whose all-time tally has reached it and who
+    lacks it: one INSERT ... SELECT from the tallies (the unique constraint keeps a concurrent award single),
+    then one notification each. Returns the user ids awarded."""
+    if not badge.active or badge.kind == "manual":
+        return []
+    now = resolve(now)
+    table = BadgeAward.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    reached = select(Tally.community_id, literal(badge.id), Tally.user_id, literal(now)).where(
+        Tally.community_id == badge.community_id, Tally.period == "all", Tally.category == (badge.category or "*"),
+        Tally.points >= badge.threshold)
+    users = sorted(db.session.scalars(
+        insert(table).from_select(["community_id", "badge_id", "user_id", "awarded_at"], reached)
+        .on_conflict_do_nothing().returning(table.c.user_id)))
+    for user_id in users:
+        _tell(badge.community_id, user_id, now)
+    return users
 
 
 def check_badges(community_id, user_id, *, now=None, _ensured=False):
@@ -153,12 +178,9 @@ def check_badges(community_id, user_id, *, now=None, _ensured=False):
         .order_by(Badge.sort, Badge.id)
     ).all()
     if not _ensured and not set(BADGE_DEFINITIONS) <= {badge.code for badge, _due in rows}:  # registered since
-        ensure_badges(community_id)
+        ensure_badges(community_id, now=now)
         return check_badges(community_id, user_id, now=now, _ensured=True)
     return [award for badge, due in rows if due and (award := _give(badge, user_id, now)) is not None]
-
-
-_checked = set()  # (community_id, user_id) whose badges this process has checked in full
 
 
 @merit_changed.connect
@@ -166,17 +188,14 @@ def _award_reached_badges(_sender, *, community_id, user_id, now, lifetime):
     """Badges react to merit the ledger has committed (civic.ledger.service.merit_changed), never inside
     the posting: a refused or rolled-back posting earns nothing, and posting does one thing.
 
-    The first change of a resident seen by this process checks every badge (so one registered in a new
-    release reaches those already past it); later ones only when a badge's threshold lies between the
-    all-time tally before and after (the rest cannot earn anything new). Badges are defined in code, the same
-    in every community (BADGE_DEFINITIONS), so the thresholds are known without asking the database."""
-    key = (community_id, user_id)
-    if key in _checked and not _crosses(lifetime):
-        return
-    if len(_checked) > 100_000:
-        _checked.clear()
-    _checked.add(key)
-    check_badges(community_id, user_id, now=now)
+    A resident's badges are checked when an all-time tally moved past a threshold badge's threshold (the first
+    merit ever crosses the first-points badge's 1); otherwise nothing new can be earned. That is decided from
+    the tallies the posting returned alone, never from what this process saw before, so every web process and
+    worker does the same. Badges are defined in code, the same in every community (BADGE_DEFINITIONS), so the
+    thresholds are known without asking the database; one registered in a later release reaches those already
+    past it when the community is given it (ensure_badges -> reached_before_it)."""
+    if _crosses(lifetime):
+        check_badges(community_id, user_id, now=now)
 
 
 def _crosses(lifetime):
@@ -199,18 +218,22 @@ def grant_badge(community_id, user_id, code, *, now=None):
 
 
 def _give(badge, user_id, now):
-    from civic.notifications.service import notify
-
     try:
         with db.session.begin_nested():
             award = BadgeAward(community_id=badge.community_id, badge_id=badge.id, user_id=user_id, awarded_at=now)
             db.session.add(award)
     except IntegrityError:  # awarded concurrently
         return None
+    _tell(badge.community_id, user_id, now)
+    return award
+
+
+def _tell(community_id, user_id, now):
+    from civic.notifications.service import notify
+
     notify(user_id, "badge.awarded", N_("You have earned a new badge!"),
            N_("Well done! Open your points page to see your badges."),
-           community_id=badge.community_id, link="/points/badges", now=now)
-    return award
+           community_id=community_id, link="/points/badges", now=now)
 
 
 def badges_of(community_id, user_id):

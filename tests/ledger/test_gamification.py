@@ -106,6 +106,49 @@ def test_other_parts_register_their_badges(app_ctx, world):
         game.BADGE_DEFINITIONS.pop("test:patrol50", None)
 
 
+def test_a_badge_new_to_a_community_reaches_those_already_past_it(app_ctx, world):
+    """A badge registered in a later release goes to everyone already past its threshold as soon as the community
+    is given it, whichever process gives it: the decision reads the tallies, not what one process saw before.
+    (With a per-process "first change" flag only a process that had not seen the resident would award it, and
+    only at the resident's next change.)"""
+    _award(world, world.resident, 150, 1)
+    assert _awards_of(world.resident.id) == ["category:labour", "first_award", "milestone:100"]
+    game.register_badge("test:milestone120", "120 points", "milestone", 120, sort=33)
+    try:
+        newcomer = factories.make_member(world.a)
+        _award(world, newcomer, 5, 2)  # crosses first points: the community is given the new badge
+        assert _awards_of(world.resident.id) == ["category:labour", "first_award", "milestone:100",
+                                                 "test:milestone120"]
+        assert _awards_of(newcomer.id) == ["first_award"]
+        assert db.session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.user_id == world.resident.id, Notification.kind == "badge.awarded")) == 4
+        _award(world, world.resident, 1, 3)  # nothing crossed: nothing new, nothing twice
+        assert _awards_of(world.resident.id).count("test:milestone120") == 1
+    finally:
+        game.BADGE_DEFINITIONS.pop("test:milestone120", None)
+
+
+def test_badges_are_checked_only_when_a_threshold_is_crossed(app_ctx, world):
+    """Whether a resident's badges are checked after a commit follows from the tallies the posting returned
+    (before and after), the same in every process: an award that crosses no threshold reads no badge."""
+    read = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "ledger_badge" in statement:
+            read.append(statement)
+
+    _award(world, world.resident, 5, 1)
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        _award(world, world.resident, 5, 2)      # 5 -> 10: nothing to earn
+        assert read == []
+        _award(world, world.resident, 40, 3)     # labour 10 -> 50: the category badge
+        assert read != []
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert _awards_of(world.resident.id) == ["category:labour", "first_award"]
+
+
 def test_badges_follow_the_commit_and_a_rollback_earns_nothing(app_ctx, world):
     """Posting awards no badge by itself: badges come once the posting's transaction commits, and a posting
     rolled back earns none (the ledger's merit_changed signal is sent after commit, never on rollback)."""
