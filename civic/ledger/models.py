@@ -103,11 +103,13 @@ class Posting(db.Model):
                              ["ledger_transaction.community_id", "ledger_transaction.id"]),
         ForeignKeyConstraint(["community_id", "account_id"], ["ledger_account.community_id", "ledger_account.id"]),
         Index("ix_ledger_posting_account_id_id", "account_id", "id"),
+        # a transaction's postings (joins, the balance check at COMMIT): migration 0024_ledger_posting_index
+        Index("ix_ledger_posting_community_id_transaction_id", "community_id", "transaction_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
-    transaction_id: Mapped[int] = mapped_column(index=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"))
+    transaction_id: Mapped[int] = mapped_column()
     account_id: Mapped[int] = mapped_column()
     amount: Mapped[int]
     balance_after: Mapped[int]
