@@ -179,26 +179,38 @@ class _Ref:
         self.id, self.community_id, self.kind, self.owner_id = id, community_id, kind, owner_id
 
 
+def _lock_by_key_statement():
+    """SELECT ... FOR UPDATE of a community's accounts by key, in id order, with whether each owner has a debt
+    open: built once (Core, bound parameters), so a posting spends no time building or adapting it."""
+    from sqlalchemy import bindparam
+
+    from civic.ledger.models import Debt
+
+    table, debt = Account.__table__, Debt.__table__
+    community = bindparam("community_id")
+    owes = select(debt.c.id).where(debt.c.community_id == community, debt.c.user_id == table.c.owner_id,
+                                   debt.c.amount_outstanding > 0).exists()
+    return (select(table.c.id, table.c.key, table.c.kind, table.c.owner_id, table.c.balance, owes.label("owes"))
+            .where(table.c.community_id == community, table.c.key.in_(bindparam("keys", expanding=True)))
+            .order_by(table.c.id).with_for_update(of=table))
+
+
+_LOCK_BY_KEY = _lock_by_key_statement()
+
+
 def _locked_by_key(community_id, wanted):
     """Find and lock the accounts named by key, creating missing ones. Returns {key: _Ref},
     {id: (kind, balance)} and the owners among them with a debt open (civic.ledger.debt).
 
     One statement when they exist: locked in id order (as every posting locks), read in the same round trip."""
-    from civic.ledger.models import Debt
-
     if db.session.new or db.session.dirty or db.session.deleted:
         db.session.flush()  # the caller's pending changes (a debt just made, say) go first
-    table, debt = Account.__table__, Debt.__table__
-    owes = select(debt.c.id).where(debt.c.community_id == community_id, debt.c.user_id == table.c.owner_id,
-                                   debt.c.amount_outstanding > 0).exists()
-    query = (select(table.c.id, table.c.key, table.c.kind, table.c.owner_id, table.c.balance, owes.label("owes"))
-             .where(table.c.community_id == community_id, table.c.key.in_(sorted(wanted)))
-             .order_by(table.c.id).with_for_update(of=table))
-    rows = db.session.execute(query).all()
+    params = {"community_id": community_id, "keys": sorted(wanted)}
+    rows = db.session.connection().execute(_LOCK_BY_KEY, params).all()
     if len(rows) < len(wanted):  # a first posting: create what is missing, then lock
         for key, (kind, owner_id) in wanted.items():
             _account(community_id, key, kind, owner_id)
-        rows = db.session.execute(query).all()
+        rows = db.session.connection().execute(_LOCK_BY_KEY, params).all()
     return ({r.key: _Ref(r.id, community_id, r.kind, r.owner_id) for r in rows},
             {r.id: (r.kind, r.balance) for r in rows}, {r.owner_id for r in rows if r.owes})
 
@@ -551,7 +563,7 @@ def _write_at_once(values, postings, moved, tallies, issued, *, retry=True):
     for i, row in enumerate(tallies):
         params.update({f"tu{i}": row["user_id"], f"tp{i}": row["period"], f"tc{i}": row["category"],
                        f"tn{i}": row["points"]})
-    rows = db.session.execute(sql, params).all()
+    rows = db.session.connection().execute(sql, params).all()
     if issued and rows[0].charged is None:  # no budget for the year yet, or no room: nothing was written
         community_id = values["community_id"]
         budget = budget_for(community_id, year, lock=True)
@@ -724,7 +736,8 @@ def _send_committed(session, transaction):
         for (community_id, user_id), change in committed.items():
             merit_changed.send(current_app._get_current_object(), community_id=community_id, user_id=user_id,
                                now=change["now"], lifetime=change["lifetime"])
-        session.commit()
+        if session.in_transaction() or session.new or session.dirty or session.deleted:  # a receiver did something
+            session.commit()
     except Exception:  # the points are committed: a failed reaction is logged, never raised at the caller
         session.rollback()
         current_app.logger.exception("ledger: a receiver of merit_changed failed")
@@ -768,21 +781,32 @@ def hold_of(community_id, idempotency_key):
     return txn
 
 
+def _held_statement():
+    """(points, owner, closed by, its key) of a hold's resident leg: built once (Core, bound parameters)."""
+    from sqlalchemy import bindparam
+
+    posting, txn, account = Posting.__table__, Transaction.__table__, Account.__table__
+    closing = txn.alias("closing")
+    hold_id = bindparam("hold_id")
+    return (select(posting.c.amount, account.c.owner_id, closing.c.id.label("closed_by"), closing.c.idempotency_key)
+            .select_from(posting.join(txn, (txn.c.community_id == posting.c.community_id)
+                                      & (txn.c.id == posting.c.transaction_id))
+                         .join(account, (account.c.community_id == posting.c.community_id)
+                               & (account.c.id == posting.c.account_id))
+                         .outerjoin(closing, (closing.c.community_id == posting.c.community_id)
+                                    & (closing.c.resolves_id == hold_id)))
+            .where(posting.c.community_id == bindparam("community_id"), posting.c.transaction_id == hold_id,
+                   txn.c.kind == "hold", account.c.kind == "resident"))
+
+
+_HELD = _held_statement()
+
+
 def _held(community_id, hold, idempotency_key):
     """(points held, resident id) of a hold transaction (or its id), in one query. A hold already closed by
     another key is refused (Conflict); closed by this key, posting replays it."""
-    from sqlalchemy.orm import aliased
-
-    hold_id = getattr(hold, "id", hold)
-    closing = aliased(Transaction)
-    row = db.session.execute(
-        select(Posting.amount, Account.owner_id, closing.id.label("closed_by"), closing.idempotency_key)
-        .join(Transaction, (Transaction.community_id == Posting.community_id)
-              & (Transaction.id == Posting.transaction_id))
-        .join(Account, (Account.community_id == Posting.community_id) & (Account.id == Posting.account_id))
-        .outerjoin(closing, (closing.community_id == Posting.community_id) & (closing.resolves_id == hold_id))
-        .where(Posting.community_id == community_id, Posting.transaction_id == hold_id, Transaction.kind == "hold",
-               Account.kind == "resident")).first()
+    row = db.session.connection().execute(
+        _HELD, {"community_id": community_id, "hold_id": getattr(hold, "id", hold)}).first()
     if row is None:
         raise NotFound(N_("No such hold."))
     if row.closed_by is not None and row.idempotency_key != idempotency_key:
