@@ -337,9 +337,7 @@ def init_app(app):
         """`{{ name|translated }}`: a msgid stored as data (category, level, badge names) in the reader's
         language. Never `{{ _(name) }}` for data: Jinja marks what `_()` returns as safe HTML, and a
         committee can type a category name, so that would put their text into the page unescaped."""
-        from flask_babel import gettext
-
-        return str(gettext(msgid)) if msgid else msgid
+        return str(_page_translations().ugettext(msgid)) if msgid else msgid
 
     @app.template_global()
     def section_url(section, community_id=None):
