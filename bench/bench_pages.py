@@ -12,7 +12,8 @@ measured before and after each round; the ratio uses their mean. Then the static
 requests and bytes for a first and a returning visitor (who re-requests only what its headers let
 expire; immutable files never do).
 
-Runs on PostgreSQL database civic_bench_pages, rebuilt by the migrations.
+Runs on PostgreSQL database BENCH_PAGES_DB (civic_bench_pages), rebuilt by the migrations. BENCH_PAGES_ONLY
+(comma-separated path templates, e.g. "/,/c/{a}/merit/review") times only those endpoints.
 Targets: no endpoint grows; at most 20 statements per page; notice board and review queue >= 0.05 of
 /healthz on the scaled world; home >= 0.25; a returning visitor's page view is 1 request.
 """
@@ -47,7 +48,8 @@ from _database import (  # noqa: E402 - bench/ is on the path
 )
 from sqlalchemy import event, text  # noqa: E402
 
-DB_NAME = "civic_bench_pages"
+DB_NAME = os.environ.get("BENCH_PAGES_DB", "civic_bench_pages")
+ONLY = [p for p in os.environ.get("BENCH_PAGES_ONLY", "").split(",") if p]
 GROW = int(os.environ.get("BENCH_PAGES_GROW", "100"))
 SIZES = {  # the scaled world of issue 11; rows the services did not make are added in bulk
     "residents": int(os.environ.get("BENCH_PAGES_RESIDENTS", "5000")),
@@ -325,7 +327,7 @@ def main():
     app = build_app(DB_NAME, LOG_JSON=False, WTF_CSRF_ENABLED=False, LEDGER_DEFAULT_YEARLY_BUDGET=2_000_000_000)
     reset_schema(app)
     world, ids, token = build_world(app)
-    templates = counts_test.PAGES + counts_test.API
+    templates = [t for t in counts_test.PAGES + counts_test.API if not ONLY or t in ONLY]
     paths = [p.format(a=world.a.id) for p in templates]
     counts_test.grow(app, world, ids, 2, "small")
     small_sizes = world_sizes(app, world.a.id)

@@ -2,7 +2,18 @@
 language, in which community, acting for whom; plus small view helpers."""
 from functools import wraps
 
-from flask import abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    has_app_context,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import validate_csrf
 from werkzeug.routing import IntegerConverter
@@ -205,8 +216,33 @@ def commit_and_redirect(message, endpoint, **values):
     return redirect(url_for(endpoint, **values))
 
 
+def _page_translations():
+    """The catalogue of the request's language, as flask_babel.get_translations() finds it, looked up once per
+    request for the templates (a list page calls `_()` hundreds of times). Kept with the locale object it was
+    found for: flask_babel.refresh() and force_locale() replace that object, and the catalogue is found again."""
+    from flask_babel import get_translations
+
+    ctx = g.get("_flask_babel") if has_app_context() else None
+    cached = getattr(ctx, "civic_translations", None)
+    if cached is not None and cached[0] is getattr(ctx, "babel_locale", None):
+        return cached[1]
+    translations = get_translations()
+    ctx = g.get("_flask_babel") if has_app_context() else None
+    if ctx is not None and getattr(ctx, "babel_locale", None) is not None:
+        ctx.civic_translations = (ctx.babel_locale, translations)
+    return translations
+
+
 def init_app(app):
     """Register the request hooks and template helpers."""
+    # The templates' gettext callables, as flask_babel installs them, with the catalogue looked up once.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _page_translations().ugettext(s),
+        ngettext=lambda s, p, n: _page_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _page_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _page_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
 
     @app.before_request
     def _resolve_acting_for():
@@ -301,9 +337,7 @@ def init_app(app):
         """`{{ name|translated }}`: a msgid stored as data (category, level, badge names) in the reader's
         language. Never `{{ _(name) }}` for data: Jinja marks what `_()` returns as safe HTML, and a
         committee can type a category name, so that would put their text into the page unescaped."""
-        from flask_babel import gettext
-
-        return str(gettext(msgid)) if msgid else msgid
+        return str(_page_translations().ugettext(msgid)) if msgid else msgid
 
     @app.template_global()
     def section_url(section, community_id=None):

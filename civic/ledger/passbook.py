@@ -6,8 +6,7 @@ the ledger or with a person's history; a cursor stays valid while new entries ar
 """
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, func, literal, select
 
 from civic.core.clock import local as local_time
 from civic.core.clock import to_utc
@@ -16,7 +15,7 @@ from civic.core.i18n import N_
 from civic.core.permissions import require
 from civic.extensions import db
 from civic.ledger import debt
-from civic.ledger.gamification import level_for, lifetime_merit
+from civic.ledger.gamification import level_for
 from civic.ledger.models import Account, Posting, Tally, Transaction
 from civic.ledger.service import category_names, check_category
 
@@ -71,6 +70,23 @@ def pending(community_id, user_id):
     return sorted(items, key=lambda i: (i["settles_at"] is None, i["settles_at"] or datetime.min))
 
 
+# Core aliases, made once (an ORM aliased() per call configures mappers and costs a few ms per page).
+_POSTING = Posting.__table__
+_TXN = Transaction.__table__
+_HOLD = Transaction.__table__.alias("hold_txn")
+
+
+def _open_holds(community_id, account_id):
+    """(transaction_id, amount) of the account's holds neither settled nor released."""
+    closing = select(_TXN.c.id).where(
+        _TXN.c.community_id == community_id, _TXN.c.source == _HOLD.c.source,
+        _TXN.c.kind.in_(("settle", "release"))).exists()
+    return (select(_POSTING.c.transaction_id, _POSTING.c.amount)
+            .join(_HOLD, and_(_HOLD.c.community_id == _POSTING.c.community_id, _HOLD.c.id == _POSTING.c.transaction_id))
+            .where(_POSTING.c.community_id == community_id, _POSTING.c.account_id == account_id,
+                   _HOLD.c.kind == "hold", _HOLD.c.source.is_not(None), ~closing))
+
+
 def held_holds(community_id, user_id, *, account_id=None):
     """{transaction id: points} of the resident's holds (shop orders) neither collected nor cancelled yet.
 
@@ -79,15 +95,7 @@ def held_holds(community_id, user_id, *, account_id=None):
     account_id = account_id or account_id_of(community_id, user_id)
     if account_id is None:
         return {}
-    HoldTxn = aliased(Transaction)  # noqa: N806 - made here, not at import (aliasing configures every mapper)
-    closing = select(Transaction.id).where(
-        Transaction.community_id == community_id, Transaction.source == HoldTxn.source,
-        Transaction.kind.in_(("settle", "release"))).exists()
-    rows = db.session.execute(
-        select(Posting.transaction_id, Posting.amount)
-        .join(HoldTxn, and_(HoldTxn.community_id == Posting.community_id, HoldTxn.id == Posting.transaction_id))
-        .where(Posting.community_id == community_id, Posting.account_id == account_id,
-               HoldTxn.kind == "hold", HoldTxn.source.is_not(None), ~closing)).all()
+    rows = db.session.execute(_open_holds(community_id, account_id)).all()
     return {txn_id: -amount for txn_id, amount in rows}
 
 
@@ -95,12 +103,20 @@ def summary(actor, community_id, user_id):
     """Balance (points one can use), points reserved by open shop orders, points on their way (on the
     public notice, with the day they settle), lifetime merit and star level of a resident."""
     require_passbook(actor, community_id, user_id)
-    lifetime = lifetime_merit(community_id, user_id)
     on_the_way = pending(community_id, user_id)
-    account = db.session.execute(select(Account.id, Account.balance).where(
-        Account.community_id == community_id, Account.key == f"resident:{user_id}")).one_or_none()
-    held = held_holds(community_id, user_id, account_id=account.id) if account else {}
-    return {"community_id": community_id, "user_id": user_id, "balance": account.balance if account else 0,
+    # Lifetime merit and the account in one statement (no account yet: balance 0, nothing held). The holds
+    # are read apart, with the account's id known: the planner then starts from the few open holds rather
+    # than from every posting of the account.
+    one = select(literal(1).label("one")).subquery("one")
+    row = db.session.execute(select(
+        select(Tally.points).where(Tally.community_id == community_id, Tally.user_id == user_id,
+                                   Tally.period == "all", Tally.category == "*").scalar_subquery().label("lifetime"),
+        Account.id, Account.balance,
+    ).select_from(one.outerjoin(Account, and_(Account.community_id == community_id,
+                                              Account.key == f"resident:{user_id}")))).one()
+    held = held_holds(community_id, user_id, account_id=row.id) if row.id is not None else {}
+    lifetime = row.lifetime or 0
+    return {"community_id": community_id, "user_id": user_id, "balance": row.balance or 0,
             "held": sum(held.values()),
             "pending": on_the_way, "pending_points": sum(i["points"] for i in on_the_way),
             "lifetime": lifetime, "level": level_for(lifetime), **debt.standing(community_id, user_id)}

@@ -577,9 +577,10 @@ def put_award_on_notice(community_id, resident_id, points, *, source_kind, sourc
 
 def pending_awards(community_id, user_id):
     """A resident's awards not yet in the passbook: on notice (with the day they settle) or held by an objection."""
-    claims = db.session.scalars(select(Claim).where(
-        Claim.community_id == community_id, Claim.resident_id == user_id, Claim.kind == "award",
-        Claim.status.in_(("notice", "objected"))).order_by(Claim.notice_ends_at, Claim.id)).all()
+    claims = db.session.execute(select(Claim.id, Claim.points, Claim.notice_ends_at, Claim.status, Claim.rule_name)
+                                .where(Claim.community_id == community_id, Claim.resident_id == user_id,
+                                       Claim.kind == "award", Claim.status.in_(("notice", "objected")))
+                                .order_by(Claim.notice_ends_at, Claim.id)).all()  # rows: no objects to build
     return [{"points": c.points, "settles_at": c.notice_ends_at if c.status == "notice" else None,
              "memo": c.rule_name, "status": c.status, "claim_id": c.id} for c in claims]
 
