@@ -113,6 +113,7 @@ def _import_models():
     import civic.api.idempotency  # noqa: F401
     import civic.communities.models  # noqa: F401
     import civic.core.audit  # noqa: F401
+    import civic.core.outbox  # noqa: F401
     import civic.core.uploads  # noqa: F401
     import civic.deliberation.models  # noqa: F401
     import civic.grid.models  # noqa: F401

@@ -31,6 +31,7 @@ JOB_MODULES = [
     "civic.privacy.jobs",
     "civic.grid.jobs",
     "civic.core.upload_jobs",
+    "civic.core.outbox_jobs",
 ]
 
 

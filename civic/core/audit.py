@@ -24,7 +24,15 @@ class AuditEntry(db.Model):
 
 
 def record(action, *, actor=None, subject=None, community_id=None, address=None, detail=None, now=None):
-    """Append an audit entry (flushed with the caller's transaction)."""
+    """Append an audit entry. With a community it goes through the outbox (civic.core.outbox): written on the
+    community's shard in the caller's transaction, moved into `audit_entry` after the commit. Without one
+    (sign-ins, account closure, administrators' actions above the communities) it is written directly."""
+    if community_id is not None:
+        from civic.core.outbox import AUDIT, enqueue
+
+        return enqueue(AUDIT, community_id, now, {
+            "action": action, "actor_id": getattr(actor, "id", actor), "subject_id": getattr(subject, "id", subject),
+            "address": address, "detail": detail or {}})
     entry = AuditEntry(
         action=action,
         actor_id=getattr(actor, "id", actor),

@@ -36,6 +36,11 @@ DISTRIBUTED_BY = {
     "grid_summary": "street_id",
 }
 
+# Tables placed apart that a community's transaction writes only through its outbox (civic.core.outbox): the
+# `outbox` table is community-owned, so the resident's commit stays on the community's shard and the rows
+# move to these tables in transactions of their own.
+WRITTEN_THROUGH_THE_OUTBOX = {"notification", "audit_entry"}
+
 # Row triggers that only look at the row they guard (they raise, nothing else), so they are safe on
 # shards; `citus distribute` turns on `citus.enable_unsafe_triggers` for the distribution of their tables.
 ROW_LOCAL_TRIGGERS = {

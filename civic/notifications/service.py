@@ -10,7 +10,16 @@ from civic.notifications.models import Notification
 
 
 def notify(user, kind, title, body="", *, params=None, community_id=None, link=None, now=None):
-    """Post a notification to a person's inbox. `title`/`body` are msgids (mark them with N_)."""
+    """Post a notification to a person's inbox. `title`/`body` are msgids (mark them with N_).
+
+    With a community it goes through the outbox (civic.core.outbox): written on the community's shard in the
+    caller's transaction and moved into the inbox right after the commit. Without one it is written directly."""
+    if community_id is not None:
+        from civic.core.outbox import NOTIFICATION, enqueue
+
+        return enqueue(NOTIFICATION, community_id, now, {
+            "user_id": getattr(user, "id", user), "kind": kind, "title": title, "body": body,
+            "params": params or {}, "link": link})
     note = Notification(
         user_id=getattr(user, "id", user), kind=kind, title=title, body=body, params=params or {},
         community_id=community_id, link=link, created_at=resolve(now),

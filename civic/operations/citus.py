@@ -5,6 +5,7 @@ distribute`, docs/scaling.md).
 - every community-owned table is distributed by `community_id`, all co-located with the first one, so
   the rows of one community (and every transaction of its residents) live on one shard;
 - `notification` and `audit_entry` are distributed by their own column (civic.core.tenancy.DISTRIBUTED_BY);
+  a community's transaction writes them through `outbox`, a community-owned table placed with the others;
 - tables go in foreign-key order (a referenced table is placed before the tables that point at it).
 
 Idempotent: a table already placed is left as it is, so the command can run after every migration (a

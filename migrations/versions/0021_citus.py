@@ -13,7 +13,7 @@
 - The ledger's append-only triggers stay: they are row-local, and `citus distribute` declares them safe.
 
 Revision ID: 0021_citus
-Revises: 0024_ledger_posting_index
+Revises: 0024_outbox
 """
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_citus"
-down_revision = "0024_ledger_posting_index"
+down_revision = "0024_outbox"
 branch_labels = None
 depends_on = None
 

@@ -15,6 +15,7 @@ from civic.core.tenancy import (
     ROW_LOCAL_TRIGGERS,
     SHARD_LOCAL_TRIGGERS,
     UNPLACED_TABLES,
+    WRITTEN_THROUGH_THE_OUTBOX,
 )
 from civic.extensions import db
 
@@ -213,3 +214,13 @@ def test_a_reload_after_a_commit_names_the_community(app_ctx):
         where = statement.split(" WHERE ", 1)[1]
         assert "upload.id" in where and "upload.community_id" in where, statement
         assert community.id in (params.values() if isinstance(params, dict) else params)
+
+
+def test_the_outbox_is_community_owned_and_its_targets_are_placed_apart(app):
+    """A resident's notices and audit entries go to the outbox, which must live on the community's shard
+    (distributed by a non-null community_id, first in its key); what it delivers to is placed apart."""
+    outbox = db.metadata.tables["outbox"]
+    assert outbox.name not in GLOBAL_TABLES
+    assert not outbox.c.community_id.nullable
+    assert [c.name for c in outbox.primary_key.columns] == ["community_id", "id"]
+    assert WRITTEN_THROUGH_THE_OUTBOX <= set(DISTRIBUTED_BY)

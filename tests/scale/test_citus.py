@@ -100,6 +100,7 @@ class ShardWatch:
 
     def __init__(self):
         self.statements = []
+        self.delivered = []  # statements of the outbox's delivery after the commit (civic.core.outbox)
         self.multi_shard = []  # writes and row locks Citus sends to more than one shard
         self.fanout_reads = []  # reads sent to every shard (measured, docs/scaling.md)
 
@@ -111,9 +112,12 @@ class ShardWatch:
         event.remove(db.engine, "before_cursor_execute", self._record)
 
     def _record(self, conn, cursor, statement, parameters, context, executemany):
+        from civic.core.outbox import DELIVERY
+
         if re.match(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", statement, re.I):
             params = parameters[0] if isinstance(parameters, (list, tuple)) and parameters else parameters
-            self.statements.append((statement, params))
+            delivery = conn.get_execution_options().get(DELIVERY)
+            (self.delivered if delivery else self.statements).append((statement, params))
 
     def shards(self):
         """{(table, shard index)} touched by the recorded statements, from Citus's plans."""
@@ -151,6 +155,10 @@ def _flow_runs_on_one_shard(watch, community_id):
                  if table not in REFERENCE_TABLES and table not in DISTRIBUTED_BY}
     assert community, "the flow touched no community-owned table"
     assert watch.multi_shard == []  # no write or row lock leaves the community's shard
+    # notices and audit entries go through the outbox (on the community's shard), not in the resident's commit
+    apart = [" ".join(s.split())[:120] for s, _ in watch.statements
+             if re.match(r"\s*INSERT INTO (notification|audit_entry)\b", s, re.I)]
+    assert apart == []
     for statement in watch.fanout_reads:  # reads that still go to every shard (docs/scaling.md)
         print("fan-out read:", re.sub(r"SELECT .*? FROM", "SELECT … FROM", statement)[:200])
     assert {low for _table, low in community} == {own}, sorted(community)
@@ -207,6 +215,11 @@ def test_claim_notice_and_posting(demo):
     assert ledger.balance_of(cid, demo.neighbour.id) > before
     for watch in (submit, approve, post):
         _flow_runs_on_one_shard(watch, cid)
+    # the notices were written to the outbox in the resident's transaction and moved to the inboxes after it
+    written = [s for w in (submit, approve, post) for s, _ in w.statements if re.match(r"\s*INSERT INTO outbox", s)]
+    moved = [s for w in (submit, approve, post) for s, _ in w.delivered
+             if re.match(r"\s*INSERT INTO notification", s)]
+    assert written and moved
 
 
 def test_order_redeem_and_cancel(demo):
