@@ -17,7 +17,7 @@ from civic.communities.models import (
     Membership,
     Street,
 )
-from civic.core import uploads
+from civic.core import text, uploads
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -57,13 +57,8 @@ register_settings_field("grid", "visit_points", N_("Points for a household visit
 
 
 def clean_text(value, limit, message=None):
-    """The text stripped; Invalid(`message`) when empty and a message is given, Invalid when too long."""
-    value = (value or "").strip()
-    if message and not value:
-        raise Invalid(message)
-    if len(value) > limit:
-        raise Invalid(N_("That is too long."))
-    return value
+    """civic.core.text.clean_text with the grid's own too-long message."""
+    return text.clean_text(value, limit, message, too_long=N_("That is too long."))
 
 
 # --- grid roles -----------------------------------------------------------------------------------
