@@ -6,7 +6,6 @@ raises one through the patrols' own `submit_report`, and a `grid_case` row carri
 from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import joinedload
 
 from civic.accounts.models import User
 from civic.communities.models import (
@@ -18,7 +17,7 @@ from civic.communities.models import (
     Membership,
     Street,
 )
-from civic.core import uploads
+from civic.core import text, uploads
 from civic.core.clock import resolve
 from civic.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from civic.core.i18n import N_
@@ -38,7 +37,6 @@ from civic.grid.models import (
 from civic.notifications import service as notices
 from civic.patrols import reports as problem_reports
 from civic.patrols import review as patrol_review
-from civic.patrols.models import Report, ReportCategory
 from civic.rules.service import register_settings_field
 
 DEFAULT_CYCLE_DAYS = 30
@@ -59,13 +57,8 @@ register_settings_field("grid", "visit_points", N_("Points for a household visit
 
 
 def clean_text(value, limit, message=None):
-    """The text stripped; Invalid(`message`) when empty and a message is given, Invalid when too long."""
-    value = (value or "").strip()
-    if message and not value:
-        raise Invalid(message)
-    if len(value) > limit:
-        raise Invalid(N_("That is too long."))
-    return value
+    """civic.core.text.clean_text with the grid's own too-long message."""
+    return text.clean_text(value, limit, message, too_long=N_("That is too long."))
 
 
 # --- grid roles -----------------------------------------------------------------------------------
@@ -200,16 +193,17 @@ def grid_home(user, community_id, *, now=None):
 def open_problems_in(community_id, grid_ids):
     """Open reports of the grids: raised on a visit there, or by a resident who lives there. {grid_id: [report]}."""
     home_grid = func.coalesce(Household.grid_id, Membership.grid_id)
+    reports = problem_reports.reports_select(community_id, statuses=UNFINISHED_REPORT)
+    columns = reports.selected_columns
     rows = db.session.execute(
-        select(Report, func.coalesce(Visit.grid_id, home_grid))
-        .outerjoin(Visit, and_(Visit.community_id == Report.community_id, Visit.report_id == Report.id))
-        .outerjoin(Membership, and_(Membership.community_id == Report.community_id,
-                                    Membership.user_id == Report.reporter_id))
+        reports.add_columns(func.coalesce(Visit.grid_id, home_grid))
+        .outerjoin(Visit, and_(Visit.community_id == columns.community_id, Visit.report_id == columns.id))
+        .outerjoin(Membership, and_(Membership.community_id == columns.community_id,
+                                    Membership.user_id == columns.reporter_id))
         .outerjoin(Household, and_(Household.community_id == Membership.community_id,
                                    Household.id == Membership.household_id))
-        .where(Report.community_id == community_id, Report.status.in_(UNFINISHED_REPORT),
-               or_(Visit.grid_id.in_(grid_ids), home_grid.in_(grid_ids)))
-        .options(joinedload(Report.category)).order_by(Report.id.desc()).limit(200)).all()
+        .where(or_(Visit.grid_id.in_(grid_ids), home_grid.in_(grid_ids)))
+        .order_by(columns.id.desc()).limit(200)).all()
     found = {}
     for report, grid_id in rows:
         found.setdefault(grid_id, []).append(report)
@@ -385,9 +379,7 @@ def set_deadline(actor, street_id, category, hours):
 
 def category_names(street_ids):
     """The kinds of problem the communities of these streets use (names are msgids for the defaults)."""
-    return list(db.session.scalars(select(ReportCategory.name).join(
-        Community, Community.id == ReportCategory.community_id).where(
-        Community.street_id.in_(list(street_ids) or [0])).distinct().order_by(ReportCategory.name)))
+    return problem_reports.category_names_of_streets(street_ids)
 
 
 def deadlines_of(street_id):
@@ -434,7 +426,7 @@ def _open_case(report, actor, note, now, *, overdue):
     # the street has as long to dispatch and fix it as a department would; dispatching sets a new deadline
     case = Case(community_id=report.community_id, report_id=report.id, street_id=street_id, level="street",
                 escalated_at=now, escalated_by_id=getattr(actor, "id", None), overdue=overdue,
-                deadline_at=now + timedelta(hours=deadline_hours(street_id, _category_name(report))))
+                deadline_at=now + timedelta(hours=deadline_hours(street_id, problem_reports.category_name(report))))
     db.session.add(case)
     if report.status == "submitted":
         report.status = "accepted"
@@ -476,11 +468,6 @@ def visible_case(user, case_id):
     raise NotFound(N_("No such case."))
 
 
-def _category_name(report):
-    return db.session.scalar(select(ReportCategory.name).where(
-        ReportCategory.community_id == report.community_id, ReportCategory.id == report.category_id))
-
-
 def deadline_hours(street_id, category_name):
     """Hours the street allows for this kind of problem (72 unless it set otherwise)."""
     return db.session.scalar(select(CategoryDeadline.hours).where(
@@ -500,7 +487,7 @@ def dispatch_case(actor, case_id, department_id, *, note="", now=None):
     report = problem_reports.get_report(case.community_id, case.report_id, lock=True)
     if report.status not in OPEN_REPORT:
         raise Conflict(N_("This report cannot do that now."), reason="bad_state")
-    category = _category_name(report)
+    category = problem_reports.category_name(report)
     case.department_id, case.dispatched_at = department.id, now
     case.deadline_at = now + timedelta(hours=deadline_hours(case.street_id, category))
     case.accepted_at = case.resolved_at = None
@@ -559,8 +546,8 @@ def cases_for_street(actor, street_id, *, limit=200):
     """The street's cases still open, red (overdue) first, then the oldest."""
     _require_area(actor, street_id=street_id)
     return db.session.execute(
-        select(Case, Report).join(Report, and_(Report.community_id == Case.community_id, Report.id == Case.report_id))
-        .options(joinedload(Report.category)).where(Case.street_id == street_id, Case.closed.is_(False))
+        problem_reports.with_reports(select(Case), Case.community_id, Case.report_id)
+        .where(Case.street_id == street_id, Case.closed.is_(False))
         .order_by(Case.overdue.desc(), Case.escalated_at, Case.id).limit(limit)).all()
 
 
@@ -568,8 +555,7 @@ def cases_for_staff(actor, *, limit=200):
     """What was dispatched to my departments and is not closed: red first, then by deadline."""
     department_ids = staff_department_ids(actor)
     return db.session.execute(
-        select(Case, Report).join(Report, and_(Report.community_id == Case.community_id, Report.id == Case.report_id))
-        .options(joinedload(Report.category))
+        problem_reports.with_reports(select(Case), Case.community_id, Case.report_id)
         .where(Case.department_id.in_(department_ids or [0]), Case.closed.is_(False))
         .order_by(Case.overdue.desc(), Case.deadline_at, Case.id).limit(limit)).all()
 
@@ -581,22 +567,21 @@ def escalate_overdue(*, now=None):
     now = resolve(now)
     moved = 0
     # 1. cases whose report is finished are closed (the reporter confirmed, or it was closed)
-    done = db.session.scalars(select(Case).join(Report, and_(
-        Report.community_id == Case.community_id, Report.id == Case.report_id))
-        .where(Case.closed.is_(False), Report.status.in_(("confirmed", "closed", "merged")))).all()
+    done = db.session.scalars(problem_reports.with_reports(
+        select(Case), Case.community_id, Case.report_id, statuses=("confirmed", "closed", "merged"))
+        .where(Case.closed.is_(False))).all()
     for case in done:
         case.closed = True
     # 2. reports still in the community after the street's deadline for their kind
+    reports = problem_reports.reports_select(statuses=OPEN_REPORT, created_before=now - timedelta(hours=1),
+                                             category_name=True)
+    columns = reports.selected_columns
     waiting = db.session.execute(
-        select(Report, Community.street_id, ReportCategory.name)
-        .join(Community, Community.id == Report.community_id)
-        .join(ReportCategory, and_(ReportCategory.community_id == Report.community_id,
-                                   ReportCategory.id == Report.category_id))
-        .outerjoin(Case, and_(Case.community_id == Report.community_id, Case.report_id == Report.id))
-        .where(Case.id.is_(None), Report.status.in_(OPEN_REPORT),
-               Report.created_at < now - timedelta(hours=1))).all()
+        reports.add_columns(Community.street_id).join(Community, Community.id == columns.community_id)
+        .outerjoin(Case, and_(Case.community_id == columns.community_id, Case.report_id == columns.id))
+        .where(Case.id.is_(None))).all()
     limits = {}
-    for report, street_id, category in waiting:
+    for report, category, street_id in waiting:
         if street_id not in limits:
             limits[street_id] = deadlines_of(street_id)
         hours = limits[street_id].get(category, DEFAULT_DEADLINE_HOURS)
@@ -605,8 +590,8 @@ def escalate_overdue(*, now=None):
             moved += 1
     # 3. cases past their deadline at the street go up to the district; at the district they stay red
     late = db.session.execute(
-        select(Case, Report).join(Report, and_(Report.community_id == Case.community_id, Report.id == Case.report_id))
-        .where(Case.closed.is_(False), Report.status.in_(OPEN_REPORT), Case.deadline_at < now,
+        problem_reports.with_reports(select(Case), Case.community_id, Case.report_id, statuses=OPEN_REPORT)
+        .where(Case.closed.is_(False), Case.deadline_at < now,
                or_(Case.level != "district", Case.overdue.is_(False)))).all()
     for case, report in late:
         case.overdue = True
@@ -624,12 +609,12 @@ def escalate_overdue(*, now=None):
 
 def open_reports_with_cases(community_id, *, limit=100):
     """A community's unfinished reports with their case (or None), red first (for the drill-down)."""
+    reports = problem_reports.reports_select(community_id, statuses=UNFINISHED_REPORT)
+    columns = reports.selected_columns
     return db.session.execute(
-        select(Report, Case).outerjoin(Case, and_(Case.community_id == Report.community_id,
-                                                  Case.report_id == Report.id))
-        .options(joinedload(Report.category))
-        .where(Report.community_id == community_id, Report.status.in_(UNFINISHED_REPORT))
-        .order_by(func.coalesce(Case.overdue, False).desc(), Report.id.desc())
+        reports.add_columns(Case).outerjoin(Case, and_(Case.community_id == columns.community_id,
+                                                       Case.report_id == columns.id))
+        .order_by(func.coalesce(Case.overdue, False).desc(), columns.id.desc())
         .limit(limit)).all()
 
 

@@ -4,19 +4,8 @@ from sqlalchemy import and_, select
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
-from civic.core.errors import Invalid
-from civic.core.i18n import N_
+from civic.core.text import clean_text  # noqa: F401  (the patrol modules import it from here)
 from civic.extensions import db
-
-
-def clean_text(value, limit, message=None):
-    """The text stripped; Invalid(`message`) when empty and a message is given, Invalid when over `limit`."""
-    value = (value or "").strip()
-    if message and not value:
-        raise Invalid(message)
-    if len(value) > limit:
-        raise Invalid(N_("Please keep it under %(n)s characters."), n=limit)
-    return value
 
 
 def handlers_of(community_id):

@@ -5,10 +5,11 @@ step's name to its rule, for the pages and the API alike.
 A confirmed report puts its award on the community's notice board through civic.merit (one award per
 report, source "report"), decided by whoever resolved it; the reporter does not accept, take or resolve it.
 """
-from sqlalchemy import select
+from sqlalchemy import and_, select
+from sqlalchemy.orm import joinedload
 
 from civic.accounts.models import User
-from civic.communities.models import Membership
+from civic.communities.models import Community, Membership
 from civic.communities.service import register_seeder
 from civic.core import uploads
 from civic.core.clock import resolve, to_local
@@ -346,3 +347,46 @@ def raised_select(community_ids, since, until):
                   & (ReportCategory.id == Report.category_id))
             .where(Report.community_id.in_(community_ids), Report.created_at >= since, Report.created_at < until,
                    Report.status != "merged"))
+
+
+# --- reads another area composes (the grid's cases are built on reports) ----------------------------------
+
+def reports_select(community_id=None, *, statuses=None, created_before=None, category_name=False):
+    """A Select of reports (each with its category loaded, or with its category's name as a second column when
+    `category_name`), of one community when given, in `statuses` when given, raised before `created_before` when
+    given. Another area joins its own rows to it and orders it through its `selected_columns` (id,
+    community_id, reporter_id, status, created_at …)."""
+    query = select(Report)
+    if category_name:
+        query = query.add_columns(ReportCategory.name.label("category")).join(ReportCategory, and_(
+            ReportCategory.community_id == Report.community_id, ReportCategory.id == Report.category_id))
+    else:
+        query = query.options(joinedload(Report.category))
+    if community_id is not None:
+        query = query.where(Report.community_id == community_id)
+    if statuses is not None:
+        query = query.where(Report.status.in_(statuses))
+    if created_before is not None:
+        query = query.where(Report.created_at < created_before)
+    return query
+
+
+def with_reports(query, community_id, report_id, *, statuses=None):
+    """`query`, whose rows name a report by their (`community_id`, `report_id`) columns, joined to those reports:
+    each row gains its Report (category loaded); only reports in `statuses` when given."""
+    query = query.add_columns(Report).join(Report, and_(Report.community_id == community_id,
+                                                        Report.id == report_id)).options(joinedload(Report.category))
+    return query if statuses is None else query.where(Report.status.in_(statuses))
+
+
+def category_name(report):
+    """The name of the report's category (a msgid for the defaults)."""
+    return db.session.scalar(select(ReportCategory.name).where(
+        ReportCategory.community_id == report.community_id, ReportCategory.id == report.category_id))
+
+
+def category_names_of_streets(street_ids):
+    """The kinds of problem the communities of these streets use (names are msgids for the defaults)."""
+    return list(db.session.scalars(select(ReportCategory.name).join(
+        Community, Community.id == ReportCategory.community_id).where(
+        Community.street_id.in_(list(street_ids) or [0])).distinct().order_by(ReportCategory.name)))

@@ -37,10 +37,6 @@ ALLOWED = {
     ("civic.ledger.service", "civic.rules.service"),
     ("civic.ledger.gamification", "civic.notifications.service"),
     ("civic.ledger.gamification", "civic.communities.service"),
-    # Grid cases are built on the patrols' problem reports (loaded, locked and changed with their case): to go
-    # through public queries of patrols (or of a reports area, when patrols are split: item 4), as the area
-    # command page now does (patrols.stats.patrol_figures, patrols.reports.open_reports_select).
-    ("civic.grid.service", "civic.patrols.models"),
 }
 
 
