@@ -15,20 +15,21 @@ there was any error or the ledger does not verify. Everything is stopped at the 
 """
 import argparse
 import csv
-import http.client
 import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(ROOT))  # run as a script from the checkout: the bench's server helpers
+
+from bench._database import free_port, start_gunicorn, stop_gunicorn  # noqa: E402
+
 DB_NAME = os.environ.get("LOAD_DB", "civic_load")
 SERVER = os.environ.get("LOAD_PG", "postgresql://postgres@127.0.0.1:5432")
 DB_URL = SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{DB_NAME}"
@@ -93,45 +94,6 @@ def seed(env, residents, data_file):
     if result.returncode != 0:
         raise RuntimeError("seeding failed:\n" + result.stderr[-3000:])
     return json.loads(data_file.read_text())
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(env, port, logfile):
-    """gunicorn with gunicorn.conf.py on 127.0.0.1:port; returns the process once /healthz answers."""
-    env = dict(env, GUNICORN_BIND=f"127.0.0.1:{port}")
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT, env=env,
-                            stdout=logfile, stderr=logfile, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("gunicorn exited at start; see its log")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("gunicorn did not answer /healthz within 60 s")
-
-
-def stop_server(proc):
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=25)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
 
 
 def run_locust(env, port, users, seconds, classes, prefix):
@@ -216,9 +178,8 @@ def main():
     server, results = None, {}
     port = free_port()
     signal.signal(signal.SIGTERM, _interrupted)  # a killed run still stops its server (finally below)
-    server_log = (workdir / "gunicorn.log").open("w")
     try:
-        server = start_server(env, port, server_log)
+        server = start_gunicorn(env, port, log_path=workdir / "gunicorn.log")
         log(f"gunicorn on 127.0.0.1:{port}; ceiling phase {args.ceiling_seconds} s")
         results["ceiling"] = run_locust(locust_env, port, args.users, args.ceiling_seconds, ["HealthUser"],
                                         workdir / "ceiling")
@@ -226,8 +187,7 @@ def main():
         results["mixed"] = run_locust(locust_env, port, args.users + 1, args.mixed_seconds,
                                       ["Resident", "CheckinScreen"], workdir / "mixed")
     finally:
-        stop_server(server)
-        server_log.close()
+        stop_gunicorn(server)
 
     verify = flask(env, "ledger", "verify", check=False)
     checks = check_orders(data)
