@@ -6,7 +6,6 @@ import re
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
 from civic.extensions import db
 from tests.communities.test_route_walker import (
@@ -17,6 +16,7 @@ from tests.communities.test_route_walker import (
     _objects_of_every_kind,
     _url,
 )
+from tests.sql import recorded
 
 # Sign-in bookkeeping is the one write a read may cause: when a session or token was last used.
 BOOKKEEPING = {"user_session", "api_token"}
@@ -27,19 +27,16 @@ WRITE = re.compile(r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IG
 def writes(app):
     """The (statement kind, table) of every write the engine runs inside the block, bookkeeping left out."""
     seen = []
-
-    def record(_conn, _cursor, statement, _params, _context, _many):
-        found = WRITE.match(statement)
-        if found and found.group(2) not in BOOKKEEPING:
-            seen.append((found.group(1).split()[0].upper(), found.group(2)))
-
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
     try:
-        yield seen
+        with recorded(engine) as statements:
+            yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for statement in statements:
+            found = WRITE.match(statement)
+            if found and found.group(2) not in BOOKKEEPING:
+                seen.append((found.group(1).split()[0].upper(), found.group(2)))
 
 
 @pytest.fixture

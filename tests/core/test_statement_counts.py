@@ -5,13 +5,13 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from civic.core.clock import utcnow
 from civic.extensions import db
 from tests import factories
 from tests.merit.conftest import make_rules
 from tests.shop.conftest import stock_shop
+from tests.sql import recorded
 
 MAX_PER_PAGE = 20
 
@@ -48,18 +48,10 @@ API = [
 @contextmanager
 def counted(app):
     """Collect the SQL statements the engine runs inside the block."""
-    seen = []
-
-    def record(_conn, _cursor, statement, _params, _context, _many):
-        seen.append(statement)
-
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded(engine) as seen:
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def measure(app, client, urls, headers=None):

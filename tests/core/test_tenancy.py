@@ -18,6 +18,7 @@ from civic.core.tenancy import (
     WRITTEN_THROUGH_THE_OUTBOX,
 )
 from civic.extensions import db
+from tests.sql import recorded
 
 GLOBAL_TABLES = REFERENCE_TABLES | set(DISTRIBUTED_BY)
 
@@ -188,7 +189,7 @@ def test_stored_files_live_on_their_communitys_shard(app):
 def test_a_reload_after_a_commit_names_the_community(app_ctx):
     """The ORM identifies rows by id; reloading an object after a commit (and loading a deferred column)
     also names its community, so Citus sends it to one shard instead of every shard (civic.core.tenancy)."""
-    from sqlalchemy import event, select
+    from sqlalchemy import select
 
     from civic.core.uploads import Upload
     from tests import factories
@@ -198,17 +199,9 @@ def test_a_reload_after_a_commit_names_the_community(app_ctx):
     name = factories.make_upload(community, user, data=b"\xff\xd8")
     upload = db.session.scalar(select(Upload).where(Upload.community_id == community.id, Upload.name == name))
     db.session.commit()
-    seen = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append((" ".join(statement.split()), parameters))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with recorded() as statements:
         assert upload.size == 2 and upload.data == b"\xff\xd8"  # the reload, then the deferred column
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    reloads = [(s, p) for s, p in seen if "FROM upload" in s]
+    reloads = [(" ".join(s.split()), s.params) for s in statements if "FROM upload" in s]
     assert len(reloads) == 2
     for statement, params in reloads:
         where = statement.split(" WHERE ", 1)[1]

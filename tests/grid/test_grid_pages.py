@@ -3,7 +3,7 @@ import io
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from civic.extensions import db
 from civic.grid import command, summaries
@@ -12,6 +12,7 @@ from civic.patrols.models import Report
 from tests.factories import make_upload
 from tests.grid.conftest import first_category
 from tests.patrols.helpers import png_bytes
+from tests.sql import recorded
 
 
 def _login(client, user):
@@ -86,16 +87,8 @@ def test_a_round_raises_a_problem_which_the_street_dispatches_and_the_department
 
 
 def _count_statements(func):
-    statements = []
-
-    def capture(*args):
-        statements.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
+    with recorded() as statements:
         result = func()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
     return result, len(statements)
 
 

@@ -3,7 +3,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from civic.communities.models import Household, Membership
 from civic.core.errors import Invalid, PermissionDenied
@@ -13,6 +13,7 @@ from civic.ledger import service as ledger
 from civic.ledger.models import Badge, BadgeAward
 from civic.notifications.models import Notification
 from tests import factories
+from tests.sql import recorded
 
 T0 = datetime(2026, 11, 10, 2, 0)
 
@@ -131,21 +132,13 @@ def test_a_badge_new_to_a_community_reaches_those_already_past_it(app_ctx, world
 def test_badges_are_checked_only_when_a_threshold_is_crossed(app_ctx, world):
     """Whether a resident's badges are checked after a commit follows from the tallies the posting returned
     (before and after), the same in every process: an award that crosses no threshold reads no badge."""
-    read = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if "ledger_badge" in statement:
-            read.append(statement)
-
     _award(world, world.resident, 5, 1)
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with recorded() as statements:
         _award(world, world.resident, 5, 2)      # 5 -> 10: nothing to earn
-        assert read == []
+    assert [s for s in statements if "ledger_badge" in s] == []
+    with recorded() as statements:
         _award(world, world.resident, 40, 3)     # labour 10 -> 50: the category badge
-        assert read != []
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    assert [s for s in statements if "ledger_badge" in s] != []
     assert _awards_of(world.resident.id) == ["category:labour", "first_award"]
 
 
@@ -216,16 +209,8 @@ def test_leaderboard_periods_and_categories(app_ctx, world):
 def test_leaderboard_reads_only_the_tally_table(app_ctx, world):
     """The leaderboard query touches ledger_tally (and names), never the postings or transactions."""
     _award(world, world.resident, 5, 1)
-    statements = []
-
-    def capture(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
+    with recorded() as statements:
         game.leaderboard(world.resident, world.a.id, "all", now=T0)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
     board_sql = [s for s in statements if "ledger_tally" in s]
     assert board_sql and not any("ledger_posting" in s or "ledger_transaction" in s for s in statements)
 

@@ -4,13 +4,14 @@ import io
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from civic.communities.models import Household, Membership
 from civic.core.errors import Invalid, NotFound, PermissionDenied
 from civic.extensions import db
 from civic.ledger import passbook
 from civic.ledger import service as ledger
+from tests.sql import recorded
 
 T0 = datetime(2026, 10, 20, 2, 0)  # naive UTC
 
@@ -69,18 +70,10 @@ def test_pages_use_a_keyset_never_offset(app_ctx, world):
     """A later page is asked for by posting id (keyset), never with OFFSET."""
     for n in range(5):
         _award(world, world.resident, 1, n)
-    statements = []
-
-    def capture(conn, cursor, statement, parameters, *args):
-        statements.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
+    with recorded() as statements:
         first = passbook.entries(world.resident, world.a.id, world.resident.id, limit=2)
         passbook.entries(world.resident, world.a.id, world.resident.id, before=first["next_cursor"], limit=2)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
-    posting_reads = [(s, p) for s, p in statements if "FROM ledger_posting" in s]
+    posting_reads = [(s, s.params) for s in statements if "FROM ledger_posting" in s]
     assert len(posting_reads) == 2 and "ledger_posting.id <" in posting_reads[1][0]
     for sql, params in posting_reads:  # SQLite spells LIMIT n as LIMIT n OFFSET 0
         assert "OFFSET" not in sql.upper() or list(params)[-1] == 0
