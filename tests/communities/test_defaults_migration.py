@@ -1,50 +1,19 @@
 """Communities made before every area seeded its defaults at creation get them from migration 0019, since reads
 no longer create them: the privacy settings row and the badges (issue 13, item 5)."""
-import uuid
 
 import pytest
 from sqlalchemy import text
 
 from civic.core.clock import utcnow
 from civic.extensions import db
+from tests.sites import second_site
 
 
 @pytest.fixture
 def database_at_0020(app, tmp_path):
     """A database of its own migrated to 0020_grid (before 0019_idempotency): SQLite file or PostgreSQL."""
-    import psycopg
-    from flask_migrate import upgrade
-    from sqlalchemy.engine import make_url
-
-    from civic import create_app
-    from civic.config import TestingConfig
-
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    admin = name = None
-    if url.startswith("sqlite"):
-        target = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        source = make_url(url)
-        name = f"{source.database}_old_{uuid.uuid4().hex[:8]}"
-        admin = source.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        target = source.set(database=name).render_as_string(hide_password=False)
-
-    class Old(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = target
-
-    site = create_app(Old)
-    with site.app_context():
-        upgrade(revision="0020_grid")
-    try:
+    with second_site(app, tmp_path, "0020_grid", "old") as site:
         yield site
-    finally:
-        with site.app_context():
-            db.engine.dispose()
-        if name:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_existing_communities_get_their_defaults(database_at_0020):

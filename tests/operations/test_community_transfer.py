@@ -2,53 +2,23 @@
 database at the same schema revision, comes back row for row with a clean ledger."""
 import io
 import json
-import uuid
 
-import psycopg
 import pytest
-from flask_migrate import upgrade
 from PIL import Image
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from werkzeug.datastructures import FileStorage
 
-from civic import create_app
 from civic.config import TestingConfig
 from civic.extensions import db
 from civic.privacy import service
+from tests.sites import second_site
 
 
 @pytest.fixture
 def empty_site(app, tmp_path):
     """A second install: a new, migrated, empty database and a new uploads folder."""
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    admin = name = None
-    if url.startswith("sqlite"):
-        target = f"sqlite:///{tmp_path / 'target.db'}"
-    else:
-        source = make_url(url)
-        name = f"{source.database}_import_{uuid.uuid4().hex[:8]}"
-        admin = source.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        target = source.set(database=name).render_as_string(hide_password=False)
-
-    class Target(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = target
-        UPLOADS_DIR = str(tmp_path / "target-uploads")
-
-    site = create_app(Target)
-    with site.app_context():
-        upgrade(revision="heads")
-    try:
+    with second_site(app, tmp_path, "heads", "import", UPLOADS_DIR=str(tmp_path / "target-uploads")) as site:
         yield site
-    finally:
-        with site.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        if name:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _rows(site, community_id):

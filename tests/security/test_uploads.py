@@ -20,6 +20,7 @@ from civic.merit.models import Claim
 from civic.worker import run_job
 from tests import factories
 from tests.merit.conftest import make_rules
+from tests.sites import second_site
 
 
 def jpeg():
@@ -181,43 +182,9 @@ def test_attach_refuses_what_is_not_mine(app_ctx, world):
 def database_at_0014(app, tmp_path):
     """A new database built by the migrations up to 0014_operations (before uploads were recorded), and an app
     on it; SQLite file or a fresh PostgreSQL database, like the test database."""
-    import uuid
-
-    import psycopg
-    from flask_migrate import upgrade
-    from sqlalchemy.engine import make_url
-
-    from civic import create_app
-    from civic.config import TestingConfig
-
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    admin = name = None
-    if url.startswith("sqlite"):
-        target = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        source = make_url(url)
-        name = f"{source.database}_old_{uuid.uuid4().hex[:8]}"
-        admin = source.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        target = source.set(database=name).render_as_string(hide_password=False)
-
-    class Old(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = target
-        UPLOADS_DIR = str(tmp_path / "uploads")
-        WTF_CSRF_ENABLED = False
-
-    site = create_app(Old)
-    with site.app_context():
-        upgrade(revision="0014_operations")
-    try:
+    with second_site(app, tmp_path, "0014_operations", "old", UPLOADS_DIR=str(tmp_path / "uploads"),
+                     WTF_CSRF_ENABLED=False) as site:
         yield site
-    finally:
-        with site.app_context():
-            db.engine.dispose()
-        if name:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_migration_backfills_uploads_for_photos_rows_already_cite(database_at_0014):
