@@ -12,6 +12,7 @@ from civic.core.errors import Invalid
 from civic.core.i18n import N_
 from civic.core.permissions import can, require
 from civic.core.uploads import save_photos
+from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.debt import standing
 from civic.shop import service
@@ -215,6 +216,13 @@ def _item_data(form):
     }
 
 
+def _refused(error):
+    """The goods' rules refused what was entered: nothing is kept (not even the photo just uploaded), the
+    reason is shown above the form, and the form comes back with what was typed."""
+    db.session.rollback()
+    flash(error.message, "error")
+
+
 @bp.route("/c/<int:community_id>/shop/shops/<int:shop_id>/items/new", methods=["GET", "POST"])
 @community_view("shop.stock")
 def new_item(community, shop_id):
@@ -223,9 +231,12 @@ def new_item(community, shop_id):
     service.require_keeper(current_user, community.id, shop_id)
     form = ItemForm()
     if form.validate_on_submit():
-        data = _item_data(form)
-        service.add_item(current_user, community.id, shop_id, stock=form.stock.data or 0, **data)
-        return commit_and_redirect(_("Goods added."), "shop.manage", community_id=community.id)
+        try:
+            service.add_item(current_user, community.id, shop_id, stock=form.stock.data or 0, **_item_data(form))
+        except Invalid as error:
+            _refused(error)
+        else:
+            return commit_and_redirect(_("Goods added."), "shop.manage", community_id=community.id)
     return render_template("shop/item_form.html", community=community, shop=shop, form=form, item=None)
 
 
@@ -237,9 +248,12 @@ def edit_item(community, item_id):
     service.require_keeper(current_user, community.id, goods.shop_id)
     form = ItemForm(obj=goods)
     if form.validate_on_submit():
-        data = _item_data(form)
-        service.update_item(current_user, community.id, item_id, **data)
-        return commit_and_redirect(_("Saved."), "shop.manage", community_id=community.id)
+        try:
+            service.update_item(current_user, community.id, item_id, **_item_data(form))
+        except Invalid as error:
+            _refused(error)
+        else:
+            return commit_and_redirect(_("Saved."), "shop.manage", community_id=community.id)
     if not form.is_submitted():
         form.available_from.data, form.available_until.data = service.offer_days(goods)
     return render_template("shop/item_form.html", community=community, shop=goods.shop, form=form, item=goods,

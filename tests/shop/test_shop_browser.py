@@ -53,3 +53,65 @@ def test_resident_orders_on_a_phone_and_the_shopkeeper_redeems_by_code(phone_pag
 
     page.goto("/shop/orders")
     expect(page.locator(".pill").first).to_have_text("已领取")
+
+
+def test_the_shopkeeper_puts_goods_on_offer_until_the_end_of_their_last_day(phone_page, sign_in, app, world, shop):
+    """The goods form, filled and saved in the page: the offer runs to the end of the last day entered
+    (China time), and the edit form shows that same last day again."""
+    from datetime import date, datetime
+
+    from sqlalchemy import select
+
+    from civic.extensions import db
+    from civic.shop.models import Item
+
+    page = phone_page
+    page.set_viewport_size({"width": 360, "height": 780})
+    sign_in(page, world.shopkeeper)
+    page.goto(f"/c/{world.a.id}/shop/shops/{shop.shop_id}/items/new")
+    page.locator("#name").fill("大米五斤")
+    page.locator("#price").fill("40")
+    page.locator("#stock").fill("12")
+    page.locator("#available_from").fill("2027-03-01")
+    page.locator("#available_until").fill("2027-03-31")
+    save = page.get_by_role("button", name="保存")
+    assert save.bounding_box()["height"] >= 44
+    save.click()
+    expect(page.locator(".flash-success")).to_be_visible()
+    with app.app_context():
+        item = db.session.scalar(select(Item).where(Item.community_id == world.a.id, Item.name == "大米五斤"))
+        assert item is not None and item.price == 40 and item.stock == 12
+        assert item.available_from == datetime(2027, 2, 28, 16, 0)   # 1 March 00:00 in China
+        assert item.available_until == datetime(2027, 3, 31, 16, 0)  # 1 April 00:00 in China: all of 31 March
+        item_id = item.id
+        db.session.remove()
+    page.goto(f"/c/{world.a.id}/shop/items/{item_id}/edit")
+    expect(page.locator("#available_until")).to_have_value(date(2027, 3, 31).isoformat())
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_goods_whose_offer_ends_before_it_starts_are_refused_and_nothing_is_saved(phone_page, sign_in, app, world,
+                                                                                    shop):
+    """An end before the start, pressed in the page, gets a clear message and adds no goods."""
+    from sqlalchemy import func, select
+
+    from civic.extensions import db
+    from civic.shop.models import Item
+
+    with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(Item).where(Item.community_id == world.a.id))
+        db.session.remove()
+    page = phone_page
+    sign_in(page, world.shopkeeper)
+    page.goto(f"/c/{world.a.id}/shop/shops/{shop.shop_id}/items/new")
+    page.locator("#name").fill("过期的米")
+    page.locator("#price").fill("40")
+    page.locator("#available_from").fill("2027-03-10")
+    page.locator("#available_until").fill("2027-03-01")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_text("截止日期必须晚于开始日期。")).to_be_visible()
+    expect(page.locator("#name")).to_have_value("过期的米")  # what was typed is still there
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Item).where(
+            Item.community_id == world.a.id)) == before
+        db.session.remove()
