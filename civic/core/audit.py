@@ -4,6 +4,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from civic.core import outbox
 from civic.core.clock import resolve, utcnow
 from civic.extensions import db
 
@@ -45,3 +46,6 @@ def record(action, *, actor=None, subject=None, community_id=None, address=None,
     db.session.add(entry)
     db.session.flush()
     return entry
+
+
+outbox.register_target(outbox.AUDIT, AuditEntry, "at")

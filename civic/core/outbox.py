@@ -55,6 +55,14 @@ class OutboxEntry(db.Model):
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+_TARGETS = {}  # target name -> (model, its time column), registered by the module that owns the model
+
+
+def register_target(name, model, time_column):
+    """Name the model an outbox row of `name` is delivered into (the outbox, in core, imports no area)."""
+    _TARGETS[name] = (model, time_column)
+
+
 def enqueue(target, community_id, at, payload):
     """Write an outbox row in the caller's transaction; it is delivered after the commit."""
     entry = OutboxEntry(target=target, community_id=community_id, at=resolve(at), payload=payload)
@@ -67,9 +75,6 @@ def enqueue(target, community_id, at, payload):
 def deliver(session, keys):
     """Move the outbox rows with these (community_id, id) keys into their targets, in `session`'s
     transaction (the caller commits). Rows already delivered are skipped. Returns how many were moved."""
-    from civic.core.audit import AuditEntry
-    from civic.notifications.models import Notification
-
     by_community = {}
     for community_id, outbox_id in keys:
         by_community.setdefault(community_id, set()).add(outbox_id)
@@ -80,13 +85,12 @@ def deliver(session, keys):
             delete(table).where(table.c.community_id == community_id, table.c.id.in_(sorted(ids)))
             .returning(table.c.id, table.c.community_id, table.c.target, table.c.at, table.c.payload)).all()
     taken.sort(key=lambda row: row.id)  # targets get their ids in the order the rows were written
-    notes = [dict(row.payload, community_id=row.community_id, created_at=row.at) for row in taken
-             if row.target == NOTIFICATION]
-    entries = [dict(row.payload, community_id=row.community_id, at=row.at) for row in taken if row.target == AUDIT]
-    if notes:
-        session.execute(insert(Notification), notes)
-    if entries:
-        session.execute(insert(AuditEntry), entries)
+    for name in TARGETS:
+        model, time_column = _TARGETS[name]
+        rows = [dict(row.payload, community_id=row.community_id, **{time_column: row.at}) for row in taken
+                if row.target == name]
+        if rows:
+            session.execute(insert(model), rows)
     return len(taken)
 
 

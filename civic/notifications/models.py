@@ -4,6 +4,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from civic.core import outbox
 from civic.core.clock import utcnow
 from civic.extensions import db
 
@@ -25,3 +26,6 @@ class Notification(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     read_at: Mapped[datetime | None]
     emailed_at: Mapped[datetime | None]
+
+
+outbox.register_target(outbox.NOTIFICATION, Notification, "created_at")
