@@ -27,7 +27,7 @@ resident's rows: it is the background's cost, not the resident's commit.
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, ForeignKey, String, delete, insert, select
+from sqlalchemy import JSON, ForeignKey, String, delete, event, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import visitors
 
@@ -147,8 +147,6 @@ def _deliver_before_own_read(execute_state):
 
 def install(session_class):
     """Register the hooks above on a Session class (civic.extensions does it for the app's sessions)."""
-    from sqlalchemy import event
-
     if not event.contains(session_class, "after_commit", _deliver_after_commit):
         event.listen(session_class, "after_commit", _deliver_after_commit)
         event.listen(session_class, "after_rollback", _forget_after_rollback)

@@ -26,7 +26,7 @@ import secrets
 
 from flask import current_app
 from flask.signals import Namespace
-from sqlalchemy import and_, case, event, func, select, text, update
+from sqlalchemy import and_, bindparam, case, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -182,8 +182,6 @@ class _Ref:
 def _lock_by_key_statement():
     """SELECT ... FOR UPDATE of a community's accounts by key, in id order, with whether each owner has a debt
     open: built once (Core, bound parameters), so a posting spends no time building or adapting it."""
-    from sqlalchemy import bindparam
-
     from civic.ledger.models import Debt
 
     table, debt = Account.__table__, Debt.__table__
@@ -783,8 +781,6 @@ def hold_of(community_id, idempotency_key):
 
 def _held_statement():
     """(points, owner, closed by, its key) of a hold's resident leg: built once (Core, bound parameters)."""
-    from sqlalchemy import bindparam
-
     posting, txn, account = Posting.__table__, Transaction.__table__, Account.__table__
     closing = txn.alias("closing")
     hold_id = bindparam("hold_id")

@@ -55,6 +55,17 @@ def test_resident_orders_on_a_phone_and_the_shopkeeper_redeems_by_code(phone_pag
     expect(page.locator(".pill").first).to_have_text("已领取")
 
 
+def _fill_new_goods(page, world, shop, *, name, offer, price="40", stock=None):
+    """Open the shop's "add goods" form and type the goods in (first and last day of the offer)."""
+    page.goto(f"/c/{world.a.id}/shop/shops/{shop.shop_id}/items/new")
+    page.locator("#name").fill(name)
+    page.locator("#price").fill(price)
+    if stock is not None:
+        page.locator("#stock").fill(stock)
+    page.locator("#available_from").fill(offer[0])
+    page.locator("#available_until").fill(offer[1])
+
+
 def test_the_shopkeeper_puts_goods_on_offer_until_the_end_of_their_last_day(phone_page, sign_in, app, world, shop):
     """The goods form, filled and saved in the page: the offer runs to the end of the last day entered
     (China time), and the edit form shows that same last day again."""
@@ -68,12 +79,7 @@ def test_the_shopkeeper_puts_goods_on_offer_until_the_end_of_their_last_day(phon
     page = phone_page
     page.set_viewport_size({"width": 360, "height": 780})
     sign_in(page, world.shopkeeper)
-    page.goto(f"/c/{world.a.id}/shop/shops/{shop.shop_id}/items/new")
-    page.locator("#name").fill("大米五斤")
-    page.locator("#price").fill("40")
-    page.locator("#stock").fill("12")
-    page.locator("#available_from").fill("2027-03-01")
-    page.locator("#available_until").fill("2027-03-31")
+    _fill_new_goods(page, world, shop, name="大米五斤", offer=("2027-03-01", "2027-03-31"), stock="12")
     save = page.get_by_role("button", name="保存")
     assert save.bounding_box()["height"] >= 44
     save.click()
@@ -103,11 +109,7 @@ def test_goods_whose_offer_ends_before_it_starts_are_refused_and_nothing_is_save
         db.session.remove()
     page = phone_page
     sign_in(page, world.shopkeeper)
-    page.goto(f"/c/{world.a.id}/shop/shops/{shop.shop_id}/items/new")
-    page.locator("#name").fill("过期的米")
-    page.locator("#price").fill("40")
-    page.locator("#available_from").fill("2027-03-10")
-    page.locator("#available_until").fill("2027-03-01")
+    _fill_new_goods(page, world, shop, name="过期的米", offer=("2027-03-10", "2027-03-01"))
     page.get_by_role("button", name="保存").click()
     expect(page.get_by_text("截止日期必须晚于开始日期。")).to_be_visible()
     expect(page.locator("#name")).to_have_value("过期的米")  # what was typed is still there
