@@ -26,7 +26,7 @@ import secrets
 
 from flask import current_app
 from flask.signals import Namespace
-from sqlalchemy import and_, bindparam, case, event, func, select, text, update
+from sqlalchemy import and_, bindparam, case, event, func, select, text, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -179,44 +179,47 @@ class _Ref:
         self.id, self.community_id, self.kind, self.owner_id = id, community_id, kind, owner_id
 
 
-def _lock_by_key_statement():
+def _lock_by_key_statement(held=None):
     """SELECT ... FOR UPDATE of a community's accounts by key, in id order, with whether each owner has a debt
-    open: built once (Core, bound parameters), so a posting spends no time building or adapting it."""
+    open: built once (Core, bound parameters), so a posting spends no time building or adapting it. `held`: a
+    subquery of one row (a hold's points and who closed it, _held_statement) read in the same statement."""
     from civic.ledger.models import Debt
 
     table, debt = Account.__table__, Debt.__table__
     community = bindparam("community_id")
     owes = select(debt.c.id).where(debt.c.community_id == community, debt.c.user_id == table.c.owner_id,
                                    debt.c.amount_outstanding > 0).exists()
-    return (select(table.c.id, table.c.key, table.c.kind, table.c.owner_id, table.c.balance, owes.label("owes"))
-            .where(table.c.community_id == community, table.c.key.in_(bindparam("keys", expanding=True)))
+    query = select(table.c.id, table.c.key, table.c.kind, table.c.owner_id, table.c.balance, owes.label("owes"))
+    if held is not None:
+        query = query.add_columns(*held.c).select_from(table.outerjoin(held, true()))
+    return (query.where(table.c.community_id == community, table.c.key.in_(bindparam("keys", expanding=True)))
             .order_by(table.c.id).with_for_update(of=table))
 
 
 _LOCK_BY_KEY = _lock_by_key_statement()
 
 
-def _locked_by_key(community_id, wanted):
+def _locked_by_key(community_id, wanted, *, statement=_LOCK_BY_KEY, **params):
     """Find and lock the accounts named by key, creating missing ones. Returns {key: _Ref},
-    {id: (kind, balance)} and the owners among them with a debt open (civic.ledger.debt).
+    {id: (kind, balance)}, the owners among them with a debt open (civic.ledger.debt) and the rows read.
 
     One statement when they exist: locked in id order (as every posting locks), read in the same round trip."""
     if db.session.new or db.session.dirty or db.session.deleted:
         db.session.flush()  # the caller's pending changes (a debt just made, say) go first
-    params = {"community_id": community_id, "keys": sorted(wanted)}
-    rows = db.session.connection().execute(_LOCK_BY_KEY, params).all()
+    params.update(community_id=community_id, keys=sorted(wanted))
+    rows = db.session.connection().execute(statement, params).all()
     if len(rows) < len(wanted):  # a first posting: create what is missing, then lock
         for key, (kind, owner_id) in wanted.items():
             _account(community_id, key, kind, owner_id)
-        rows = db.session.connection().execute(_LOCK_BY_KEY, params).all()
+        rows = db.session.connection().execute(statement, params).all()
     return ({r.key: _Ref(r.id, community_id, r.kind, r.owner_id) for r in rows},
-            {r.id: (r.kind, r.balance) for r in rows}, {r.owner_id for r in rows if r.owes})
+            {r.id: (r.kind, r.balance) for r in rows}, {r.owner_id for r in rows if r.owes}, rows)
 
 
 def _post_between(community_id, debit, credit, amount, **fields):
     """post_transaction from one account (by key: (key, kind, owner_id)) to another, found and locked at once.
     Returns the transaction and the owners of the two accounts who have a debt open."""
-    refs, balances, owing = _locked_by_key(community_id, {debit[0]: debit[1:], credit[0]: credit[1:]})
+    refs, balances, owing, _rows = _locked_by_key(community_id, {debit[0]: debit[1:], credit[0]: credit[1:]})
     txn = post_transaction(community_id, legs=[(refs[debit[0]], -amount), (refs[credit[0]], amount)],
                            _locked=balances, **fields)
     return txn, owing
@@ -234,7 +237,7 @@ def lock_spendable(community_id, user_id):
     this before it decides on a spend (the shop's orders and cancels), so one resident's spends happen one at a
     time and the balance stays true until its transaction ends. One statement."""
     key = f"resident:{user_id}"
-    refs, balances, _owing = _locked_by_key(community_id, {key: ("resident", user_id)})
+    refs, balances, _owing, _rows = _locked_by_key(community_id, {key: ("resident", user_id)})
     return balances[refs[key].id][1]
 
 
@@ -779,12 +782,13 @@ def hold_of(community_id, idempotency_key):
     return txn
 
 
-def _held_statement():
+def _held_statement(account=Account.__table__):
     """(points, owner, closed by, its key) of a hold's resident leg: built once (Core, bound parameters)."""
-    posting, txn, account = Posting.__table__, Transaction.__table__, Account.__table__
+    posting, txn = Posting.__table__, Transaction.__table__
     closing = txn.alias("closing")
     hold_id = bindparam("hold_id")
-    return (select(posting.c.amount, account.c.owner_id, closing.c.id.label("closed_by"), closing.c.idempotency_key)
+    return (select(posting.c.amount.label("held"), account.c.owner_id.label("held_by"),
+                   closing.c.id.label("closed_by"), closing.c.idempotency_key.label("closing_key"))
             .select_from(posting.join(txn, (txn.c.community_id == posting.c.community_id)
                                       & (txn.c.id == posting.c.transaction_id))
                          .join(account, (account.c.community_id == posting.c.community_id)
@@ -796,27 +800,38 @@ def _held_statement():
 
 
 _HELD = _held_statement()
+# A settle's two accounts locked and its hold read in one statement (the hold's leg through another alias).
+_LOCK_FOR_SETTLE = _lock_by_key_statement(_held_statement(Account.__table__.alias("held_account")).subquery("held"))
+
+
+def _open_hold(row, idempotency_key):
+    """(points held, resident id) from a row of _HELD; a hold closed by another key is refused (Conflict),
+    closed by this key it replays."""
+    if row is None or row.held is None:
+        raise NotFound(N_("No such hold."))
+    if row.closed_by is not None and row.closing_key != idempotency_key:
+        raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+    return -row.held, row.held_by
 
 
 def _held(community_id, hold, idempotency_key):
-    """(points held, resident id) of a hold transaction (or its id), in one query. A hold already closed by
-    another key is refused (Conflict); closed by this key, posting replays it."""
+    """(points held, resident id) of a hold transaction (or its id), in one query."""
     row = db.session.connection().execute(
         _HELD, {"community_id": community_id, "hold_id": getattr(hold, "id", hold)}).first()
-    if row is None:
-        raise NotFound(N_("No such hold."))
-    if row.closed_by is not None and row.idempotency_key != idempotency_key:
-        raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
-    return -row.amount, row.owner_id
+    return _open_hold(row, idempotency_key)
 
 
 def settle_hold(community_id, hold, shop_id, *, idempotency_key, memo="", source=None, actor=None, now=None):
     """A held purchase is collected: the hold's points go to the shop. `hold` is the hold transaction (or its
-    id); a hold is settled or released once (Conflict after that, refused by the database too)."""
-    amount, _owner = _held(community_id, hold, idempotency_key)
-    return _post_between(community_id, ("hold", "hold", None), (f"shop:{shop_id}", "shop", None), amount,
-                         idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor,
-                         resolves=hold, now=now)[0]
+    id); a hold is settled or released once (Conflict after that, refused by the database too). The two
+    accounts are locked and the hold read in one statement."""
+    shop = f"shop:{shop_id}"
+    refs, balances, _owing, rows = _locked_by_key(community_id, {"hold": ("hold", None), shop: ("shop", None)},
+                                                  statement=_LOCK_FOR_SETTLE, hold_id=getattr(hold, "id", hold))
+    amount, _owner = _open_hold(rows[0], idempotency_key)
+    return post_transaction(community_id, legs=[(refs["hold"], -amount), (refs[shop], amount)], _locked=balances,
+                            idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor,
+                            resolves=hold, now=now)
 
 
 def release_hold(community_id, hold, *, idempotency_key, memo="", source=None, actor=None, now=None):
