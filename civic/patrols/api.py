@@ -122,8 +122,7 @@ class PatrolPoints(MethodView):
 
         Fixes outside the patrol's own start..end (a small clock skew allowed) are dropped and counted.
         The answer carries the patrol's distance and moving time so far, measured as the saved patrol is."""
-        added, duplicates, dropped = tracking.add_points(current_user, community_id, patrol_id, data["points"])
-        patrol = tracking.get_patrol(community_id, patrol_id)
+        patrol, added, duplicates, dropped = tracking.add_batch(current_user, community_id, patrol_id, data["points"])
         live = tracking.live_summary(patrol)
         db.session.commit()
         return {"accepted": added, "duplicates": duplicates, "dropped": dropped, **live}

@@ -149,13 +149,18 @@ def fix_window(patrol, now):
 
 
 def add_points(user, community_id, patrol_id, points, *, now=None):
+    """add_batch without the patrol: (accepted, duplicates, dropped)."""
+    return add_batch(user, community_id, patrol_id, points, now=now)[1:]
+
+
+def add_batch(user, community_id, patrol_id, points, *, now=None):
     """Store a batch of the phone's fixes. Each fix carries an id made on the phone, unique per patrol,
     so a batch sent twice (the answer was lost) adds nothing. Returns (accepted, duplicates, dropped).
 
     Fixes must lie within the patrol's server-recorded start..end (a small clock skew allowed): others,
     including any from the future, are dropped and counted on the patrol. Points may still arrive after
     the patrol ended (the phone was offline), until it is reviewed. The patrol is measured again, so the
-    phone can show the same distance the coordinator will see.
+    phone can show the same distance the coordinator will see. Returns (patrol, accepted, duplicates, dropped).
     """
     now = resolve(now)
     patrol = get_patrol(community_id, patrol_id, lock=True)
@@ -178,9 +183,8 @@ def add_points(user, community_id, patrol_id, points, *, now=None):
         batch.setdefault(point["client_id"], point)
     if not batch:
         patrol.dropped_points += dropped
-        measure(patrol, now=now)
-        db.session.flush()
-        return 0, 0, dropped
+        _measure_then_write(patrol, now)
+        return patrol, 0, 0, dropped
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -206,9 +210,16 @@ def add_points(user, community_id, patrol_id, points, *, now=None):
     if added:
         patrol.last_point_at = now
     patrol.dropped_points += dropped
-    measure(patrol, now=now)
+    _measure_then_write(patrol, now)
+    return patrol, added, len(points) - added - dropped, dropped
+
+
+def _measure_then_write(patrol, now):
+    """Measure with the patrol's changes held back (what measure reads does not depend on them), then write
+    them all in one UPDATE."""
+    with db.session.no_autoflush:
+        measure(patrol, now=now)
     db.session.flush()
-    return added, len(points) - added - dropped, dropped
 
 
 def track_of(patrol):

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from civic.accounts.models import User
 from civic.communities.models import MemberRole, Membership
@@ -364,9 +365,10 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
         raise Invalid(N_("Please order from 1 to %(n)s at a time."), n=MAX_QUANTITY)
     if request_key is not None and not REQUEST_KEY.match(request_key):
         raise Invalid(N_("The request key must be 8 to 64 letters, digits or - _ . :"))
-    shop = get_shop(community_id, get_item(community_id, item_id).shop_id)  # NotFound before any lock
+    item = get_item(community_id, item_id)
+    shop = get_shop(community_id, item.shop_id)  # NotFound before any lock
     if not shop.active:
-        raise Conflict(N_("%(item)s is not on offer at the moment."), item=get_item(community_id, item_id).name)
+        raise Conflict(N_("%(item)s is not on offer at the moment."), item=item.name)
 
     balance = _lock_resident(community_id, user.id)
     if request_key:
@@ -378,7 +380,6 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
 
     # Checked and prepared before the item lock, so that the lock on popular goods is held briefly.
     # The monthly limit is the resident's own: their lock (held) is what makes it safe.
-    item = get_item(community_id, item_id)
     if item.monthly_limit is not None:
         taken = db.session.scalar(select(func.coalesce(func.sum(Order.quantity), 0)).where(
             Order.community_id == community_id, Order.user_id == user.id, Order.item_id == item.id,
@@ -406,6 +407,8 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
                   request_key=request_key or None, created_at=now, expires_at=expires_at)
     db.session.add(order)
     db.session.flush()
+    set_committed_value(order, "item", item)  # loaded here: the voucher shown next needs no query for them
+    set_committed_value(order, "shop", shop)
     ledger.hold(community_id, user.id, points, idempotency_key=f"order:{order.id}:hold",
                 memo=f"{item.name} × {quantity}", source=f"order:{order.id}", actor=user, now=now)
     _after_stock_change(item, now=now)
