@@ -16,6 +16,8 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import validate_csrf
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 from wtforms import ValidationError
 
@@ -179,6 +181,41 @@ def current_community_id():
     if chosen in active or (chosen and current_user.is_admin):
         return chosen
     return active[0] if active else None
+
+
+# Figures about the signed-in person that every page shows (the bell's unread count) or the home page does
+# (links to the street's command view): each area registers a function user -> {name: scalar column}, and
+# a page reads them all with one statement.
+_VIEWER_FIGURES = []
+_FIGURES_KEY = "_civic_viewer_figures"
+
+
+def register_viewer_figures(columns):
+    """Register `columns(user) -> {name: scalar select or EXISTS}`, read by viewer_figures()."""
+    if columns not in _VIEWER_FIGURES:
+        _VIEWER_FIGURES.append(columns)
+
+
+def viewer_figures():
+    """{name: value} of every registered figure of the signed-in person: one statement, once per request (read
+    again after the session flushes, commits or rolls back). Empty for a visitor."""
+    if not getattr(current_user, "is_authenticated", False):
+        return {}
+    found = g.get(_FIGURES_KEY)
+    if found is None or found[0] != current_user.id:
+        columns = {name: column for figures in _VIEWER_FIGURES for name, column in figures(current_user).items()}
+        row = db.session.execute(select(*(column.label(name) for name, column in columns.items()))).one()
+        found = (current_user.id, row._asdict())
+        setattr(g, _FIGURES_KEY, found)
+    return found[1]
+
+
+@event.listens_for(Session, "after_flush")
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_viewer_figures(*_args):
+    if has_app_context():
+        g.pop(_FIGURES_KEY, None)
 
 
 def community_view(action):
@@ -353,15 +390,13 @@ def init_app(app):
 
     @app.context_processor
     def _template_globals():
-        from civic.notifications.service import unread_count
-
         authenticated = getattr(current_user, "is_authenticated", False)
         community_id = current_community_id() if authenticated else None
         return {
             "elder_mode": elder_mode(),
             "current_locale": select_locale(),
             "languages": current_app.config["LANGUAGES"],
-            "unread_count": unread_count(current_user) if authenticated else 0,
+            "unread_count": viewer_figures()["unread_count"] if authenticated else 0,
             "acting_for": g.get("acting_for"),
             "current_community_id": community_id,
             "my_roles": roles_in(current_user, community_id) if community_id else frozenset(),
