@@ -34,7 +34,7 @@ def index():
     if community is not None and any(m.community_id == community.id and m.status == "active" for m in memberships):
         from civic.ledger import passbook
 
-        points = passbook.summary(acting_user(), community.id, acting_user().id)
+        points = passbook.glance(acting_user(), community.id, acting_user().id)
     return render_template("home/index.html", community=community, pending=pending, points=points)
 
 
