@@ -16,7 +16,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import validate_csrf
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 from wtforms import ValidationError
@@ -184,16 +184,27 @@ def current_community_id():
 
 
 # Figures about the signed-in person that every page shows (the bell's unread count) or the home page does
-# (links to the street's command view): each area registers a function user -> {name: scalar column}, and
-# a page reads them all with one statement.
+# (links to the street's command view): each area registers a function (user_id, is_admin) -> {name: scalar
+# column}, and a page reads them all with one statement, built once per process (user_id is a bound parameter).
 _VIEWER_FIGURES = []
 _FIGURES_KEY = "_civic_viewer_figures"
+_figures_statements = {}
 
 
 def register_viewer_figures(columns):
-    """Register `columns(user) -> {name: scalar select or EXISTS}`, read by viewer_figures()."""
+    """Register `columns(user_id, is_admin) -> {name: scalar select or EXISTS}`, read by viewer_figures()."""
     if columns not in _VIEWER_FIGURES:
         _VIEWER_FIGURES.append(columns)
+        _figures_statements.clear()
+
+
+def _figures_statement(is_admin):
+    statement = _figures_statements.get(is_admin)
+    if statement is None:
+        user_id = bindparam("user_id")
+        columns = {name: column for figures in _VIEWER_FIGURES for name, column in figures(user_id, is_admin).items()}
+        statement = _figures_statements[is_admin] = select(*(column.label(name) for name, column in columns.items()))
+    return statement
 
 
 def viewer_figures():
@@ -203,8 +214,8 @@ def viewer_figures():
         return {}
     found = g.get(_FIGURES_KEY)
     if found is None or found[0] != current_user.id:
-        columns = {name: column for figures in _VIEWER_FIGURES for name, column in figures(current_user).items()}
-        row = db.session.execute(select(*(column.label(name) for name, column in columns.items()))).one()
+        row = db.session.connection().execute(_figures_statement(bool(current_user.is_admin)),
+                                              {"user_id": current_user.id}).one()
         found = (current_user.id, row._asdict())
         setattr(g, _FIGURES_KEY, found)
     return found[1]

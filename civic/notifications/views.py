@@ -10,7 +10,7 @@ from civic.web import register_viewer_figures
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
 # The bell's count on every page, read with the signed-in person's other figures in one statement.
-register_viewer_figures(lambda user: {"unread_count": service.unread_select(user).scalar_subquery()})
+register_viewer_figures(lambda user_id, _is_admin: {"unread_count": service.unread_select(user_id).scalar_subquery()})
 
 
 @bp.route("/")
