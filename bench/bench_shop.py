@@ -37,7 +37,7 @@ def build_app(clients):
     url = SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{DB_NAME}"
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": clients + 2, "max_overflow": 5, "pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": clients + 2, "max_overflow": 5},
         "LEDGER_DEFAULT_YEARLY_BUDGET": 100_000_000,
     })
     return app

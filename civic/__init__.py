@@ -82,6 +82,11 @@ def _init_extensions(app):
     db.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app, db)
+    else:
+        from civic.core.pool import ping_when_idle
+
+        with app.app_context():
+            ping_when_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE"])
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)

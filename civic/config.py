@@ -52,7 +52,7 @@ class Config:
     ENV_NAME = "base"
     SECRET_KEY = os.environ.get("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'civic.db'}")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     SESSION_COOKIE_HTTPONLY = True
@@ -134,6 +134,8 @@ class Config:
     PROXY_HOPS = env_int("PROXY_HOPS", 0)
     # Seconds to wait for the database to accept a connection before giving up.
     DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    # A pooled connection idle for longer than this is pinged before use (civic.core.pool); 0: every time.
+    DATABASE_PING_AFTER_IDLE = env_int("DATABASE_PING_AFTER_IDLE", 10)
     # /metrics answers only these client addresses (the proxy does not forward it).
     METRICS_ALLOW = os.environ.get("METRICS_ALLOW", "127.0.0.1,::1")
 

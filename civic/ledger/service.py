@@ -26,7 +26,7 @@ import secrets
 
 from flask import current_app
 from flask.signals import Namespace
-from sqlalchemy import and_, bindparam, case, event, func, select, text, update
+from sqlalchemy import and_, bindparam, case, event, func, select, text, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -171,52 +171,62 @@ def shop_account(community_id, shop_id):
 
 
 class _Ref:
-    """An account as the write path needs it (id, community, kind, owner), read in the statement that locks it."""
+    """An account as the write path needs it (id, community, kind, owner, key), read in the statement that locks
+    it (the id is None until then)."""
 
-    __slots__ = ("id", "community_id", "kind", "owner_id")
+    __slots__ = ("id", "community_id", "kind", "owner_id", "key")
 
-    def __init__(self, id, community_id, kind, owner_id):  # noqa: A002 - the column's name
-        self.id, self.community_id, self.kind, self.owner_id = id, community_id, kind, owner_id
+    def __init__(self, id, community_id, kind, owner_id, key):  # noqa: A002 - the column's name
+        self.id, self.community_id, self.kind, self.owner_id, self.key = id, community_id, kind, owner_id, key
 
 
-def _lock_by_key_statement():
+def _lock_by_key_statement(held=None):
     """SELECT ... FOR UPDATE of a community's accounts by key, in id order, with whether each owner has a debt
-    open: built once (Core, bound parameters), so a posting spends no time building or adapting it."""
+    open: built once (Core, bound parameters), so a posting spends no time building or adapting it. `held`: a
+    subquery of one row (a hold's points and who closed it, _held_statement) read in the same statement."""
     from civic.ledger.models import Debt
 
     table, debt = Account.__table__, Debt.__table__
     community = bindparam("community_id")
     owes = select(debt.c.id).where(debt.c.community_id == community, debt.c.user_id == table.c.owner_id,
                                    debt.c.amount_outstanding > 0).exists()
-    return (select(table.c.id, table.c.key, table.c.kind, table.c.owner_id, table.c.balance, owes.label("owes"))
-            .where(table.c.community_id == community, table.c.key.in_(bindparam("keys", expanding=True)))
+    query = select(table.c.id, table.c.key, table.c.kind, table.c.owner_id, table.c.balance, owes.label("owes"))
+    if held is not None:
+        query = query.add_columns(*held.c).select_from(table.outerjoin(held, true()))
+    return (query.where(table.c.community_id == community, table.c.key.in_(bindparam("keys", expanding=True)))
             .order_by(table.c.id).with_for_update(of=table))
 
 
 _LOCK_BY_KEY = _lock_by_key_statement()
 
 
-def _locked_by_key(community_id, wanted):
+def _locked_by_key(community_id, wanted, *, statement=_LOCK_BY_KEY, **params):
     """Find and lock the accounts named by key, creating missing ones. Returns {key: _Ref},
-    {id: (kind, balance)} and the owners among them with a debt open (civic.ledger.debt).
+    {id: (kind, balance)}, the owners among them with a debt open (civic.ledger.debt) and the rows read.
 
     One statement when they exist: locked in id order (as every posting locks), read in the same round trip."""
     if db.session.new or db.session.dirty or db.session.deleted:
         db.session.flush()  # the caller's pending changes (a debt just made, say) go first
-    params = {"community_id": community_id, "keys": sorted(wanted)}
-    rows = db.session.connection().execute(_LOCK_BY_KEY, params).all()
+    params.update(community_id=community_id, keys=sorted(wanted))
+    rows = db.session.connection().execute(statement, params).all()
     if len(rows) < len(wanted):  # a first posting: create what is missing, then lock
         for key, (kind, owner_id) in wanted.items():
             _account(community_id, key, kind, owner_id)
-        rows = db.session.connection().execute(_LOCK_BY_KEY, params).all()
-    return ({r.key: _Ref(r.id, community_id, r.kind, r.owner_id) for r in rows},
-            {r.id: (r.kind, r.balance) for r in rows}, {r.owner_id for r in rows if r.owes})
+        rows = db.session.connection().execute(statement, params).all()
+    return ({r.key: _Ref(r.id, community_id, r.kind, r.owner_id, r.key) for r in rows},
+            {r.id: (r.kind, r.balance) for r in rows}, {r.owner_id for r in rows if r.owes}, rows)
 
 
 def _post_between(community_id, debit, credit, amount, **fields):
     """post_transaction from one account (by key: (key, kind, owner_id)) to another, found and locked at once.
-    Returns the transaction and the owners of the two accounts who have a debt open."""
-    refs, balances, owing = _locked_by_key(community_id, {debit[0]: debit[1:], credit[0]: credit[1:]})
+    Returns the transaction and the owners of the two accounts who have a debt open.
+
+    PostgreSQL: locked, checked and written in one statement (_post_at_once) once both accounts exist."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        posted = _post_at_once(community_id, [(debit, -amount), (credit, amount)], **fields)
+        if posted is not None:
+            return posted
+    refs, balances, owing, _rows = _locked_by_key(community_id, {debit[0]: debit[1:], credit[0]: credit[1:]})
     txn = post_transaction(community_id, legs=[(refs[debit[0]], -amount), (refs[credit[0]], amount)],
                            _locked=balances, **fields)
     return txn, owing
@@ -234,7 +244,7 @@ def lock_spendable(community_id, user_id):
     this before it decides on a spend (the shop's orders and cancels), so one resident's spends happen one at a
     time and the balance stays true until its transaction ends. One statement."""
     key = f"resident:{user_id}"
-    refs, balances, _owing = _locked_by_key(community_id, {key: ("resident", user_id)})
+    refs, balances, _owing, _rows = _locked_by_key(community_id, {key: ("resident", user_id)})
     return balances[refs[key].id][1]
 
 
@@ -307,9 +317,11 @@ def check_budget(community_id, points, now=None):
 
 # --- posting ------------------------------------------------------------------------------------
 
-def _content_hash(kind, legs, category, memo, source, resolves_id=None):
+def _content_hash(kind, legs, category, memo, source, resolves_id=None, *, by_id=False):
+    """What an idempotency key promises: the same key again must carry the same content. Accounts are named by
+    key (known before they are locked); `by_id`: as transactions recorded before 2026-12 named them."""
     payload = {
-        "kind": kind, "legs": sorted([account.id, amount] for account, amount in legs),
+        "kind": kind, "legs": sorted([account.id if by_id else account.key, amount] for account, amount in legs),
         "category": category, "memo": memo, "source": source,
     }
     if resolves_id is not None:
@@ -326,20 +338,10 @@ def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", cate
     accounts already locked in id order by this transaction, {id: (kind, balance)}.)
     """
     now = resolve(now)
-    if not idempotency_key or len(idempotency_key) > 120:
-        raise Invalid(N_("A request key of 1 to 120 characters is required."))
-    if len(legs) < 2:
-        raise Invalid(N_("A transaction needs at least two postings."))
-    for account, amount in legs:
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
-            raise Invalid(N_("Points must be whole, non-zero numbers."))
-        if account.community_id != community_id:
-            raise Invalid(N_("All accounts must belong to the same community."))
-    if sum(amount for _account_, amount in legs) != 0:
-        raise Invalid(N_("Postings must sum to zero."))
+    _validate(community_id, idempotency_key, legs)
     memo = (memo or "")[:300]
     resolves_id = getattr(resolves, "id", resolves)
-    digest = _content_hash(kind, legs, category, memo, source, resolves_id)
+    digest = _Digest(kind, legs, category, memo, source, resolves_id)
     if counts_as_merit is None:
         counts_as_merit = kind in MERIT_KINDS
 
@@ -365,6 +367,33 @@ def post_transaction(community_id, *, idempotency_key, kind, legs, memo="", cate
             raise Conflict(N_("This transaction has already been reversed.")) from None
     return _apply(community_id, idempotency_key, digest, kind, legs, memo, category, source, actor, reverses,
                   counts_as_merit, now, _locked, resolves_id)
+
+
+def _validate(community_id, idempotency_key, legs):
+    if not idempotency_key or len(idempotency_key) > 120:
+        raise Invalid(N_("A request key of 1 to 120 characters is required."))
+    if len(legs) < 2:
+        raise Invalid(N_("A transaction needs at least two postings."))
+    for account, amount in legs:
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
+            raise Invalid(N_("Points must be whole, non-zero numbers."))
+        if account.community_id != community_id:
+            raise Invalid(N_("All accounts must belong to the same community."))
+    if sum(amount for _account_, amount in legs) != 0:
+        raise Invalid(N_("Postings must sum to zero."))
+
+
+class _Digest(str):
+    """A transaction's content hash (by account key), able to give the hash by account id of a transaction
+    recorded before 2026-12 (_replay compares with both) once the legs' ids are known."""
+
+    def __new__(cls, kind, legs, category, memo, source, resolves_id):
+        digest = super().__new__(cls, _content_hash(kind, legs, category, memo, source, resolves_id))
+        digest.args = (kind, legs, category, memo, source, resolves_id)
+        return digest
+
+    def by_id(self):
+        return _content_hash(*self.args, by_id=True)
 
 
 def _existing(community_id, idempotency_key):
@@ -406,7 +435,7 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
                 Transaction.community_id == community_id, Transaction.resolves_id == resolves_id)):
             raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved") from None
         raise
-    values = dict(community_id=community_id, idempotency_key=idempotency_key, content_hash=digest, kind=kind,
+    values = dict(community_id=community_id, idempotency_key=idempotency_key, content_hash=str(digest), kind=kind,
                   category=category, counts_as_merit=counts_as_merit, memo=memo, source=source,
                   actor_id=getattr(actor, "id", actor), reverses_id=getattr(reverses, "id", reverses),
                   resolves_id=resolves_id, created_at=now)
@@ -558,10 +587,7 @@ def _write_at_once(values, postings, moved, tallies, issued, *, retry=True):
         params.update({f"pa{i}": account_id, f"pm{i}": amount, f"pb{i}": after})
     for i, (account_id, delta) in enumerate(sorted(moved.items())):
         params.update({f"ma{i}": account_id, f"md{i}": delta})
-    for i, row in enumerate(tallies):
-        params.update({f"tu{i}": row["user_id"], f"tp{i}": row["period"], f"tc{i}": row["category"],
-                       f"tn{i}": row["points"]})
-    rows = db.session.connection().execute(sql, params).all()
+    rows = db.session.connection().execute(sql, _tally_params(params, tallies)).all()
     if issued and rows[0].charged is None:  # no budget for the year yet, or no room: nothing was written
         community_id = values["community_id"]
         budget = budget_for(community_id, year, lock=True)
@@ -595,6 +621,13 @@ def _at_once_sql(n_postings, n_moved, n_tallies, charges_budget):
         sql += (", moved AS (UPDATE ledger_account SET balance = ledger_account.balance + v.delta"
                 f" FROM (VALUES {moved}) AS v(id, delta) WHERE ledger_account.community_id = :community_id"
                 " AND ledger_account.id = v.id AND EXISTS (SELECT 1 FROM txn))")
+    return sql + _tallied_and_result_sql(n_tallies, charges_budget)
+
+
+def _tallied_and_result_sql(n_tallies, charges_budget, extra=""):
+    """The tallies' CTE (when the transaction was written) and the statement's result: one row when nothing
+    was written (id NULL), else one per all-time tally (or one); `extra` columns on every row."""
+    sql = ""
     lifetime = "CAST(NULL AS INTEGER) AS user_id, CAST(NULL AS VARCHAR) AS category, CAST(NULL AS INTEGER) AS points"
     tallied = ""
     if n_tallies:
@@ -608,9 +641,145 @@ def _at_once_sql(n_postings, n_moved, n_tallies, charges_budget):
         lifetime = "t.user_id, t.category, t.points"
         tallied = " LEFT JOIN tallied t ON t.period = 'all'"
     charged = "(SELECT id FROM charged)" if charges_budget else "CAST(NULL AS INTEGER)"
-    # One row when nothing was written (id NULL), else one per all-time tally (or one).
-    return (sql + f" SELECT txn.id, {charged} AS charged, {lifetime} FROM (SELECT 1) AS one"
+    return (sql + f" SELECT txn.id, {charged} AS charged, {lifetime}{extra} FROM (SELECT 1) AS one"
             f" LEFT JOIN txn ON true{tallied}")
+
+
+def _tally_params(params, tallies):
+    for i, row in enumerate(tallies):
+        params.update({f"tu{i}": row["user_id"], f"tp{i}": row["period"], f"tc{i}": row["category"],
+                       f"tn{i}": row["points"]})
+    return params
+
+
+_BY_KEY = {}  # statement text by shape (legs, tallies, budget)
+
+
+def _by_key_sql(n_legs, n_tallies, charges_budget):
+    """Lock the legs' accounts by key in id order, check them, then (only if every account exists and none that
+    must not would go below zero) charge the budget, claim the key, post, move the balances and the tallies:
+    one statement. Every write waits on `ok`, which reads the locks, so the accounts are locked first, in id
+    order, as in every other posting."""
+    keys = ", ".join(f":k{i}" for i in range(n_legs))
+    legs = ", ".join(f"({i}, CAST(:k{i} AS VARCHAR), CAST(:a{i} AS INTEGER))" for i in range(n_legs))
+    sql = ("WITH locked AS (SELECT a.id, a.key, a.kind, a.owner_id, a.balance, EXISTS (SELECT 1 FROM ledger_debt d"
+           " WHERE d.community_id = :community_id AND d.user_id = a.owner_id AND d.amount_outstanding > 0) AS owes"
+           f" FROM ledger_account a WHERE a.community_id = :community_id AND a.key IN ({keys})"
+           " ORDER BY a.id FOR UPDATE OF a),"
+           f" v AS (SELECT * FROM (VALUES {legs}) AS v(n, key, amount)),"
+           " legs AS (SELECT v.n, l.id AS account_id, v.amount,"
+           " l.balance + sum(v.amount) OVER (PARTITION BY l.id ORDER BY v.n) AS balance_after"
+           " FROM v JOIN locked l ON l.key = v.key),"
+           " totals AS (SELECT l.id, l.kind, l.balance + sum(v.amount) AS after, sum(v.amount) AS delta"
+           " FROM v JOIN locked l ON l.key = v.key GROUP BY l.id, l.kind, l.balance),"
+           " ok AS (SELECT count(*) = :n_accounts AND coalesce(bool_and(kind NOT IN ('resident', 'hold', 'shop')"
+           " OR after >= 0), true) AS ok FROM totals),")
+    gate = "(SELECT ok FROM ok)"
+    if charges_budget:
+        sql += ("charged AS (UPDATE ledger_budget SET issued = issued + :issued WHERE (SELECT ok FROM ok)"
+                " AND community_id = :community_id AND year = :year AND issued + :issued <= amount RETURNING id),")
+        gate += " AND EXISTS (SELECT 1 FROM charged)"
+    sql += ("txn AS (INSERT INTO ledger_transaction (community_id, idempotency_key, content_hash, kind, category,"
+            " counts_as_merit, memo, source, actor_id, reverses_id, resolves_id, created_at) SELECT :community_id,"
+            " :idempotency_key, :content_hash, :kind, :category, :counts_as_merit, :memo, :source, :actor_id,"
+            f" :reverses_id, :resolves_id, :created_at WHERE {gate} ON CONFLICT DO NOTHING RETURNING id),"
+            " posted AS (INSERT INTO ledger_posting (community_id, transaction_id, account_id, amount, balance_after,"
+            " created_at) SELECT :community_id, txn.id, legs.account_id, legs.amount, legs.balance_after,"
+            " :created_at FROM txn CROSS JOIN legs ORDER BY legs.n),"
+            " moved AS (UPDATE ledger_account SET balance = ledger_account.balance + t.delta FROM totals t"
+            " WHERE EXISTS (SELECT 1 FROM txn) AND ledger_account.community_id = :community_id"
+            " AND ledger_account.id = t.id AND t.delta <> 0)")
+    extra = (", (SELECT ok FROM ok) AS ok, ARRAY(SELECT id FROM locked ORDER BY id) AS locked_ids,"
+             " ARRAY(SELECT key FROM locked ORDER BY id) AS locked_keys,"
+             " ARRAY(SELECT kind FROM locked ORDER BY id) AS locked_kinds,"
+             " ARRAY(SELECT balance FROM locked ORDER BY id) AS locked_balances,"
+             " ARRAY(SELECT owner_id FROM locked WHERE owes ORDER BY id) AS owing")
+    return sql + _tallied_and_result_sql(n_tallies, charges_budget, extra)
+
+
+def _post_at_once(community_id, legs, *, idempotency_key, kind, memo="", category=None, source=None, actor=None,
+                  resolves=None, now=None, retry=True):
+    """PostgreSQL: post between accounts named by key ([((key, kind, owner id), amount)]) in one statement
+    (_by_key_sql): the same rules, checks and answers as post_transaction. Returns (transaction, owners of its
+    accounts who have a debt open), or None when an account does not exist yet (nothing written; the caller
+    takes the path that creates it)."""
+    now = resolve(now)
+    refs = [(_Ref(None, community_id, account_kind, owner_id, key), amount)
+            for (key, account_kind, owner_id), amount in legs]
+    _validate(community_id, idempotency_key, refs)
+    memo = (memo or "")[:300]
+    resolves_id = getattr(resolves, "id", resolves)
+    digest = _Digest(kind, refs, category, memo, source, resolves_id)
+    counts_as_merit = kind in MERIT_KINDS
+    issued = sum(amount for ref, amount in refs if ref.kind == "resident") if kind == "award" else 0
+    by_user, tallies = _tally_rows(community_id, refs, category, now) if counts_as_merit else ({}, [])
+    values = dict(community_id=community_id, idempotency_key=idempotency_key, content_hash=str(digest), kind=kind,
+                  category=category, counts_as_merit=counts_as_merit, memo=memo, source=source,
+                  actor_id=getattr(actor, "id", actor), reverses_id=None, resolves_id=resolves_id, created_at=now)
+    if db.session.new or db.session.dirty or db.session.deleted:
+        db.session.flush()  # the caller's pending changes go first (Core statements do not autoflush)
+    shape = (len(refs), len(tallies), bool(issued))
+    sql = _BY_KEY.get(shape)
+    if sql is None:
+        sql = _BY_KEY[shape] = text(_by_key_sql(*shape))
+    year = local_year(now)
+    params = dict(values, issued=issued, year=year, n_accounts=len({ref.key for ref, _ in refs}))
+    for i, (ref, amount) in enumerate(refs):
+        params.update({f"k{i}": ref.key, f"a{i}": amount})
+    rows = db.session.connection().execute(sql, _tally_params(params, tallies)).all()
+    first = rows[0]
+    if len(first.locked_ids) < params["n_accounts"]:
+        return None
+    ids = dict(zip(first.locked_keys, first.locked_ids, strict=True))
+    for ref, _amount in refs:
+        ref.id = ids[ref.key]
+    if not first.ok:  # a balance would go below zero: nothing was written
+        existing = _existing(community_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest), set()
+        if resolves_id is not None and db.session.scalar(select(Transaction.id).where(
+                Transaction.community_id == community_id, Transaction.resolves_id == resolves_id)):
+            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+        totals = {}
+        for ref, amount in refs:
+            totals[ref.id] = totals.get(ref.id, 0) + amount
+        _check_balances({i: (k, b) for i, k, b in zip(first.locked_ids, first.locked_kinds,
+                                                                    first.locked_balances, strict=True)}, totals)
+    if issued and first.charged is None:  # no budget for the year yet, or no room: nothing was written
+        budget = budget_for(community_id, year, lock=True)
+        db.session.refresh(budget)
+        try:
+            _refuse_beyond(budget, issued, year)
+            if not retry:
+                raise BudgetExceeded()
+        except BudgetExceeded:
+            existing = _existing(community_id, idempotency_key)
+            if existing is not None:
+                return _replay(existing, digest), set()
+            raise
+        return _post_at_once(community_id, legs, idempotency_key=idempotency_key, kind=kind, memo=memo,
+                             category=category, source=source, actor=actor, resolves=resolves, now=now, retry=False)
+    if first.id is None:  # the key was used before (or by a concurrent twin that committed first)
+        if first.charged is not None:  # give back the charge (the budget row is still locked by this transaction)
+            _move_budget(community_id, first.charged, -issued)
+        existing = _existing(community_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest), set()
+        if resolves_id is not None:  # another key closed this hold (refused by the unique index)
+            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+        raise Conflict(N_("This transaction has already been reversed."))
+    moved = set(first.locked_ids)
+    _expire_loaded(Account, lambda a: a.id in moved)
+    if first.charged is not None:
+        _expire_loaded(Budget, lambda b: b.id == first.charged)
+    if tallies:
+        _expire_loaded(Tally, lambda t: t.community_id == community_id and t.user_id in by_user)
+        _after_commit_send(community_id, by_user,
+                           {(r.user_id, r.category): r.points for r in rows if r.user_id is not None}, now)
+    txn = Transaction(id=first.id, **values)
+    make_transient_to_detached(txn)
+    db.session.add(txn)
+    return txn, set(first.owing)
 
 
 def _expire_loaded(model, matches):
@@ -627,7 +796,7 @@ def _original_kind(reverses):
 
 
 def _replay(existing, digest):
-    if existing.content_hash != digest:
+    if existing.content_hash != digest and existing.content_hash != digest.by_id():
         raise IdempotencyConflict()
     return existing
 
@@ -779,12 +948,13 @@ def hold_of(community_id, idempotency_key):
     return txn
 
 
-def _held_statement():
+def _held_statement(account=Account.__table__):
     """(points, owner, closed by, its key) of a hold's resident leg: built once (Core, bound parameters)."""
-    posting, txn, account = Posting.__table__, Transaction.__table__, Account.__table__
+    posting, txn = Posting.__table__, Transaction.__table__
     closing = txn.alias("closing")
     hold_id = bindparam("hold_id")
-    return (select(posting.c.amount, account.c.owner_id, closing.c.id.label("closed_by"), closing.c.idempotency_key)
+    return (select(posting.c.amount.label("held"), account.c.owner_id.label("held_by"),
+                   closing.c.id.label("closed_by"), closing.c.idempotency_key.label("closing_key"))
             .select_from(posting.join(txn, (txn.c.community_id == posting.c.community_id)
                                       & (txn.c.id == posting.c.transaction_id))
                          .join(account, (account.c.community_id == posting.c.community_id)
@@ -796,27 +966,38 @@ def _held_statement():
 
 
 _HELD = _held_statement()
+# A settle's two accounts locked and its hold read in one statement (the hold's leg through another alias).
+_LOCK_FOR_SETTLE = _lock_by_key_statement(_held_statement(Account.__table__.alias("held_account")).subquery("held"))
+
+
+def _open_hold(row, idempotency_key):
+    """(points held, resident id) from a row of _HELD; a hold closed by another key is refused (Conflict),
+    closed by this key it replays."""
+    if row is None or row.held is None:
+        raise NotFound(N_("No such hold."))
+    if row.closed_by is not None and row.closing_key != idempotency_key:
+        raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+    return -row.held, row.held_by
 
 
 def _held(community_id, hold, idempotency_key):
-    """(points held, resident id) of a hold transaction (or its id), in one query. A hold already closed by
-    another key is refused (Conflict); closed by this key, posting replays it."""
+    """(points held, resident id) of a hold transaction (or its id), in one query."""
     row = db.session.connection().execute(
         _HELD, {"community_id": community_id, "hold_id": getattr(hold, "id", hold)}).first()
-    if row is None:
-        raise NotFound(N_("No such hold."))
-    if row.closed_by is not None and row.idempotency_key != idempotency_key:
-        raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
-    return -row.amount, row.owner_id
+    return _open_hold(row, idempotency_key)
 
 
 def settle_hold(community_id, hold, shop_id, *, idempotency_key, memo="", source=None, actor=None, now=None):
     """A held purchase is collected: the hold's points go to the shop. `hold` is the hold transaction (or its
-    id); a hold is settled or released once (Conflict after that, refused by the database too)."""
-    amount, _owner = _held(community_id, hold, idempotency_key)
-    return _post_between(community_id, ("hold", "hold", None), (f"shop:{shop_id}", "shop", None), amount,
-                         idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor,
-                         resolves=hold, now=now)[0]
+    id); a hold is settled or released once (Conflict after that, refused by the database too). The two
+    accounts are locked and the hold read in one statement."""
+    shop = f"shop:{shop_id}"
+    refs, balances, _owing, rows = _locked_by_key(community_id, {"hold": ("hold", None), shop: ("shop", None)},
+                                                  statement=_LOCK_FOR_SETTLE, hold_id=getattr(hold, "id", hold))
+    amount, _owner = _open_hold(rows[0], idempotency_key)
+    return post_transaction(community_id, legs=[(refs["hold"], -amount), (refs[shop], amount)], _locked=balances,
+                            idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor,
+                            resolves=hold, now=now)
 
 
 def release_hold(community_id, hold, *, idempotency_key, memo="", source=None, actor=None, now=None):

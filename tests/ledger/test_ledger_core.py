@@ -58,6 +58,24 @@ def test_same_key_different_content_is_refused(town):
     assert ledger.balance_of(community.id, a.id) == 10
 
 
+def test_a_key_recorded_before_hashes_named_accounts_by_key_still_replays(town, monkeypatch):
+    """Transactions recorded before 2026-12 hash their accounts by id: a retry of one after the upgrade replays
+    it (and different content is still refused)."""
+    community, a, _ = town
+    by_key = ledger._content_hash
+    monkeypatch.setattr(ledger, "_content_hash", partial(by_key, by_id=True))  # as the old code recorded it
+    first = ledger.award(community.id, a.id, 10, idempotency_key="old:1", category="moral")
+    db.session.commit()
+    monkeypatch.setattr(ledger, "_content_hash", by_key)
+    assert first.content_hash != ledger._Digest("award", [(ledger.issuance_account(community.id), -10),
+                                                          (ledger.resident_account(community.id, a.id), 10)],
+                                                "moral", "", None, None)
+    assert ledger.award(community.id, a.id, 10, idempotency_key="old:1", category="moral").id == first.id
+    with pytest.raises(ledger.IdempotencyConflict):
+        ledger.award(community.id, a.id, 12, idempotency_key="old:1", category="moral")
+    assert ledger.balance_of(community.id, a.id) == 10
+
+
 def test_a_resident_cannot_go_below_zero_and_a_refusal_leaves_no_trace(town):
     """Spending more than the balance is refused, and no transaction or posting remains."""
     community, a, _ = town
