@@ -302,7 +302,7 @@ def bench_throughput(app, db, kind, community_id, user_base):
 
     def settle_round(r):
         for i in range(r * per_round, (r + 1) * per_round):
-            ledger.settle_hold(community_id, holds[i], 1, idempotency_key=f"s:{i}")
+            ledger.settle_hold(community_id, holds[i], 1, points=1, idempotency_key=f"s:{i}")  # as the shop does
             db.session.commit()
 
     # Holds and settles (the shop's path) likewise, each against raw rounds of its own in the same run.

@@ -655,15 +655,27 @@ def _tally_params(params, tallies):
 _BY_KEY = {}  # statement text by shape (legs, tallies, budget)
 
 
-def _by_key_sql(n_legs, n_tallies, charges_budget):
+def _by_key_sql(n_legs, n_tallies, charges_budget, resolves):
     """Lock the legs' accounts by key in id order, check them, then (only if every account exists and none that
     must not would go below zero) charge the budget, claim the key, post, move the balances and the tallies:
     one statement. Every write waits on `ok`, which reads the locks, so the accounts are locked first, in id
-    order, as in every other posting."""
+    order, as in every other posting. `resolves`: the hold being closed (:resolves_id) must exist, hold
+    :held points and be open (or closed by this key: a replay)."""
     keys = ", ".join(f":k{i}" for i in range(n_legs))
     legs = ", ".join(f"({i}, CAST(:k{i} AS VARCHAR), CAST(:a{i} AS INTEGER))" for i in range(n_legs))
-    sql = ("WITH locked AS (SELECT a.id, a.key, a.kind, a.owner_id, a.balance, EXISTS (SELECT 1 FROM ledger_debt d"
-           " WHERE d.community_id = :community_id AND d.user_id = a.owner_id AND d.amount_outstanding > 0) AS owes"
+    held = held_ok = ""
+    if resolves:  # the hold's resident leg, and what closed it
+        held = ("held AS (SELECT p.amount AS held, closing.id AS closed_by, closing.idempotency_key AS closing_key"
+                " FROM ledger_posting p JOIN ledger_transaction t ON t.community_id = p.community_id"
+                " AND t.id = p.transaction_id JOIN ledger_account a ON a.community_id = p.community_id"
+                " AND a.id = p.account_id LEFT JOIN ledger_transaction closing ON closing.community_id ="
+                " p.community_id AND closing.resolves_id = :resolves_id WHERE p.community_id = :community_id"
+                " AND p.transaction_id = :resolves_id AND t.kind = 'hold' AND a.kind = 'resident'), ")
+        held_ok = (" AND EXISTS (SELECT 1 FROM held WHERE held = :held AND (closed_by IS NULL"
+                   " OR closing_key = :idempotency_key))")
+    sql = (f"WITH {held}locked AS (SELECT a.id, a.key, a.kind, a.owner_id, a.balance, EXISTS (SELECT 1"
+           " FROM ledger_debt d WHERE d.community_id = :community_id AND d.user_id = a.owner_id"
+           " AND d.amount_outstanding > 0) AS owes"
            f" FROM ledger_account a WHERE a.community_id = :community_id AND a.key IN ({keys})"
            " ORDER BY a.id FOR UPDATE OF a),"
            f" v AS (SELECT * FROM (VALUES {legs}) AS v(n, key, amount)),"
@@ -673,7 +685,7 @@ def _by_key_sql(n_legs, n_tallies, charges_budget):
            " totals AS (SELECT l.id, l.kind, l.balance + sum(v.amount) AS after, sum(v.amount) AS delta"
            " FROM v JOIN locked l ON l.key = v.key GROUP BY l.id, l.kind, l.balance),"
            " ok AS (SELECT count(*) = :n_accounts AND coalesce(bool_and(kind NOT IN ('resident', 'hold', 'shop')"
-           " OR after >= 0), true) AS ok FROM totals),")
+           f" OR after >= 0), true){held_ok} AS ok FROM totals),")
     gate = "(SELECT ok FROM ok)"
     if charges_budget:
         sql += ("charged AS (UPDATE ledger_budget SET issued = issued + :issued WHERE (SELECT ok FROM ok)"
@@ -694,6 +706,9 @@ def _by_key_sql(n_legs, n_tallies, charges_budget):
              " ARRAY(SELECT kind FROM locked ORDER BY id) AS locked_kinds,"
              " ARRAY(SELECT balance FROM locked ORDER BY id) AS locked_balances,"
              " ARRAY(SELECT owner_id FROM locked WHERE owes ORDER BY id) AS owing")
+    if resolves:
+        extra += (", (SELECT held FROM held) AS held, (SELECT closed_by FROM held) AS closed_by,"
+                  " (SELECT closing_key FROM held) AS closing_key")
     return sql + _tallied_and_result_sql(n_tallies, charges_budget, extra)
 
 
@@ -718,12 +733,13 @@ def _post_at_once(community_id, legs, *, idempotency_key, kind, memo="", categor
                   actor_id=getattr(actor, "id", actor), reverses_id=None, resolves_id=resolves_id, created_at=now)
     if db.session.new or db.session.dirty or db.session.deleted:
         db.session.flush()  # the caller's pending changes go first (Core statements do not autoflush)
-    shape = (len(refs), len(tallies), bool(issued))
+    shape = (len(refs), len(tallies), bool(issued), resolves_id is not None)
     sql = _BY_KEY.get(shape)
     if sql is None:
         sql = _BY_KEY[shape] = text(_by_key_sql(*shape))
     year = local_year(now)
-    params = dict(values, issued=issued, year=year, n_accounts=len({ref.key for ref, _ in refs}))
+    params = dict(values, issued=issued, year=year, n_accounts=len({ref.key for ref, _ in refs}),
+                  held=sum(amount for ref, amount in refs if ref.key == "hold"))
     for i, (ref, amount) in enumerate(refs):
         params.update({f"k{i}": ref.key, f"a{i}": amount})
     rows = db.session.connection().execute(sql, _tally_params(params, tallies)).all()
@@ -733,7 +749,9 @@ def _post_at_once(community_id, legs, *, idempotency_key, kind, memo="", categor
     ids = dict(zip(first.locked_keys, first.locked_ids, strict=True))
     for ref, _amount in refs:
         ref.id = ids[ref.key]
-    if not first.ok:  # a balance would go below zero: nothing was written
+    if not first.ok:  # a balance would go below zero, or the hold is not as named: nothing was written
+        if resolves_id is not None:
+            _open_hold(first, idempotency_key, params["held"])
         existing = _existing(community_id, idempotency_key)
         if existing is not None:
             return _replay(existing, digest), set()
@@ -970,14 +988,16 @@ _HELD = _held_statement()
 _LOCK_FOR_SETTLE = _lock_by_key_statement(_held_statement(Account.__table__.alias("held_account")).subquery("held"))
 
 
-def _open_hold(row, idempotency_key):
+def _open_hold(row, idempotency_key, held=None):
     """(points held, resident id) from a row of _HELD; a hold closed by another key is refused (Conflict),
-    closed by this key it replays."""
+    closed by this key it replays; `held`: the points the caller names (as the hold's resident leg), if any."""
     if row is None or row.held is None:
         raise NotFound(N_("No such hold."))
     if row.closed_by is not None and row.closing_key != idempotency_key:
         raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
-    return -row.held, row.held_by
+    if held is not None and row.held != held:
+        raise Conflict(N_("This hold is of %(held)s points, not %(named)s."), held=-row.held, named=-held)
+    return -row.held, getattr(row, "held_by", None)
 
 
 def _held(community_id, hold, idempotency_key):
@@ -987,17 +1007,26 @@ def _held(community_id, hold, idempotency_key):
     return _open_hold(row, idempotency_key)
 
 
-def settle_hold(community_id, hold, shop_id, *, idempotency_key, memo="", source=None, actor=None, now=None):
+def settle_hold(community_id, hold, shop_id, *, points=None, idempotency_key, memo="", source=None, actor=None,
+                now=None):
     """A held purchase is collected: the hold's points go to the shop. `hold` is the hold transaction (or its
-    id); a hold is settled or released once (Conflict after that, refused by the database too). The two
-    accounts are locked and the hold read in one statement."""
+    id); a hold is settled or released once (Conflict after that, refused by the database too). `points`: what
+    the caller knows the hold to be (Conflict if it is not); then, on PostgreSQL, the hold is checked, the
+    accounts locked and the points moved in one statement. Otherwise the two accounts are locked and the
+    hold read in one statement, and the points moved in a second."""
     shop = f"shop:{shop_id}"
+    fields = dict(idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor,
+                  resolves=hold, now=now)
+    if points is not None and db.session.get_bind().dialect.name == "postgresql":
+        posted = _post_at_once(community_id, [(("hold", "hold", None), -points), ((shop, "shop", None), points)],
+                               **fields)
+        if posted is not None:
+            return posted[0]
     refs, balances, _owing, rows = _locked_by_key(community_id, {"hold": ("hold", None), shop: ("shop", None)},
                                                   statement=_LOCK_FOR_SETTLE, hold_id=getattr(hold, "id", hold))
-    amount, _owner = _open_hold(rows[0], idempotency_key)
+    amount, _owner = _open_hold(rows[0], idempotency_key, None if points is None else -points)
     return post_transaction(community_id, legs=[(refs["hold"], -amount), (refs[shop], amount)], _locked=balances,
-                            idempotency_key=idempotency_key, kind="settle", memo=memo, source=source, actor=actor,
-                            resolves=hold, now=now)
+                            **fields)
 
 
 def release_hold(community_id, hold, *, idempotency_key, memo="", source=None, actor=None, now=None):

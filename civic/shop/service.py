@@ -557,7 +557,7 @@ def redeem_voucher(actor, community_id, shop_id, code, *, now=None):
     order.closed_at = now
     order.redeemed_by_id = actor.id
     ledger.settle_hold(community_id, ledger.hold_of(community_id, f"order:{order.id}:hold"), shop_id,
-                       idempotency_key=f"order:{order.id}:settle",
+                       points=order.points, idempotency_key=f"order:{order.id}:settle",
                        memo=f"{order.item.name} × {order.quantity}", source=f"order:{order.id}", actor=actor, now=now)
     db.session.flush()
     audit.record("shop.voucher_redeemed", actor=actor, subject=order.user_id, community_id=community_id,

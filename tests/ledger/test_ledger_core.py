@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from civic.core.errors import Conflict, Invalid
+from civic.core.errors import Conflict, Invalid, NotFound
 from civic.extensions import db
 from civic.ledger import service as ledger
 from civic.ledger.models import Account, Budget, Posting, Tally, Transaction
@@ -170,6 +170,33 @@ def test_hold_settle_and_release(town):
         ledger.release_hold(community.id, first, idempotency_key="o1:release")
 
 
+def test_a_settle_that_names_its_points_is_checked_against_the_hold(town):
+    """The shop names the voucher's points when it settles: a hold of other points, an unknown hold or one
+    closed by another key is refused and nothing moves; the right points settle, and a retry replays."""
+    community, a, _ = town
+    ledger.award(community.id, a.id, 30, idempotency_key="a")
+    held = ledger.hold(community.id, a.id, 30, idempotency_key="h")
+    ledger.shop_account(community.id, 7)
+    with pytest.raises(Conflict) as wrong:
+        ledger.settle_hold(community.id, held, 7, points=29, idempotency_key="s")
+    assert wrong.value.params == {"held": 30, "named": 29}
+    with pytest.raises(NotFound):
+        ledger.settle_hold(community.id, held.id + 1000, 7, points=30, idempotency_key="s")
+    assert ledger.shop_account(community.id, 7).balance == 0 and ledger.hold_account(community.id).balance == 30
+    assert _existing_keys(community.id) == {"a", "h"}
+    settled = ledger.settle_hold(community.id, held, 7, points=30, idempotency_key="s")
+    assert ledger.settle_hold(community.id, held, 7, points=30, idempotency_key="s").id == settled.id
+    with pytest.raises(Conflict) as again:
+        ledger.settle_hold(community.id, held, 7, points=30, idempotency_key="s-again")
+    assert again.value.reason == "hold_resolved"
+    assert ledger.shop_account(community.id, 7).balance == 30 and ledger.hold_account(community.id).balance == 0
+    assert ledger.verify()["breaches"] == []
+
+
+def _existing_keys(community_id):
+    return set(db.session.scalars(select(Transaction.idempotency_key).where(Transaction.community_id == community_id)))
+
+
 def test_the_database_resolves_a_hold_once(town):
     """Whatever the code does, a second transaction naming the same hold is refused by the unique index."""
     community, a, _ = town
@@ -194,11 +221,12 @@ def test_settle_and_release_of_one_hold_race_and_one_wins(app):
         a = factories.make_member(community)
         ledger.award(community.id, a.id, 40, idempotency_key="seed")
         held = ledger.hold(community.id, a.id, 40, idempotency_key="h")
+        ledger.shop_account(community.id, 3)
         db.session.commit()
         community_id, a_id, hold_id = community.id, a.id, held.id
     for round_ in range(3):
         results, errors = [], []
-        threads = [_in_thread(app, lambda n=round_: ledger.settle_hold(community_id, hold_id, 3,
+        threads = [_in_thread(app, lambda n=round_: ledger.settle_hold(community_id, hold_id, 3, points=40,
                                                                        idempotency_key=f"s{n}"), results, errors),
                    _in_thread(app, lambda n=round_: ledger.release_hold(community_id, hold_id, idempotency_key=f"r{n}"),
                               results, errors)]
