@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 from functools import lru_cache
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -199,13 +199,16 @@ def start_session(user, *, method, days, now=None):
     return row, key
 
 
+# Every signed-in page looks its person up: the statement is built once, with the key's hash bound.
+_SESSION_USER = (select(UserSession, User).join(User, User.id == UserSession.user_id)
+                 .where(UserSession.key_hash == bindparam("key_hash")))
+
+
 def user_for_session(key, *, now=None):
     """The person behind a live session key, or None (ended, expired, the password changed since, closed)."""
     if not key:
         return None
-    row = db.session.execute(
-        select(UserSession, User).join(User, User.id == UserSession.user_id)
-        .where(UserSession.key_hash == _hash_token(key))).first()
+    row = db.session.execute(_SESSION_USER, {"key_hash": _hash_token(key)}).first()
     if row is None:
         return None
     session_row, user = row

@@ -5,7 +5,9 @@ A person holds roles per community: being an active member makes them a
 Site administrators may do everything. Each action names the roles that may
 take it; other parts add their actions to ACTIONS.
 """
-from sqlalchemy import event, or_, select, union_all
+import functools
+
+from sqlalchemy import bindparam, event, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from civic.core.errors import NotFound, PermissionDenied
@@ -98,25 +100,31 @@ def forget_rights():
         g.pop(_CACHE_KEY, None)
 
 
+@functools.cache
+def _memberships_and_roles_statement():
+    """A person's memberships, each with its roles (one row per role): built once per process, with the
+    person's id bound (`user_id`), since every page runs it."""
+    from civic.communities.models import GridRole, MemberRole, Membership
+
+    user_id = bindparam("user_id")
+    roles = union_all(  # committee/coordinator/shopkeeper roles and grid roles alike
+        select(MemberRole.community_id, MemberRole.role).where(MemberRole.user_id == user_id),
+        select(GridRole.community_id, GridRole.role).where(GridRole.user_id == user_id)).subquery()
+    return (select(Membership, roles.c.role)
+            .outerjoin(roles, roles.c.community_id == Membership.community_id)
+            .where(Membership.user_id == user_id)
+            .order_by(Membership.id))
+
+
 def memberships_and_roles(user):
     """`{community_id: (membership, roles)}` for `user`, read with one query once per request.
 
     `roles` holds the MemberRole and GridRole names (without "resident"); every check below reuses this.
     """
-    from civic.communities.models import GridRole, MemberRole, Membership
-
     cache = _rights_cache()
     if cache is not None and user.id in cache:
         return cache[user.id]
-    roles = union_all(  # committee/coordinator/shopkeeper roles and grid roles alike
-        select(MemberRole.community_id, MemberRole.role).where(MemberRole.user_id == user.id),
-        select(GridRole.community_id, GridRole.role).where(GridRole.user_id == user.id)).subquery()
-    rows = db.session.execute(
-        select(Membership, roles.c.role)
-        .outerjoin(roles, roles.c.community_id == Membership.community_id)
-        .where(Membership.user_id == user.id)
-        .order_by(Membership.id)
-    ).all()
+    rows = db.session.execute(_memberships_and_roles_statement(), {"user_id": user.id}).all()
     found = {}
     for membership, role in rows:
         _, roles = found.setdefault(membership.community_id, (membership, set()))

@@ -39,19 +39,19 @@ def areas_of(user):
     return [("district", i, n) for i, n in districts] + [("street", i, n) for i, n in streets]
 
 
-def area_work(user):
-    """(runs a street or district, works for a department) for the links of the home page: one statement.
-    A site administrator runs every area there is (as in areas_of)."""
+def area_work_columns(user_id, is_admin):
+    """Does the person run a street or district ("area_command"), work for a department ("area_department")?
+    Two EXISTS columns, for the links of the home page. A site administrator runs every area there is (as in
+    areas_of)."""
     from civic.communities.models import District
     from civic.grid.models import DepartmentStaff
 
-    if getattr(user, "is_admin", False):
+    if is_admin:
         command = select(Street.id).exists() | select(District.id).exists()
     else:
-        command = select(AreaAdmin.id).where(AreaAdmin.user_id == user.id).exists()
-    department = select(DepartmentStaff.id).where(DepartmentStaff.user_id == user.id).exists()
-    runs, works = db.session.execute(select(command, department)).one()
-    return bool(runs), bool(works)
+        command = select(AreaAdmin.id).where(AreaAdmin.user_id == user_id).exists()
+    return {"area_command": command,
+            "area_department": select(DepartmentStaff.id).where(DepartmentStaff.user_id == user_id).exists()}
 
 
 def communities_in(user, *, street_id=None, district_id=None):

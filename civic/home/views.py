@@ -4,12 +4,21 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from civic.accounts.forms import LanguageForm, PreferencesForm
+from civic.communities.models import Community, Street
 from civic.communities.service import memberships_of
+from civic.extensions import db
+from civic.ledger import passbook
 from civic.web import acting_user, current_community_id
 
 bp = Blueprint("home", __name__)
+
+# The community with its street and district (its full name) in one statement, not three; built once.
+_COMMUNITY = (select(Community).options(joinedload(Community.street).joinedload(Street.district))
+              .where(Community.id == bindparam("community_id")))
 
 
 @bp.route("/")
@@ -21,20 +30,11 @@ def index():
     memberships = memberships_of(acting_user())
     community = None
     if any(m.community_id == community_id for m in memberships):
-        # The community with its street and district (its full name) in one statement, not three.
-        from sqlalchemy.orm import joinedload
-
-        from civic.communities.models import Community, Street
-        from civic.extensions import db
-
-        community = db.session.get(Community, community_id,
-                                   options=[joinedload(Community.street).joinedload(Street.district)])
+        community = db.session.execute(_COMMUNITY, {"community_id": community_id}).scalar_one_or_none()
     pending = [m for m in memberships if m.status == "pending"]
     points = None
     if community is not None and any(m.community_id == community.id and m.status == "active" for m in memberships):
-        from civic.ledger import passbook
-
-        points = passbook.summary(acting_user(), community.id, acting_user().id)
+        points = passbook.glance(acting_user(), community.id, acting_user().id)
     return render_template("home/index.html", community=community, pending=pending, points=points)
 
 

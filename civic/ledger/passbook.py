@@ -6,7 +6,7 @@ the ledger or with a person's history; a cursor stays valid while new entries ar
 """
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import and_, bindparam, func, literal, select
 
 from civic.core.clock import local as local_time
 from civic.core.clock import to_utc
@@ -99,27 +99,65 @@ def held_holds(community_id, user_id, *, account_id=None):
     return {txn_id: -amount for txn_id, amount in rows}
 
 
+def _account_figures_statement(with_lifetime):
+    """One row: the resident's account id and balance (None before their first entry), the points its open holds
+    keep (None without an account) and, `with_lifetime`, their lifetime merit. Built once per process with bound
+    parameters (community_id, key, user_id): building a statement costs more than running this one.
+
+    The open holds are a materialised CTE: the planner then starts from the community's few open holds and looks
+    up their postings, rather than from every posting of the account (which it would, not knowing the account's
+    id when it plans)."""
+    community_id = bindparam("community_id")
+    account = Account.__table__
+    closing = select(_TXN.c.id).where(
+        _TXN.c.community_id == community_id, _TXN.c.source == _HOLD.c.source,
+        _TXN.c.kind.in_(("settle", "release"))).exists()
+    holds = (select(_HOLD.c.id).where(_HOLD.c.community_id == community_id, _HOLD.c.kind == "hold",
+                                      _HOLD.c.source.is_not(None), ~closing)
+             .cte("open_holds").prefix_with("MATERIALIZED"))
+    held = (select(func.coalesce(-func.sum(_POSTING.c.amount), 0))
+            .select_from(_POSTING.join(holds, and_(_POSTING.c.community_id == community_id,
+                                                   _POSTING.c.transaction_id == holds.c.id)))
+            .where(_POSTING.c.account_id == account.c.id).scalar_subquery())
+    columns = [account.c.id, account.c.balance, held.label("held")]
+    if with_lifetime:
+        tally = Tally.__table__
+        columns.append(select(tally.c.points).where(
+            tally.c.community_id == community_id, tally.c.user_id == bindparam("user_id"), tally.c.period == "all",
+            tally.c.category == "*").scalar_subquery().label("lifetime"))
+    one = select(literal(1).label("one")).subquery("one")
+    return select(*columns).select_from(one.outerjoin(account, and_(account.c.community_id == community_id,
+                                                                    account.c.key == bindparam("key"))))
+
+
+_ACCOUNT_FIGURES = {flag: _account_figures_statement(flag) for flag in (False, True)}
+
+
+def _account_figures(community_id, user_id, *, lifetime=False):
+    return db.session.connection().execute(_ACCOUNT_FIGURES[lifetime], {
+        "community_id": community_id, "user_id": user_id, "key": f"resident:{user_id}"}).one()
+
+
 def summary(actor, community_id, user_id):
     """Balance (points one can use), points reserved by open shop orders, points on their way (on the
     public notice, with the day they settle), lifetime merit and star level of a resident."""
     require_passbook(actor, community_id, user_id)
     on_the_way = pending(community_id, user_id)
-    # Lifetime merit and the account in one statement (no account yet: balance 0, nothing held). The holds
-    # are read apart, with the account's id known: the planner then starts from the few open holds rather
-    # than from every posting of the account.
-    one = select(literal(1).label("one")).subquery("one")
-    row = db.session.execute(select(
-        select(Tally.points).where(Tally.community_id == community_id, Tally.user_id == user_id,
-                                   Tally.period == "all", Tally.category == "*").scalar_subquery().label("lifetime"),
-        Account.id, Account.balance,
-    ).select_from(one.outerjoin(Account, and_(Account.community_id == community_id,
-                                              Account.key == f"resident:{user_id}")))).one()
-    held = held_holds(community_id, user_id, account_id=row.id) if row.id is not None else {}
+    row = _account_figures(community_id, user_id, lifetime=True)
     lifetime = row.lifetime or 0
-    return {"community_id": community_id, "user_id": user_id, "balance": row.balance or 0,
-            "held": sum(held.values()),
+    return {"community_id": community_id, "user_id": user_id, "balance": row.balance or 0, "held": row.held or 0,
             "pending": on_the_way, "pending_points": sum(i["points"] for i in on_the_way),
             "lifetime": lifetime, "level": level_for(lifetime), **debt.standing(community_id, user_id)}
+
+
+def glance(actor, community_id, user_id):
+    """What the home page's points card shows of `summary()`: the balance, points reserved by open shop orders
+    and points on their way; two statements (summary() adds lifetime merit, debts and reservations)."""
+    require_passbook(actor, community_id, user_id)
+    row = _account_figures(community_id, user_id)
+    on_the_way = pending(community_id, user_id)
+    return {"community_id": community_id, "user_id": user_id, "balance": row.balance or 0, "held": row.held or 0,
+            "pending": on_the_way, "pending_points": sum(i["points"] for i in on_the_way)}
 
 
 def _entries_query(community_id, account_id, category):

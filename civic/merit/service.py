@@ -33,7 +33,7 @@ import json
 import re
 from datetime import UTC, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -575,12 +575,16 @@ def put_award_on_notice(community_id, resident_id, points, *, source_kind, sourc
     return claim
 
 
+# Built once (Core, bound parameters): the home page and the passbook read it on every view.
+_PENDING_AWARDS = (select(Claim.id, Claim.points, Claim.notice_ends_at, Claim.status, Claim.rule_name)
+                   .where(Claim.community_id == bindparam("community_id"), Claim.resident_id == bindparam("user_id"),
+                          Claim.kind == "award", Claim.status.in_(("notice", "objected")))
+                   .order_by(Claim.notice_ends_at, Claim.id))
+
+
 def pending_awards(community_id, user_id):
     """A resident's awards not yet in the passbook: on notice (with the day they settle) or held by an objection."""
-    claims = db.session.execute(select(Claim.id, Claim.points, Claim.notice_ends_at, Claim.status, Claim.rule_name)
-                                .where(Claim.community_id == community_id, Claim.resident_id == user_id,
-                                       Claim.kind == "award", Claim.status.in_(("notice", "objected")))
-                                .order_by(Claim.notice_ends_at, Claim.id)).all()  # rows: no objects to build
+    claims = db.session.connection().execute(_PENDING_AWARDS, {"community_id": community_id, "user_id": user_id}).all()
     return [{"points": c.points, "settles_at": c.notice_ends_at if c.status == "notice" else None,
              "memo": c.rule_name, "status": c.status, "claim_id": c.id} for c in claims]
 

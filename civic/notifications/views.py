@@ -5,8 +5,12 @@ from flask_wtf import FlaskForm
 
 from civic.extensions import db
 from civic.notifications import service
+from civic.web import register_viewer_figures
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+
+# The bell's count on every page, read with the signed-in person's other figures in one statement.
+register_viewer_figures(lambda user_id, _is_admin: {"unread_count": service.unread_select(user_id).scalar_subquery()})
 
 
 @bp.route("/")

@@ -144,6 +144,15 @@ def test_no_page_or_api_call_grows_with_the_data(app, client, auth, world, ids):
     assert not heavy, f"more than {MAX_PER_PAGE} statements:\n" + report
 
 
+def test_the_home_page_is_six_statements(app, client, auth, world, ids):
+    """Issue 11 (home >= 0.25 of /healthz): a member's home page with points on their way, open orders and
+    unread notices runs six statements: the session, memberships with roles, the community, the points card
+    (account with its open holds, points on their way) and the signed-in person's figures (the bell)."""
+    grow(app, world, ids, 2, "home")
+    auth.login()
+    assert measure(app, client, ["/"]) == {"/": 6}
+
+
 # --- grid governance (civic.grid): who opens which page, and what grows under it --------------------
 
 GRID_PAGES = {

@@ -263,6 +263,9 @@ def test_passbook_and_home_show_points_on_notice_and_held_orders(client, auth, a
         db.session.commit()
         held_txn = passbook.held_holds(w.a.id, w.resident.id)
         assert list(held_txn.values()) == [30] and len(held_txn) == 1
+        glance = passbook.glance(w.resident, w.a.id, w.resident.id)  # the home page's part of the summary
+        full = passbook.summary(w.resident, w.a.id, w.resident.id)
+        assert glance == {key: full[key] for key in glance} and (glance["balance"], glance["held"]) == (40, 30)
     auth.login(phone=world.resident.phone)
     page = client.get("/points").get_data(as_text=True)
     assert 'data-testid="balance">40<' in page
@@ -276,3 +279,5 @@ def test_passbook_and_home_show_points_on_notice_and_held_orders(client, auth, a
         db.session.commit()
     page = client.get("/points").get_data(as_text=True)
     assert 'data-testid="balance">70<' in page and "预留 30" not in page and 'data-held="1"' not in page
+    home = client.get("/").get_data(as_text=True)
+    assert 'data-testid="home-balance">70<' in home and "预留" not in home
