@@ -132,6 +132,9 @@ def test_connections_killed_under_load_lose_nothing_and_post_nothing_twice(app, 
     assert len(acknowledged) == RESIDENTS * ORDERS_EACH
 
     with app.app_context():
+        # The restart ended this process's pooled connections too, and they were idle for less than
+        # DATABASE_PING_AFTER_IDLE: like the server's, the first use of each would fail. Start afresh.
+        db.engine.dispose()
         orders = db.session.scalars(select(Order.id).where(
             Order.community_id == cid, Order.item_id == item_id)).all()
         assert sorted(orders) == sorted(acknowledged.values())  # each acknowledged order is there, once
