@@ -27,6 +27,10 @@ AREA_MARGIN_M = 50  # a fix this close to the community's area counts as inside 
 FINGERPRINT_LOOKBACK = timedelta(days=60)  # earlier patrols compared for a copied track
 DROPPED_SUSPICIOUS_MIN = 10  # this many fixes outside the patrol's time, and over a tenth of all, is suspicious
 MAX_BATCH = 500
+# While a patrol is active, a batch of new fixes re-measures the whole track only once the track has grown by
+# this much of its own time since the last measure (a phone that sends often would otherwise have the same
+# long track measured over and over); in between, the count of fixes goes up. Ending and review always measure.
+LIVE_MEASURE_EVERY = timedelta(seconds=30)
 
 
 def unix(naive_utc):
@@ -160,7 +164,8 @@ def add_batch(user, community_id, patrol_id, points, *, now=None):
     Fixes must lie within the patrol's server-recorded start..end (a small clock skew allowed): others,
     including any from the future, are dropped and counted on the patrol. Points may still arrive after
     the patrol ended (the phone was offline), until it is reviewed. The patrol is measured again, so the
-    phone can show the same distance the coordinator will see. Returns (patrol, accepted, duplicates, dropped).
+    phone can show the same distance the coordinator will see (LIVE_MEASURE_EVERY). Returns (patrol, accepted,
+    duplicates, dropped).
     """
     now = resolve(now)
     patrol = get_patrol(community_id, patrol_id, lock=True)
@@ -210,8 +215,23 @@ def add_batch(user, community_id, patrol_id, points, *, now=None):
     if added:
         patrol.last_point_at = now
     patrol.dropped_points += dropped
-    _measure_then_write(patrol, now)
+    if _measure_due(patrol, added, dropped, max(p["t"] for p in batch.values())):
+        _measure_then_write(patrol, now)
+    else:
+        patrol.point_count += added
+        db.session.flush()
     return patrol, added, len(points) - added - dropped, dropped
+
+
+def _measure_due(patrol, added, dropped, newest):
+    """Must this batch re-measure the track? Not for a resend (nothing new), nor while an active patrol's track
+    has grown by less than LIVE_MEASURE_EVERY of its own time since it was last measured."""
+    if dropped or patrol.status != "active":
+        return True
+    if not added:
+        return False
+    through = (patrol.summary or {}).get("measured_through")
+    return through is None or unix(newest) - through >= LIVE_MEASURE_EVERY.total_seconds()
 
 
 def _measure_then_write(patrol, now):
@@ -246,6 +266,7 @@ def measure(patrol, *, now=None):
     details["moving_seconds"] = min(float(summary.moving_seconds), elapsed)
     details["server_elapsed_seconds"] = round(elapsed, 1)
     details["dropped_outside_time"] = patrol.dropped_points
+    details["measured_through"] = points[-1]["t"] if points else None
     flags = set(summary.flags)
     flags |= _integrity(patrol, points, details)
     patrol.point_count = len(points)

@@ -190,6 +190,27 @@ def test_resent_batch_adds_nothing(app_ctx, world):
     assert db.session.get(Patrol, patrol.id).point_count == 75
 
 
+def test_a_phone_that_sends_often_has_its_track_measured_every_30_seconds_of_walking(app_ctx, world):
+    """Batches closer than LIVE_MEASURE_EVERY of track time to the last measure only count their fixes; the next
+    batch past it measures the whole track, as ending does (the figures then are the whole track's)."""
+    user = _user(world.resident)
+    patrol = tracking.start_patrol(user, world.a.id, now=T0)
+    fixes = walk(tracking.unix(T0), seconds=118, dt=2.0)  # 60 fixes, 2 s apart
+    later = T0 + timedelta(minutes=3)
+    tracking.add_points(user, world.a.id, patrol.id, fixes[:20], now=later)  # first batch: measured
+    measured = (patrol.distance_m, patrol.summary["measured_through"])
+    assert patrol.point_count == 20 and measured[0] > 0
+    tracking.add_points(user, world.a.id, patrol.id, fixes[20:25], now=later)  # 10 s more: counted only
+    assert patrol.point_count == 25 and (patrol.distance_m, patrol.summary["measured_through"]) == measured
+    tracking.add_points(user, world.a.id, patrol.id, fixes[25:40], now=later)  # 40 s past the measure
+    assert patrol.point_count == 40 and patrol.distance_m > measured[0]
+    assert patrol.summary["measured_through"] == tracking.unix(tracking.from_unix(fixes[39]["t"]))
+    tracking.add_points(user, world.a.id, patrol.id, fixes[40:45], now=later)
+    counted_only = patrol.distance_m
+    ended = tracking.end_patrol(user, world.a.id, patrol.id, now=later)
+    assert ended.point_count == 45 and ended.distance_m > counted_only
+
+
 def test_points_are_checked_and_only_the_walker_sends_them(app_ctx, world):
     """Malformed fixes and fixes from another person are refused; one far outside the patrol's time is dropped."""
     user = _user(world.resident)
