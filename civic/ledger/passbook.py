@@ -104,21 +104,20 @@ def _account_figures_statement(with_lifetime):
     keep (None without an account) and, `with_lifetime`, their lifetime merit. Built once per process with bound
     parameters (community_id, key, user_id): building a statement costs more than running this one.
 
-    The open holds are a materialised CTE: the planner then starts from the community's few open holds and looks
-    up their postings, rather than from every posting of the account (which it would, not knowing the account's
-    id when it plans)."""
+    The open holds are found from the account's own postings (index on account_id), each hold's closing by its
+    `source` (indexed): the cost follows the resident's own history, never the community's. (Starting from the
+    community's open holds read every transaction of the community: 55 ms a page with 500 vouchers open.)"""
     community_id = bindparam("community_id")
     account = Account.__table__
     closing = select(_TXN.c.id).where(
         _TXN.c.community_id == community_id, _TXN.c.source == _HOLD.c.source,
         _TXN.c.kind.in_(("settle", "release"))).exists()
-    holds = (select(_HOLD.c.id).where(_HOLD.c.community_id == community_id, _HOLD.c.kind == "hold",
-                                      _HOLD.c.source.is_not(None), ~closing)
-             .cte("open_holds").prefix_with("MATERIALIZED"))
     held = (select(func.coalesce(-func.sum(_POSTING.c.amount), 0))
-            .select_from(_POSTING.join(holds, and_(_POSTING.c.community_id == community_id,
-                                                   _POSTING.c.transaction_id == holds.c.id)))
-            .where(_POSTING.c.account_id == account.c.id).scalar_subquery())
+            .select_from(_POSTING.join(_HOLD, and_(_HOLD.c.community_id == _POSTING.c.community_id,
+                                                   _HOLD.c.id == _POSTING.c.transaction_id)))
+            .where(_POSTING.c.community_id == community_id, _POSTING.c.account_id == account.c.id,
+                   _HOLD.c.kind == "hold", _HOLD.c.source.is_not(None), ~closing)
+            .scalar_subquery())
     columns = [account.c.id, account.c.balance, held.label("held")]
     if with_lifetime:
         tally = Tally.__table__
