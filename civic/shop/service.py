@@ -389,6 +389,8 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
                                limit=item.monthly_limit, item=item.name, taken=taken)
     code = _new_code(community_id)
     expires_at = now + timedelta(days=settings_for(community_id).voucher_days)
+    checked = item.price * quantity
+    require_free_to_spend(community_id, user.id, balance, checked)  # no open debt, deductions on notice kept back
 
     item = get_item(community_id, item_id, lock=True)
     if not is_available(item, now):
@@ -398,7 +400,8 @@ def place_order(user, community_id, item_id, quantity=1, *, request_key=None, no
             raise SoldOut(N_("%(item)s is sold out."), item=item.name)
         raise SoldOut(N_("Only %(stock)s of %(item)s left."), stock=item.stock, item=item.name)
     points = item.price * quantity
-    require_free_to_spend(community_id, user.id, balance, points)  # no open debt, deductions on notice kept back
+    if points != checked:  # the price changed meanwhile: check again under the lock
+        require_free_to_spend(community_id, user.id, balance, points)
     ledger.require_spendable(balance, points)
 
     item.stock -= quantity
