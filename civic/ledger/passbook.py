@@ -104,9 +104,11 @@ def _account_figures_statement(with_lifetime):
     keep (None without an account) and, `with_lifetime`, their lifetime merit. Built once per process with bound
     parameters (community_id, key, user_id): building a statement costs more than running this one.
 
-    The open holds are found from the account's own postings (index on account_id), each hold's closing by its
-    `source` (indexed): the cost follows the resident's own history, never the community's. (Starting from the
-    community's open holds read every transaction of the community: 55 ms a page with 500 vouchers open.)"""
+    The open holds are found from the account's own postings (index on account_id), only those that take points
+    away (a hold's resident leg is negative: the many awards are skipped before any join), each hold's closing
+    by its `source` (indexed): the cost follows the resident's own spending, never the community's history.
+    (Starting from the community's open holds read every transaction of the community: 55 ms a page with 500
+    vouchers open.)"""
     community_id = bindparam("community_id")
     account = Account.__table__
     closing = select(_TXN.c.id).where(
@@ -116,7 +118,7 @@ def _account_figures_statement(with_lifetime):
             .select_from(_POSTING.join(_HOLD, and_(_HOLD.c.community_id == _POSTING.c.community_id,
                                                    _HOLD.c.id == _POSTING.c.transaction_id)))
             .where(_POSTING.c.community_id == community_id, _POSTING.c.account_id == account.c.id,
-                   _HOLD.c.kind == "hold", _HOLD.c.source.is_not(None), ~closing)
+                   _POSTING.c.amount < 0, _HOLD.c.kind == "hold", _HOLD.c.source.is_not(None), ~closing)
             .scalar_subquery())
     columns = [account.c.id, account.c.balance, held.label("held")]
     if with_lifetime:
