@@ -76,15 +76,20 @@ _TXN = Transaction.__table__
 _HOLD = Transaction.__table__.alias("hold_txn")
 
 
-def _open_holds(community_id, account_id):
-    """(transaction_id, amount) of the account's holds neither settled nor released."""
+def _open_holds(community_id, account_id, *columns):
+    """`columns` (default: transaction_id, amount) over the account's postings in holds neither settled nor
+    released. Found from the account's own postings that take points away (a hold's resident leg is negative:
+    a long history of awards is skipped before any join), each hold's closing by its `source` (indexed), so the
+    cost follows the resident's own spending, never the community's history. `account_id` may be a column (a
+    correlated subquery)."""
     closing = select(_TXN.c.id).where(
         _TXN.c.community_id == community_id, _TXN.c.source == _HOLD.c.source,
         _TXN.c.kind.in_(("settle", "release"))).exists()
-    return (select(_POSTING.c.transaction_id, _POSTING.c.amount)
-            .join(_HOLD, and_(_HOLD.c.community_id == _POSTING.c.community_id, _HOLD.c.id == _POSTING.c.transaction_id))
+    return (select(*(columns or (_POSTING.c.transaction_id, _POSTING.c.amount)))
+            .select_from(_POSTING.join(_HOLD, and_(_HOLD.c.community_id == _POSTING.c.community_id,
+                                                   _HOLD.c.id == _POSTING.c.transaction_id)))
             .where(_POSTING.c.community_id == community_id, _POSTING.c.account_id == account_id,
-                   _HOLD.c.kind == "hold", _HOLD.c.source.is_not(None), ~closing))
+                   _POSTING.c.amount < 0, _HOLD.c.kind == "hold", _HOLD.c.source.is_not(None), ~closing))
 
 
 def held_holds(community_id, user_id, *, account_id=None):
@@ -102,24 +107,12 @@ def held_holds(community_id, user_id, *, account_id=None):
 def _account_figures_statement(with_lifetime):
     """One row: the resident's account id and balance (None before their first entry), the points its open holds
     keep (None without an account) and, `with_lifetime`, their lifetime merit. Built once per process with bound
-    parameters (community_id, key, user_id): building a statement costs more than running this one.
-
-    The open holds are found from the account's own postings (index on account_id), only those that take points
-    away (a hold's resident leg is negative: the many awards are skipped before any join), each hold's closing
-    by its `source` (indexed): the cost follows the resident's own spending, never the community's history.
-    (Starting from the community's open holds read every transaction of the community: 55 ms a page with 500
-    vouchers open.)"""
+    parameters (community_id, key, user_id): building a statement costs more than running this one. The held
+    points are the account's open holds (_open_holds, correlated on the account: starting from the community's
+    open holds instead read every transaction of the community, 55 ms a page with 500 vouchers open)."""
     community_id = bindparam("community_id")
     account = Account.__table__
-    closing = select(_TXN.c.id).where(
-        _TXN.c.community_id == community_id, _TXN.c.source == _HOLD.c.source,
-        _TXN.c.kind.in_(("settle", "release"))).exists()
-    held = (select(func.coalesce(-func.sum(_POSTING.c.amount), 0))
-            .select_from(_POSTING.join(_HOLD, and_(_HOLD.c.community_id == _POSTING.c.community_id,
-                                                   _HOLD.c.id == _POSTING.c.transaction_id)))
-            .where(_POSTING.c.community_id == community_id, _POSTING.c.account_id == account.c.id,
-                   _POSTING.c.amount < 0, _HOLD.c.kind == "hold", _HOLD.c.source.is_not(None), ~closing)
-            .scalar_subquery())
+    held = _open_holds(community_id, account.c.id, func.coalesce(-func.sum(_POSTING.c.amount), 0)).scalar_subquery()
     columns = [account.c.id, account.c.balance, held.label("held")]
     if with_lifetime:
         tally = Tally.__table__

@@ -428,12 +428,9 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
     try:
         _check_balances(balances, totals)
     except InsufficientPoints:
-        existing = _existing(community_id, idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest)
-        if resolves_id is not None and db.session.scalar(select(Transaction.id).where(
-                Transaction.community_id == community_id, Transaction.resolves_id == resolves_id)):
-            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved") from None
+        replayed = _replay_refused(community_id, idempotency_key, digest, resolves_id)
+        if replayed is not None:
+            return replayed
         raise
     values = dict(community_id=community_id, idempotency_key=idempotency_key, content_hash=str(digest), kind=kind,
                   category=category, counts_as_merit=counts_as_merit, memo=memo, source=source,
@@ -449,26 +446,52 @@ def _apply(community_id, idempotency_key, digest, kind, legs, memo, category, so
             budget = _lock_budget(community_id, issued, now) if issued else None
             txn_id, lifetime = _write_one_by_one(community_id, values, postings, moved, tallies, budget, issued)
     except BudgetExceeded:
-        existing = _existing(community_id, idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest)
+        replayed = _replay_refused(community_id, idempotency_key, digest, resolves_id)
+        if replayed is not None:
+            return replayed
         raise
     if txn_id is None:  # the key was used before (or by a concurrent twin that committed first)
-        if budget is not None:  # give back the charge (the budget row is still locked by this transaction)
-            _move_budget(community_id, budget, -issued)
-        existing = _existing(community_id, idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest)
-        if resolves_id is not None:  # another key closed this hold (refused by the unique index)
-            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
-        raise Conflict(N_("This transaction has already been reversed."))
-    _expire_loaded(Account, lambda a: a.id in totals)
-    if budget is not None:
-        _expire_loaded(Budget, lambda b: b.id == budget)
-    if tallies:
+        return _key_taken(community_id, idempotency_key, digest, resolves_id, budget, issued)
+    return _written(values, txn_id, set(totals), budget, by_user if tallies else {}, lifetime)
+
+
+def _replay_refused(community_id, idempotency_key, digest, resolves_id):
+    """A posting refused by its checks may be the retry of one already made: that one (replayed), else None.
+    A hold closed meanwhile by another key is refused as such (Conflict)."""
+    existing = _existing(community_id, idempotency_key)
+    if existing is not None:
+        return _replay(existing, digest)
+    if resolves_id is not None and db.session.scalar(select(Transaction.id).where(
+            Transaction.community_id == community_id, Transaction.resolves_id == resolves_id)):
+        raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+    return None
+
+
+def _key_taken(community_id, idempotency_key, digest, resolves_id, budget_id, issued):
+    """Nothing was posted because a unique index refused the transaction: its key was used before (or by a
+    concurrent twin that committed first), or the hold it closes was closed, or the transaction it reverses
+    was reversed. Gives back the budget's charge (its row is still locked by this transaction)."""
+    if budget_id is not None:
+        _move_budget(community_id, budget_id, -issued)
+    existing = _existing(community_id, idempotency_key)
+    if existing is not None:
+        return _replay(existing, digest)
+    if resolves_id is not None:
+        raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+    raise Conflict(N_("This transaction has already been reversed."))
+
+
+def _written(values, txn_id, account_ids, budget_id, by_user, lifetime):
+    """After a posting's statements: what the session holds of its accounts, budget and tallies is stale;
+    merit_changed is queued for the residents whose tallies moved. Returns the transaction as an ORM object,
+    without reading it back (its postings load lazily if asked for)."""
+    community_id = values["community_id"]
+    _expire_loaded(Account, lambda a: a.id in account_ids)
+    if budget_id is not None:
+        _expire_loaded(Budget, lambda b: b.id == budget_id)
+    if by_user:
         _expire_loaded(Tally, lambda t: t.community_id == community_id and t.user_id in by_user)
-        _after_commit_send(community_id, by_user, lifetime, now)
-    # The row as an ORM object without reading it back (its postings load lazily if asked for).
+        _after_commit_send(community_id, by_user, lifetime, values["created_at"])
     txn = Transaction(id=txn_id, **values)
     make_transient_to_detached(txn)
     db.session.add(txn)
@@ -589,14 +612,19 @@ def _write_at_once(values, postings, moved, tallies, issued, *, retry=True):
         params.update({f"ma{i}": account_id, f"md{i}": delta})
     rows = db.session.connection().execute(sql, _tally_params(params, tallies)).all()
     if issued and rows[0].charged is None:  # no budget for the year yet, or no room: nothing was written
-        community_id = values["community_id"]
-        budget = budget_for(community_id, year, lock=True)
-        db.session.refresh(budget)
-        _refuse_beyond(budget, issued, year)
-        if not retry:
-            raise BudgetExceeded()
+        _no_room(values["community_id"], year, issued, retry)
         return _write_at_once(values, postings, moved, tallies, issued, retry=False)
     return rows[0].id, rows[0].charged, {(r.user_id, r.category): r.points for r in rows if r.user_id is not None}
+
+
+def _no_room(community_id, year, issued, retry):
+    """A write charged no budget (no row for the year yet, or no room): BudgetExceeded when there is no room;
+    else the row now exists and the caller writes again, once (`retry`)."""
+    budget = budget_for(community_id, year, lock=True)
+    db.session.refresh(budget)
+    _refuse_beyond(budget, issued, year)
+    if not retry:
+        raise BudgetExceeded()
 
 
 def _at_once_sql(n_postings, n_moved, n_tallies, charges_budget):
@@ -752,51 +780,28 @@ def _post_at_once(community_id, legs, *, idempotency_key, kind, memo="", categor
     if not first.ok:  # a balance would go below zero, or the hold is not as named: nothing was written
         if resolves_id is not None:
             _open_hold(first, idempotency_key, params["held"])
-        existing = _existing(community_id, idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest), set()
-        if resolves_id is not None and db.session.scalar(select(Transaction.id).where(
-                Transaction.community_id == community_id, Transaction.resolves_id == resolves_id)):
-            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
+        replayed = _replay_refused(community_id, idempotency_key, digest, resolves_id)
+        if replayed is not None:
+            return replayed, set()
         totals = {}
         for ref, amount in refs:
             totals[ref.id] = totals.get(ref.id, 0) + amount
         _check_balances({i: (k, b) for i, k, b in zip(first.locked_ids, first.locked_kinds,
                                                                     first.locked_balances, strict=True)}, totals)
     if issued and first.charged is None:  # no budget for the year yet, or no room: nothing was written
-        budget = budget_for(community_id, year, lock=True)
-        db.session.refresh(budget)
         try:
-            _refuse_beyond(budget, issued, year)
-            if not retry:
-                raise BudgetExceeded()
+            _no_room(community_id, year, issued, retry)
         except BudgetExceeded:
-            existing = _existing(community_id, idempotency_key)
-            if existing is not None:
-                return _replay(existing, digest), set()
+            replayed = _replay_refused(community_id, idempotency_key, digest, resolves_id)
+            if replayed is not None:
+                return replayed, set()
             raise
         return _post_at_once(community_id, legs, idempotency_key=idempotency_key, kind=kind, memo=memo,
                              category=category, source=source, actor=actor, resolves=resolves, now=now, retry=False)
-    if first.id is None:  # the key was used before (or by a concurrent twin that committed first)
-        if first.charged is not None:  # give back the charge (the budget row is still locked by this transaction)
-            _move_budget(community_id, first.charged, -issued)
-        existing = _existing(community_id, idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest), set()
-        if resolves_id is not None:  # another key closed this hold (refused by the unique index)
-            raise Conflict(N_("This hold has already been settled or released."), reason="hold_resolved")
-        raise Conflict(N_("This transaction has already been reversed."))
-    moved = set(first.locked_ids)
-    _expire_loaded(Account, lambda a: a.id in moved)
-    if first.charged is not None:
-        _expire_loaded(Budget, lambda b: b.id == first.charged)
-    if tallies:
-        _expire_loaded(Tally, lambda t: t.community_id == community_id and t.user_id in by_user)
-        _after_commit_send(community_id, by_user,
-                           {(r.user_id, r.category): r.points for r in rows if r.user_id is not None}, now)
-    txn = Transaction(id=first.id, **values)
-    make_transient_to_detached(txn)
-    db.session.add(txn)
+    if first.id is None:
+        return _key_taken(community_id, idempotency_key, digest, resolves_id, first.charged, issued), set()
+    lifetime = {(r.user_id, r.category): r.points for r in rows if r.user_id is not None}
+    txn = _written(values, first.id, set(first.locked_ids), first.charged, by_user if tallies else {}, lifetime)
     return txn, set(first.owing)
 
 
